@@ -1,0 +1,48 @@
+# Two commands a newcomer needs:  make book  (build the site)  and  make test  (all checks).
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+JB_ARGS := build . -W -n --keep-going
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX_DIR     := book/_static/mathjax
+MATHJAX         := $(MATHJAX_DIR)/tex-chtml.js
+
+.PHONY: book test unit serve clean distclean
+
+book: $(STAMP) $(MATHJAX)
+	$(VENV)/bin/jupyter-book $(JB_ARGS)
+
+test: $(STAMP) $(MATHJAX)
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not book"
+
+serve:
+	$(PY) -m http.server --directory _build/html --bind 127.0.0.1 8000
+
+# The environment: made once, remade when the requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+# A local MathJax, so equations render with no internet. From the npm registry, pinned.
+$(MATHJAX):
+	rm -rf $(MATHJAX_DIR) _build/mathjax && mkdir -p _build/mathjax $(MATHJAX_DIR)/output/chtml/fonts $(MATHJAX_DIR)/input/tex
+	cd _build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	cp _build/mathjax/package/LICENSE $(MATHJAX_DIR)/
+	cp -r _build/mathjax/package/es5/ui _build/mathjax/package/es5/a11y $(MATHJAX_DIR)/
+	cp -r _build/mathjax/package/es5/output/chtml/fonts/woff-v2 $(MATHJAX_DIR)/output/chtml/fonts/
+	cp -r _build/mathjax/package/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/
+	cp _build/mathjax/package/es5/tex-chtml.js $(MATHJAX)
+	rm -rf _build/mathjax
+
+clean:
+	rm -rf _build
+
+distclean: clean
+	rm -rf $(VENV) $(MATHJAX_DIR) *.egg-info

@@ -1,0 +1,140 @@
+"""Which machine runs this code.
+
+Every timing in the book is labelled with the hardware that produced it, and
+every CUDA kernel needs to know whether a real GPU is there or whether it must
+run on Numba's CUDA simulator. This module answers both questions. The book's
+status page prints :func:`report`; every timing caption uses :func:`label`.
+
+Numba decides between the real CUDA target and the simulator once, when
+``numba.cuda`` is first imported, by reading ``NUMBA_ENABLE_CUDASIM``. So
+:func:`use_cuda_simulator` must run before anything imports ``numba.cuda``;
+if it runs too late it raises rather than silently using the wrong target.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+_SIM_ENV = "NUMBA_ENABLE_CUDASIM"
+
+
+def has_cuda() -> bool:
+    """True when PyTorch sees a CUDA GPU on this machine."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cuda_simulator_active() -> bool:
+    """True when ``numba.cuda`` is (or, once imported, will be) the simulator."""
+    config = sys.modules.get("numba.cuda.core.config")
+    if config is not None:
+        return bool(getattr(config, "ENABLE_CUDASIM", False))
+    return os.environ.get(_SIM_ENV, "0") not in ("", "0")
+
+
+def use_cuda_simulator() -> bool:
+    """Send ``numba.cuda`` to Numba's CUDA simulator when there is no GPU.
+
+    Call this before the first ``import numba.cuda`` (directly or through a
+    lessonlib module that uses it). On a machine with a GPU it changes nothing
+    and returns False, unless the simulator was asked for explicitly with
+    ``NUMBA_ENABLE_CUDASIM=1``.
+
+    Returns
+    -------
+    bool
+        True if CUDA kernels will run on the simulator.
+
+    Raises
+    ------
+    RuntimeError
+        If ``numba.cuda`` was already imported for the real target on a machine
+        without a GPU: the choice can no longer be changed in this process.
+    """
+    if has_cuda():
+        return cuda_simulator_active()
+    if "numba.cuda" in sys.modules:
+        if cuda_simulator_active():
+            return True
+        raise RuntimeError(
+            "numba.cuda was imported before use_cuda_simulator() on a machine "
+            "without a GPU; call lessonlib.hardware.use_cuda_simulator() first "
+            f"(or set {_SIM_ENV}=1 before starting Python)"
+        )
+    os.environ[_SIM_ENV] = "1"
+    return True
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the operating system reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (not the whole host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def gpu_name() -> str:
+    """Name of CUDA device 0, or ``"none"``."""
+    if not has_cuda():
+        return "none"
+    import torch
+
+    return torch.cuda.get_device_name(0)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def report() -> dict[str, str]:
+    """The facts about this machine that a reader needs to judge a timing.
+
+    Returns
+    -------
+    dict of str to str
+        CPU model and cores, GPU name (or ``"none"``), the CUDA target numba
+        uses, and the versions of Python, torch, numba, numba-cuda and numpy.
+    """
+    import torch
+
+    cuda = torch.version.cuda or "none (CPU build)"
+    return {
+        "CPU": cpu_model(),
+        "CPU cores": str(cpu_cores()),
+        "GPU": gpu_name(),
+        "Numba CUDA target": "simulator" if cuda_simulator_active() else (
+            "real GPU" if has_cuda() else "none"
+        ),
+        "Python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch CUDA": cuda,
+        "numba": _version("numba"),
+        "numba-cuda": _version("numba-cuda"),
+        "numpy": _version("numpy"),
+        "OS": f"{platform.system()} {platform.release()}",
+    }
+
+
+def label() -> str:
+    """One line for captions, e.g. ``"Intel Xeon … (2 cores), no GPU, torch 2.13.0"``."""
+    r = report()
+    gpu = "no GPU" if r["GPU"] == "none" else f"GPU {r['GPU']}"
+    return f"{r['CPU']} ({r['CPU cores']} cores), {gpu}, torch {r['torch']}"

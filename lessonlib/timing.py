@@ -1,0 +1,293 @@
+"""Honest timings, and the speed-up tables ("ladders") the book builds from them.
+
+The lecture's story is a ladder: the same matrix product, each rung faster than
+the last. A rung's time means something only when it is measured the same way
+as its neighbours, in the same run, on a named machine. :func:`bench` measures
+one rung; :func:`ladder` puts rungs side by side with their speed-ups and a
+caption naming the hardware.
+
+Rules :func:`bench` keeps:
+
+- the first calls are warm-up and never timed (Numba and CUDA compile then);
+- GPU work is synchronised before the clock starts and before it stops,
+  because CUDA calls return before the device has finished;
+- each sample runs the function enough times to last ``min_time`` seconds, so
+  the clock's resolution does not matter, and the statistics (min, median,
+  inter-quartile range) come from several such samples.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import timeit
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import hardware
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Timings of one function: seconds per call, one value per sample.
+
+    Attributes
+    ----------
+    name : str
+        Label for tables.
+    times : tuple of float
+        Seconds per call, one entry per sample (repeat).
+    number : int
+        Calls per sample.
+    """
+
+    name: str
+    times: tuple[float, ...]
+    number: int
+
+    def __post_init__(self):
+        if not self.times:
+            raise ValueError(f"Timing {self.name!r} has no samples")
+        bad = [t for t in self.times if not (math.isfinite(t) and t > 0)]
+        if bad:
+            raise ValueError(f"Timing {self.name!r}: times must be finite and > 0, got {bad}")
+        _check_int("number", self.number, 1)
+
+    @property
+    def repeat(self) -> int:
+        return len(self.times)
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.times))
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.times))
+
+    @property
+    def iqr(self) -> float:
+        q1, q3 = np.percentile(self.times, [25, 75])
+        return float(q3 - q1)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: median {format_seconds(self.median)} "
+            f"(min {format_seconds(self.min)}, IQR {format_seconds(self.iqr)}, "
+            f"{self.repeat} samples x {self.number} calls)"
+        )
+
+
+def format_seconds(s: float) -> str:
+    """Seconds with a readable unit and three significant figures: ``"12.3 ms"``."""
+    if not math.isfinite(s) or s < 0:
+        raise ValueError(f"seconds must be finite and >= 0, got {s!r}")
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _sync_cuda() -> None:
+    """Wait for all queued GPU work (torch and numba), when a GPU is in use."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    ncuda = sys.modules.get("numba.cuda")
+    if ncuda is not None and not hardware.cuda_simulator_active() and ncuda.is_available():
+        ncuda.synchronize()
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def bench(
+    fn: Callable,
+    *args,
+    name: str | None = None,
+    warmup: int = 1,
+    repeat: int = 7,
+    number: int | None = None,
+    min_time: float = 0.02,
+    max_time: float | None = 10.0,
+    **kwargs,
+) -> Timing:
+    """Time ``fn(*args, **kwargs)``.
+
+    Parameters
+    ----------
+    fn : callable
+        What to time.
+    *args, **kwargs
+        Passed to ``fn`` on every call.
+    name : str, optional
+        Label for tables; defaults to ``fn.__name__``.
+    warmup : int, default 1
+        Untimed calls first (>= 1, so a compiling first call is never timed).
+    repeat : int, default 7
+        Samples to take.
+    number : int, optional
+        Calls per sample; by default enough to last ``min_time`` seconds.
+    min_time : float, default 0.02
+        Target seconds per sample when ``number`` is chosen automatically.
+    max_time : float or None, default 10
+        Time budget for all samples. When one call is so slow that ``repeat``
+        samples would exceed it, fewer samples are taken (at least one); the
+        result's ``repeat`` says how many. None means no budget.
+
+    Returns
+    -------
+    Timing
+        Seconds per call for each sample, with ``min``, ``median``, ``iqr``.
+    """
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    _check_int("warmup", warmup, 1)
+    _check_int("repeat", repeat, 1)
+    if number is not None:
+        _check_int("number", number, 1)
+    if not (isinstance(min_time, (int, float)) and min_time > 0):
+        raise ValueError(f"min_time must be > 0 seconds, got {min_time!r}")
+    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
+        raise ValueError(f"max_time must be > 0 seconds or None, got {max_time!r}")
+
+    def call():
+        fn(*args, **kwargs)
+        _sync_cuda()
+
+    for _ in range(warmup):
+        call()
+    _sync_cuda()
+
+    timer = timeit.Timer(call)  # timeit turns the garbage collector off while timing
+    # Calibrate: grow the call count until one sample lasts min_time (as timeit.autorange does).
+    trial, elapsed = 1, timer.timeit(1)
+    while number is None and elapsed < min_time and trial < 10**7:
+        trial = min(10**7, max(2 * trial, math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
+        elapsed = timer.timeit(trial)
+    one = max(elapsed / trial, 1e-9)
+    if number is None:
+        number = trial
+    if max_time is not None:
+        repeat = max(1, min(repeat, int(max_time // (one * number))))
+
+    totals = timer.repeat(repeat=repeat, number=number)
+    return Timing(
+        name=name or getattr(fn, "__name__", "fn"),
+        times=tuple(t / number for t in totals),
+        number=number,
+    )
+
+
+def _per_row(name: str, value, n: int) -> list[float | None]:
+    if value is None:
+        return [None] * n
+    values = list(value) if isinstance(value, Sequence) else [value] * n
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries but there are {n} timings")
+    for v in values:
+        if v is not None and not (isinstance(v, (int, float)) and v >= 0):
+            raise ValueError(f"{name} entries must be numbers >= 0, got {v!r}")
+    return values
+
+
+class Ladder:
+    """A table of timings with speed-ups; renders as an HTML table in the book.
+
+    Build one with :func:`ladder`. ``frame`` holds the raw numbers (seconds,
+    ratios) for ``myst_nb.glue``; ``caption`` names the hardware.
+    """
+
+    def __init__(self, frame, caption: str):
+        self.frame = frame
+        self.caption = caption
+
+    def speedup(self, row: str, *, over: str | None = None) -> float:
+        """How many times faster ``row`` is than ``over`` (default: the first row)."""
+        med = self.frame["median (s)"]
+        for r in (row, over):
+            if r is not None and r not in med.index:
+                raise ValueError(f"no row named {r!r}; rows are {list(med.index)}")
+        base = med.iloc[0] if over is None else med[over]
+        return float(base / med[row])
+
+    def styler(self):
+        """A pandas ``Styler`` with readable units and the caption."""
+        f = self.frame
+        fmt = {c: format_seconds for c in ("median (s)", "min (s)", "IQR (s)")}
+        fmt.update({c: "{:,.1f}×" for c in ("× first", "× previous")})
+        fmt.update({c: "{:,.2f}" for c in ("GFLOP/s", "GB/s") if c in f})
+        return (
+            f.style.format(fmt, na_rep="")
+            .set_caption(self.caption)
+            .set_uuid("ladder")  # fixed id: same HTML for the same numbers
+        )
+
+    def _repr_html_(self) -> str:
+        return self.styler().to_html()
+
+    def __repr__(self) -> str:
+        return f"{self.caption}\n{self.frame.to_string()}"
+
+
+def ladder(
+    timings: Sequence[Timing],
+    *,
+    flops=None,
+    nbytes=None,
+    caption: str = "",
+) -> Ladder:
+    """Put timings side by side: time, spread, speed-up vs the first and previous rows.
+
+    Parameters
+    ----------
+    timings : sequence of Timing
+        Rows, slowest-first by convention (the lecture's order).
+    flops : float or sequence of float, optional
+        Floating-point operations per call (one for all rows, or one per row);
+        adds a GFLOP/s column.
+    nbytes : float or sequence of float, optional
+        Bytes moved per call; adds a GB/s column.
+    caption : str
+        What was measured. The hardware label is appended.
+
+    Returns
+    -------
+    Ladder
+    """
+    import pandas as pd
+
+    timings = list(timings)
+    if not timings:
+        raise ValueError("timings is empty: give at least one Timing")
+    for t in timings:
+        if not isinstance(t, Timing):
+            raise ValueError(f"timings must be Timing objects, got {type(t).__name__}")
+    names = [t.name for t in timings]
+    if len(set(names)) != len(names):
+        raise ValueError(f"timing names must be unique, got {names}")
+    n = len(timings)
+    flops_, bytes_ = _per_row("flops", flops, n), _per_row("nbytes", nbytes, n)
+
+    med = np.array([t.median for t in timings])
+    frame = pd.DataFrame(
+        {
+            "median (s)": med,
+            "min (s)": [t.min for t in timings],
+            "IQR (s)": [t.iqr for t in timings],
+            "samples": [t.repeat for t in timings],
+            "× first": med[0] / med,
+            "× previous": np.concatenate([[1.0], med[:-1] / med[1:]]),
+        },
+        index=pd.Index(names, name="method"),
+    )
+    if flops is not None:
+        frame["GFLOP/s"] = [None if f is None else f / m / 1e9 for f, m in zip(flops_, med)]
+    if nbytes is not None:
+        frame["GB/s"] = [None if b is None else b / m / 1e9 for b, m in zip(bytes_, med)]
+    text = f"{caption.rstrip('. ')}. " if caption else ""
+    return Ladder(frame, f"{text}Measured by this build on {hardware.label()}.")

@@ -1,0 +1,64 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from numba import cuda  # conftest has already chosen the target
+
+from lessonlib import hardware
+
+
+def test_has_cuda_agrees_with_torch():
+    assert hardware.has_cuda() == torch.cuda.is_available()
+
+
+def test_simulator_chosen_when_no_gpu():
+    # conftest called use_cuda_simulator() before anything imported numba.cuda
+    if hardware.has_cuda():
+        pytest.skip("a real GPU is present")
+    assert hardware.use_cuda_simulator() is True
+    assert hardware.cuda_simulator_active()
+    assert cuda.to_device.__module__.startswith("numba.cuda.simulator")
+
+
+@cuda.jit
+def add_one(a):
+    i = cuda.grid(1)
+    if i < a.size:  # the last block is only partly full
+        a[i] += 1
+
+
+def test_kernel_runs_at_an_awkward_size():
+    # on the simulator here, on the device where there is a GPU
+    a = np.arange(37, dtype=np.float32)
+    add_one[3, 16](a)
+    np.testing.assert_array_equal(a, np.arange(37, dtype=np.float32) + 1)
+
+
+def test_too_late_for_simulator_raises(monkeypatch):
+    monkeypatch.setattr(hardware, "has_cuda", lambda: False)
+    monkeypatch.setattr(hardware, "cuda_simulator_active", lambda: False)
+    monkeypatch.setitem(sys.modules, "numba.cuda", object())
+    with pytest.raises(RuntimeError, match="before use_cuda_simulator"):
+        hardware.use_cuda_simulator()
+
+
+def test_simulator_env_is_set_before_import(monkeypatch):
+    monkeypatch.setattr(hardware, "has_cuda", lambda: False)
+    monkeypatch.delitem(sys.modules, "numba.cuda", raising=False)
+    monkeypatch.delitem(sys.modules, "numba.cuda.core.config", raising=False)
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    assert hardware.use_cuda_simulator() is True
+    assert os.environ["NUMBA_ENABLE_CUDASIM"] == "1"
+
+
+def test_report_and_label_name_the_machine():
+    r = hardware.report()
+    for key in ("CPU", "CPU cores", "GPU", "torch", "numba", "numba-cuda"):
+        assert r[key], key
+    assert r["torch"] == torch.__version__
+    assert int(r["CPU cores"]) >= 1
+    line = hardware.label()
+    assert r["CPU"] in line and torch.__version__ in line
+    assert ("no GPU" in line) == (r["GPU"] == "none")

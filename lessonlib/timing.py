@@ -221,10 +221,14 @@ class Ladder:
         fmt = {c: format_seconds for c in ("median (s)", "min (s)", "IQR (s)")}
         fmt.update({c: "{:,.1f}×" for c in ("× first", "× previous")})
         fmt.update({c: "{:,.2f}" for c in ("GFLOP/s", "GB/s") if c in f})
+        # units are in the formatted values, so the headers drop "(s)"
+        labels = [c.removesuffix(" (s)") for c in f.columns]
         return (
             f.style.format(fmt, na_rep="")
+            .relabel_index(labels, axis=1)
             .set_caption(self.caption)
             .set_uuid("ladder")  # fixed id: same HTML for the same numbers
+            .set_table_attributes('class="dataframe"')  # styled like any DataFrame, dark mode too
         )
 
     def _repr_html_(self) -> str:

@@ -90,6 +90,13 @@ def format_seconds(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
+def format_ratio(x: float) -> str:
+    """A speed-up with as many digits as matter: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``."""
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"ratio must be finite and > 0, got {x!r}")
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+
+
 def _sync_cuda() -> None:
     """Wait for all queued GPU work (torch and numba), when a GPU is in use."""
     torch = sys.modules.get("torch")
@@ -202,13 +209,17 @@ class Ladder:
     ratios) for ``myst_nb.glue``; ``caption`` names the hardware.
     """
 
-    def __init__(self, frame, caption: str):
+    def __init__(self, frame, caption: str, basis: str = "median (s)"):
         self.frame = frame
         self.caption = caption
+        self.basis = basis  # the column the speed-ups compare
 
     def speedup(self, row: str, *, over: str | None = None) -> float:
-        """How many times faster ``row`` is than ``over`` (default: the first row)."""
-        med = self.frame["median (s)"]
+        """How many times faster ``row`` is than ``over`` (default: the first row).
+
+        With ``work`` given to :func:`ladder`, this compares time per unit of work.
+        """
+        med = self.frame[self.basis]
         for r in (row, over):
             if r is not None and r not in med.index:
                 raise ValueError(f"no row named {r!r}; rows are {list(med.index)}")
@@ -216,15 +227,17 @@ class Ladder:
         return float(base / med[row])
 
     def styler(self):
-        """A pandas ``Styler`` with readable units and the caption."""
+        """A pandas ``Styler`` with readable units and the caption (``min`` stays in ``frame`` only)."""
         f = self.frame
-        fmt = {c: format_seconds for c in ("median (s)", "min (s)", "IQR (s)")}
-        fmt.update({c: "{:,.1f}×" for c in ("× first", "× previous")})
+        fmt = {c: format_seconds for c in f.columns if c.endswith(" (s)")}
+        fmt.update({c: format_ratio for c in ("× first", "× previous")})
         fmt.update({c: "{:,.2f}" for c in ("GFLOP/s", "GB/s") if c in f})
         # units are in the formatted values, so the headers drop "(s)"
-        labels = [c.removesuffix(" (s)") for c in f.columns]
+        shown = [c for c in f.columns if c != "min (s)"]
+        labels = [c.removesuffix(" (s)") for c in shown]
         return (
             f.style.format(fmt, na_rep="")
+            .hide(["min (s)"], axis=1)
             .relabel_index(labels, axis=1)
             .set_caption(self.caption)
             .set_uuid("ladder")  # fixed id: same HTML for the same numbers
@@ -243,6 +256,9 @@ def ladder(
     *,
     flops=None,
     nbytes=None,
+    work=None,
+    work_unit: str = "row",
+    notes: dict | None = None,
     caption: str = "",
 ) -> Ladder:
     """Put timings side by side: time, spread, speed-up vs the first and previous rows.
@@ -256,6 +272,15 @@ def ladder(
         adds a GFLOP/s column.
     nbytes : float or sequence of float, optional
         Bytes moved per call; adds a GB/s column.
+    work : float or sequence of float, optional
+        Units of work each call did (e.g. output rows), when rows ran on inputs
+        of different sizes. Adds a "per <work_unit>" time column, and the
+        speed-ups then compare time per unit: an extrapolation, which the
+        caption says.
+    work_unit : str, default "row"
+        Name of one unit of ``work``.
+    notes : dict of str to sequence of str, optional
+        Extra text columns, e.g. figures quoted from elsewhere, one entry per row.
     caption : str
         What was measured. The hardware label is appended.
 
@@ -278,20 +303,33 @@ def ladder(
     flops_, bytes_ = _per_row("flops", flops, n), _per_row("nbytes", nbytes, n)
 
     med = np.array([t.median for t in timings])
-    frame = pd.DataFrame(
-        {
-            "median (s)": med,
-            "min (s)": [t.min for t in timings],
-            "IQR (s)": [t.iqr for t in timings],
-            "samples": [t.repeat for t in timings],
-            "× first": med[0] / med,
-            "× previous": np.concatenate([[1.0], med[:-1] / med[1:]]),
-        },
-        index=pd.Index(names, name="method"),
-    )
+    columns = {
+        "median (s)": med,
+        "min (s)": [t.min for t in timings],
+        "IQR (s)": [t.iqr for t in timings],
+        "samples": [t.repeat for t in timings],
+    }
+    basis, per = "median (s)", med
+    if work is not None:
+        work_ = _per_row("work", work, n)
+        if any(w is None or w <= 0 for w in work_):
+            raise ValueError(f"work entries must be > 0, got {work_}")
+        basis = f"per {work_unit} (s)"
+        per = med / np.array(work_, dtype=float)
+        columns[basis] = per
+    columns["× first"] = per[0] / per
+    columns["× previous"] = np.concatenate([[1.0], per[:-1] / per[1:]])
+    frame = pd.DataFrame(columns, index=pd.Index(names, name="method"))
     if flops is not None:
         frame["GFLOP/s"] = [None if f is None else f / m / 1e9 for f, m in zip(flops_, med)]
     if nbytes is not None:
         frame["GB/s"] = [None if b is None else b / m / 1e9 for b, m in zip(bytes_, med)]
+    for label, values in (notes or {}).items():
+        values = list(values)
+        if len(values) != n:
+            raise ValueError(f"notes[{label!r}] has {len(values)} entries but there are {n} timings")
+        frame[label] = values
     text = f"{caption.rstrip('. ')}. " if caption else ""
-    return Ladder(frame, f"{text}Measured by this build on {hardware.label()}.")
+    if work is not None:
+        text += f"Speed-ups compare time per {work_unit}, extrapolated across input sizes. "
+    return Ladder(frame, f"{text}Measured by this build on {hardware.label()}.", basis)

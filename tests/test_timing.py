@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lessonlib import hardware
-from lessonlib.timing import Ladder, Timing, bench, format_seconds, ladder
+from lessonlib.timing import Ladder, Timing, bench, format_ratio, format_seconds, ladder
 
 
 def test_bench_never_times_the_first_call():
@@ -91,7 +91,8 @@ def test_ladder_renders_html_with_caption_and_units():
     rows = [Timing("a", (2e-3,), 1), Timing("b", (5e-6,), 1)]
     html = ladder(rows, caption="Units")._repr_html_()
     assert "<caption>Units. Measured by this build on" in html
-    assert "2 ms" in html and "5 µs" in html and "400.0×" in html
+    assert "2 ms" in html and "5 µs" in html and "400×" in html
+    assert ">min<" not in html  # kept in .frame, left out of the page
 
 
 def test_ladder_html_is_the_same_for_the_same_numbers():
@@ -121,7 +122,39 @@ def test_format_seconds(s, text):
     assert format_seconds(s) == text
 
 
+@pytest.mark.parametrize("x, text", [(153290.1, "153,290×"), (19.63, "19.6×"), (0.694, "0.69×"), (1.0, "1.00×")])
+def test_format_ratio(x, text):
+    assert format_ratio(x) == text
+
+
+@pytest.mark.parametrize("x", [0.0, -2.0, math.inf, math.nan])
+def test_format_ratio_rejects(x):
+    with pytest.raises(ValueError, match="ratio must be finite"):
+        format_ratio(x)
+
+
 @pytest.mark.parametrize("s", [-1.0, math.inf, math.nan])
 def test_format_seconds_rejects(s):
     with pytest.raises(ValueError, match="seconds must be finite"):
         format_seconds(s)
+
+
+def test_ladder_with_work_compares_time_per_unit():
+    rows = [Timing("loops, 5 rows", (1.0,), 1), Timing("fast, 1000 rows", (0.1,), 1)]
+    table = ladder(rows, work=[5, 1000], notes={"quoted": ["415 ms", "15 ms"]})
+    f = table.frame
+    np.testing.assert_allclose(f["per row (s)"], [0.2, 1e-4])
+    np.testing.assert_allclose(f["× first"], [1, 2000])
+    assert table.speedup("fast, 1000 rows") == pytest.approx(2000)
+    assert list(f["quoted"]) == ["415 ms", "15 ms"]
+    assert "extrapolated" in table.caption
+    html = table._repr_html_()
+    assert ">per row<" in html and "415 ms" in html
+
+
+def test_ladder_rejects_bad_work_and_notes():
+    good = Timing("a", (1.0,), 1)
+    with pytest.raises(ValueError, match="work entries must be > 0"):
+        ladder([good], work=[0])
+    with pytest.raises(ValueError, match=r"notes\['x'\] has 2 entries"):
+        ladder([good], notes={"x": ["1", "2"]})

@@ -1,0 +1,100 @@
+"""The data the chapters compute on: MNIST when it is here, a labelled stand-in when not.
+
+The course keeps MNIST as ``mnist.pkl.gz``: a gzip-compressed pickle (latin-1)
+of ``((x_train, y_train), (x_valid, y_valid), (x_test, y_test))`` with images
+as float32 rows of 784 pixels in [0, 1]. :func:`load_mnist` reads that file
+from a local path; it never downloads, because the book must build offline.
+Where the file is absent, chapters use :func:`mnist_like`, which has the same
+shapes and dtypes, and say on the page that the data is synthetic.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+N_PIXELS = 784
+
+
+def default_mnist_path() -> Path:
+    """Where :func:`load_mnist` looks: ``$LESSONLIB_DATA/mnist.pkl.gz``, else ``~/.cache/lessonlib/``."""
+    root = os.environ.get("LESSONLIB_DATA") or Path.home() / ".cache" / "lessonlib"
+    return Path(root) / "mnist.pkl.gz"
+
+
+def load_mnist(path: str | os.PathLike | None = None):
+    """Read the course's ``mnist.pkl.gz``.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The file; by default :func:`default_mnist_path`.
+
+    Returns
+    -------
+    ((x_train, y_train), (x_valid, y_valid))
+        ``x_*`` float32 tensors of shape (n, 784) in [0, 1]; ``y_*`` int64 labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not there (nothing is downloaded).
+    ValueError
+        If the file does not hold data of the expected shapes.
+    """
+    path = Path(path) if path is not None else default_mnist_path()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no MNIST file at {path}; put the course's mnist.pkl.gz there "
+            "(or set LESSONLIB_DATA), or use lessonlib.data.mnist_like()"
+        )
+    with gzip.open(path, "rb") as f:
+        splits = pickle.load(f, encoding="latin-1")
+    if not (isinstance(splits, (tuple, list)) and len(splits) >= 2):
+        raise ValueError(f"{path}: expected (train, valid[, test]) splits, got {type(splits).__name__}")
+    out = []
+    for name, split in zip(("train", "valid"), splits[:2]):
+        x, y = (torch.as_tensor(v) for v in split)
+        if x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (x.shape[0],):
+            raise ValueError(
+                f"{path}: {name} split has x {tuple(x.shape)} and y {tuple(y.shape)}; "
+                f"expected (n, {N_PIXELS}) and (n,)"
+            )
+        out.append((x.float(), y.long()))
+    return tuple(out)
+
+
+def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
+    """Synthetic data with MNIST's shapes and dtypes, for when the real file is absent.
+
+    Parameters
+    ----------
+    n_train, n_valid : int
+        Rows in each split (MNIST's: 50,000 and 10,000).
+    seed : int
+        Seed of the generator; the same seed gives the same data.
+
+    Returns
+    -------
+    ((x_train, y_train), (x_valid, y_valid))
+        ``x_*`` float32 of shape (n, 784), uniform in [0, 1); ``y_*`` int64 in 0..9.
+        Not images of digits: good for timing and shapes, not for training.
+    """
+    for name, n in (("n_train", n_train), ("n_valid", n_valid)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    g = torch.Generator().manual_seed(seed)
+    return tuple(
+        (torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
+        for n in (n_train, n_valid)
+    )
+
+
+def lecture_weights() -> torch.Tensor:
+    """The lecture's weights: ``torch.manual_seed(1); torch.randn(784, 10)``."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(N_PIXELS, 10, generator=g)

@@ -1,0 +1,254 @@
+"""The matrix-multiplication ladder, and Einstein summation.
+
+Taught by the chapter "Einstein summation". Every rung computes the same
+``c = a @ b`` for 2-D float tensors and has the same signature, ``f(a, b) -> c``,
+so tests and timing tables can loop over them:
+
+1. :func:`matmul_loops` -- three Python loops, one multiply-add at a time;
+2. :func:`matmul_njit` -- the innermost loop compiled by Numba;
+3. :func:`matmul_elementwise` -- the innermost loop as one tensor operation;
+4. :func:`matmul_broadcast` -- a whole output row per step, by broadcasting;
+5. :func:`matmul_einsum` -- no Python loop at all: ``einsum('ik,kj->ij')``;
+6. torch's own ``a @ b``.
+
+:func:`einsum_expand` shows the product before the sum, and :func:`dist_b` and
+:func:`pairwise_dist` reuse the same multiply-and-sum for Euclidean distances
+(the mean shift chapter needs them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+
+
+def _check_matrix(name: str, t) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    shape = tuple(t.shape)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {t.ndim}-D with shape {shape}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {t.dtype} with shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"{name} has an empty dimension: shape {shape}")
+
+
+def _check_same_kind(a, b) -> None:
+    if a.dtype != b.dtype:
+        raise ValueError(f"a and b must share a dtype, got {a.dtype} and {b.dtype}")
+    if a.device != b.device:
+        raise ValueError(f"a and b must be on one device, got {a.device} and {b.device}")
+
+
+def _check_matmul(a, b) -> None:
+    _check_matrix("a", a)
+    _check_matrix("b", b)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"a.shape[1] ({a.shape[1]}) must equal b.shape[0] ({b.shape[0]}): "
+            f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}"
+        )
+    _check_same_kind(a, b)
+
+
+def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Matrix product with three Python loops.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, bc)
+
+    Notes
+    -----
+    ``ar * bc * ac`` multiply-adds, each one a separate trip through the Python
+    interpreter and torch's indexing: the slow baseline of the ladder.
+    """
+    _check_matmul(a, b)
+    (ar, ac), (_, bc) = a.shape, b.shape
+    c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
+    for i in range(ar):
+        for j in range(bc):
+            for k in range(ac):
+                c[i, j] += a[i, k] * b[k, j]
+    return c
+
+
+@njit
+def _dot(x, y):
+    # compiled to machine code by Numba on the first call
+    total = 0.0
+    for k in range(len(x)):
+        total += x[k] * y[k]
+    return total
+
+
+def matmul_njit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Matrix product: Python loops over i and j, a Numba-compiled dot product inside.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, bc), on ``a``'s device
+
+    Notes
+    -----
+    Numba compiles NumPy code, so the inputs go through NumPy on the CPU.
+    """
+    _check_matmul(a, b)
+    an, bn = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+    (ar, _), (_, bc) = an.shape, bn.shape
+    c = np.zeros((ar, bc), dtype=an.dtype)
+    for i in range(ar):
+        for j in range(bc):
+            c[i, j] = _dot(an[i, :], bn[:, j])
+    return torch.from_numpy(c).to(a.device)
+
+
+def matmul_elementwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Matrix product: the innermost loop becomes ``(a[i, :] * b[:, j]).sum()``.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, bc)
+    """
+    _check_matmul(a, b)
+    (ar, _), (_, bc) = a.shape, b.shape
+    c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
+    for i in range(ar):
+        for j in range(bc):
+            c[i, j] = (a[i, :] * b[:, j]).sum()
+    return c
+
+
+def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Matrix product: one Python loop over rows, broadcasting does the rest.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, bc)
+    """
+    _check_matmul(a, b)
+    ar, bc = a.shape[0], b.shape[1]
+    c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
+    for i in range(ar):
+        # a[i, :, None] is a column (ac, 1); times b (ac, bc) it broadcasts
+        # across b's columns, and summing over dim 0 gives the whole row i.
+        c[i] = (a[i, :, None] * b).sum(dim=0)
+    return c
+
+
+def matmul_einsum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Matrix product as ``torch.einsum('ik,kj->ij', a, b)``.
+
+    k appears in both inputs, so values along it are multiplied; k is missing
+    from the output, so it is summed away.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, bc)
+    """
+    _check_matmul(a, b)
+    return torch.einsum("ik,kj->ij", a, b)
+
+
+def einsum_expand(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The products of a matrix multiplication, before the sum: ``'ik,kj->ikj'``.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+    b : torch.Tensor of shape (ac, bc)
+
+    Returns
+    -------
+    torch.Tensor of shape (ar, ac, bc)
+        ``out[i, k, j] == a[i, k] * b[k, j]``; ``out.sum(1)`` is ``a @ b``.
+    """
+    _check_matmul(a, b)
+    return torch.einsum("ik,kj->ikj", a, b)
+
+
+def dist_b(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance from every row of ``a`` to every row of ``b``.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (n, d)
+    b : torch.Tensor of shape (m, d)
+
+    Returns
+    -------
+    torch.Tensor of shape (n, m)
+        ``out[i, j] == ||a[i] - b[j]||``, as ``torch.cdist(a, b)``.
+
+    Notes
+    -----
+    Differences are formed by broadcasting, (n, 1, d) - (1, m, d); squaring and
+    summing over d is one einsum, ``'ijd,ijd->ij'``. That holds an (n, m, d)
+    tensor in memory, so callers batch the rows of ``a`` (the "b" in the name).
+    Subtracting first keeps small distances exact, where the expansion
+    ``|a|^2 + |b|^2 - 2 a.b`` would lose them to cancellation.
+    """
+    _check_matrix("a", a)
+    _check_matrix("b", b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"a.shape[1] ({a.shape[1]}) must equal b.shape[1] ({b.shape[1]}): points of "
+            f"{tuple(a.shape)} and {tuple(b.shape)} must have the same number of coordinates"
+        )
+    _check_same_kind(a, b)
+    diff = a[:, None, :] - b[None, :, :]
+    return torch.einsum("ijd,ijd->ij", diff, diff).sqrt()
+
+
+def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance from one point ``x`` to every row of ``X``.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (d,)
+    X : torch.Tensor of shape (n, d)
+
+    Returns
+    -------
+    torch.Tensor of shape (n,)
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1-D (one point), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be floating point, got {x.dtype} with shape {tuple(x.shape)}")
+    _check_matrix("X", X)
+    if x.shape[0] != X.shape[1]:
+        raise ValueError(
+            f"x.shape[0] ({x.shape[0]}) must equal X.shape[1] ({X.shape[1]}): "
+            f"x is {tuple(x.shape)}, X is {tuple(X.shape)}"
+        )
+    return dist_b(x[None], X)[0]

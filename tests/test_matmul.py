@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from lessonlib.matmul import (
+    dist_b,
+    einsum_expand,
+    matmul_broadcast,
+    matmul_einsum,
+    matmul_elementwise,
+    matmul_loops,
+    matmul_njit,
+    pairwise_dist,
+)
+
+RUNGS = [matmul_loops, matmul_njit, matmul_elementwise, matmul_broadcast, matmul_einsum]
+SHAPES = [(1, 1, 1), (3, 50, 2), (17, 33, 9), (2, 7, 31)]
+
+
+@pytest.fixture
+def gen():
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.mark.parametrize("rung", RUNGS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("m, k, n", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rungs_agree_with_torch(rung, m, k, n, dtype, gen):
+    a = torch.randn(m, k, generator=gen, dtype=dtype)
+    b = torch.randn(k, n, generator=gen, dtype=dtype)
+    c = rung(a, b)
+    assert c.shape == (m, n) and c.dtype == dtype
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(c, a @ b, rtol=tol, atol=tol)
+
+
+def test_einsum_expand_is_the_product_before_the_sum(gen):
+    a, b = torch.randn(5, 13, generator=gen), torch.randn(13, 4, generator=gen)
+    e = einsum_expand(a, b)
+    assert e.shape == (5, 13, 4)
+    torch.testing.assert_close(e, a[:, :, None] * b[None, :, :])
+    torch.testing.assert_close(e.sum(1), a @ b)
+
+
+@pytest.mark.parametrize("n, m, d", [(1, 1, 1), (7, 11, 2), (33, 5, 784)])
+def test_dist_b_agrees_with_cdist(n, m, d, gen):
+    a = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    b = torch.randn(m, d, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(dist_b(a, b), torch.cdist(a, b))
+
+
+def test_dist_b_exact_for_near_points():
+    # far from the origin, close to each other: the |a|^2+|b|^2-2ab expansion cancels badly
+    a = torch.tensor([[1000.0, 1000.0]])
+    b = torch.tensor([[1000.0, 1000.01]])
+    assert dist_b(a, b).item() == pytest.approx(0.01, rel=1e-2)
+    assert dist_b(a, a).item() == 0.0
+
+
+def test_pairwise_dist_agrees_with_cdist(gen):
+    X = torch.randn(19, 3, generator=gen)
+    torch.testing.assert_close(pairwise_dist(X[4], X), torch.cdist(X[4:5], X)[0])
+
+
+ALL = RUNGS + [einsum_expand]
+
+
+@pytest.mark.parametrize("f", ALL, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "a, b, match",
+    [
+        (torch.ones(3), torch.ones(3, 2), r"a must be 2-D, got 1-D with shape \(3,\)"),
+        (torch.ones(3, 2), torch.ones(2, 2, 1), r"b must be 2-D, got 3-D with shape \(2, 2, 1\)"),
+        (torch.ones(3, 4), torch.ones(5, 2), r"a.shape\[1\] \(4\) must equal b.shape\[0\] \(5\): cannot multiply \(3, 4\) by \(5, 2\)"),
+        (torch.ones(3, 2, dtype=torch.int64), torch.ones(2, 2), r"a must be floating point, got torch.int64 with shape \(3, 2\)"),
+        (torch.ones(0, 2), torch.ones(2, 2), r"a has an empty dimension: shape \(0, 2\)"),
+        (torch.ones(3, 2), torch.ones(2, 0), r"b has an empty dimension: shape \(2, 0\)"),
+        (torch.ones(3, 2), torch.ones(2, 2, dtype=torch.float64), "must share a dtype"),
+        ([[1.0]], torch.ones(1, 1), "a must be a torch.Tensor, got list"),
+    ],
+)
+def test_bad_input_is_refused_with_shapes(f, a, b, match):
+    with pytest.raises(ValueError, match=match):
+        f(a, b)
+
+
+@pytest.mark.parametrize(
+    "a, b, match",
+    [
+        (torch.ones(3, 2), torch.ones(4, 3), r"a.shape\[1\] \(2\) must equal b.shape\[1\] \(3\)"),
+        (torch.ones(3), torch.ones(4, 3), r"a must be 2-D"),
+        (torch.ones(3, 2, dtype=torch.int32), torch.ones(4, 2), "a must be floating point"),
+        (torch.ones(3, 2), torch.ones(0, 2), r"b has an empty dimension: shape \(0, 2\)"),
+    ],
+)
+def test_dist_b_refuses(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        dist_b(a, b)
+
+
+@pytest.mark.parametrize(
+    "x, X, match",
+    [
+        (torch.ones(1, 2), torch.ones(4, 2), r"x must be 1-D \(one point\), got shape \(1, 2\)"),
+        (torch.ones(3), torch.ones(4, 2), r"x.shape\[0\] \(3\) must equal X.shape\[1\] \(2\)"),
+        (torch.ones(2, dtype=torch.int64), torch.ones(4, 2), "x must be floating point"),
+        (torch.ones(2), torch.ones(4), "X must be 2-D"),
+    ],
+)
+def test_pairwise_dist_refuses(x, X, match):
+    with pytest.raises(ValueError, match=match):
+        pairwise_dist(x, X)

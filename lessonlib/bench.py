@@ -7,17 +7,30 @@ book and a run of ``python -m lessonlib.bench matmul`` measure the same thing.
 Usage::
 
     python -m lessonlib.bench matmul [--rows N] [--square N]
+    python -m lessonlib.bench gpu --out FILE     # needs a CUDA GPU
+
+``gpu`` runs every GPU measurement the book shows and writes them, with the
+device, driver, library versions, date and command, to one JSON file. The
+chapters show such a file (``book/_data/reference_gpu.json``) as a labelled
+reference on machines that have no GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import platform
+import shlex
+import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import hardware, matmul
-from .timing import Ladder, bench, ladder
+from .timing import Ladder, Timing, bench, ladder
 
 # The lecture's own timings (2022, its author's machine), quoted beside each rung.
 LECTURE_MATMUL = {
@@ -93,6 +106,174 @@ def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> f
     return 2 * n**3 / t.median / 1e9
 
 
+def _require_gpu() -> None:
+    if not hardware.has_cuda() or hardware.cuda_simulator_active():
+        raise RuntimeError("this measurement needs a CUDA GPU (not the simulator); none is available here")
+
+
+def _summary(t: Timing) -> dict:
+    return {"median_s": t.median, "min_s": t.min, "iqr_s": t.iqr, "samples": t.repeat, "calls_per_sample": t.number}
+
+
+def device_bandwidth(nbytes: int = 1 << 30) -> float:
+    """GB/s of a device-to-device copy (bytes read + bytes written, over time). GPU only."""
+    _require_gpu()
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    t = bench(dst.copy_, src, repeat=10, max_time=10)
+    return 2 * src.numel() * 4 / t.median / 1e9
+
+
+def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16) -> dict[str, Timing]:
+    """Time the MNIST-shaped product on the GPU, transfers and kernels separately. GPU only.
+
+    Returns timings named: ``to_device`` (x and w to the GPU), ``naive kernel``,
+    ``tiled kernel``, ``copy_to_host`` (the result back), ``torch .cuda() @``
+    (the product of tensors already on the GPU) and ``torch round trip``
+    (``.cuda()``, ``@``, ``.cpu()``).
+    """
+    _require_gpu()
+    from . import kernels
+
+    matmul._check_matmul(x, w)
+    cuda = kernels.cuda
+    xn, wn = x.numpy(), w.numpy()
+    m, n = x.shape[0], w.shape[1]
+    d_x, d_w = cuda.to_device(xn), cuda.to_device(wn)
+    d_c = cuda.device_array((m, n), dtype=xn.dtype)
+    naive = kernels.matmul_cuda_naive[kernels.blocks_per_grid(m, n, tpb), (tpb, tpb)]
+    tiled = kernels.tiled_kernel(tpb, xn.dtype.type)[kernels.blocks_per_grid(n, m, tpb), (tpb, tpb)]
+    xg, wg = x.cuda(), w.cuda()
+    return {
+        name: bench(fn, *args, name=name, repeat=7)
+        for name, fn, args in [
+            ("to_device", lambda: (cuda.to_device(xn), cuda.to_device(wn)), ()),
+            ("naive kernel", naive, (d_x, d_w, d_c)),
+            ("tiled kernel", tiled, (d_x, d_w, d_c)),
+            ("copy_to_host", d_c.copy_to_host, ()),
+            ("torch .cuda() @", torch.matmul, (xg, wg)),
+            ("torch round trip", kernels.torch_cuda_matmul, (x, w)),
+        ]
+    }
+
+
+def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
+    """GFLOP/s of the naive and tiled kernels and cuBLAS (TF32 off) on n×n float32. GPU only."""
+    _require_gpu()
+    from . import kernels
+
+    torch.backends.cuda.matmul.allow_tf32 = False  # full float32, comparable with the kernels
+    cuda = kernels.cuda
+    a = torch.randn(n, n, device="cuda")
+    b = torch.randn(n, n, device="cuda")
+    d_a, d_b = cuda.as_cuda_array(a), cuda.as_cuda_array(b)
+    d_c = cuda.device_array((n, n), dtype=np.float32)
+    naive = kernels.matmul_cuda_naive[kernels.blocks_per_grid(n, n, tpb), (tpb, tpb)]
+    tiled = kernels.tiled_kernel(tpb, np.float32)[kernels.blocks_per_grid(n, n, tpb), (tpb, tpb)]
+    flop = 2 * n**3
+    return {
+        "naive kernel": flop / bench(naive, d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9,
+        "tiled kernel": flop / bench(tiled, d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9,
+        "cuBLAS (TF32 off)": flop / bench(torch.matmul, a, b, repeat=5, max_time=20).median / 1e9,
+    }
+
+
+def _driver_version() -> str:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30,
+        )
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def gpu_report(rows: int = 50_000) -> dict:
+    """Every GPU figure the book shows, with the facts needed to read them. GPU only."""
+    _require_gpu()
+    x, w, source = _data(rows)
+    loops = bench(matmul.matmul_loops, x[:5], w, repeat=3, max_time=10)
+    mnist = gpu_matmul_timings(x, w)
+    nbytes = (x.numel() + w.numel() + x.shape[0] * w.shape[1]) * 4
+    bandwidth = device_bandwidth()
+    report = {
+        "device": hardware.gpu_name(),
+        "driver": _driver_version(),
+        "date": datetime.date.today().isoformat(),
+        "command": "python -m lessonlib.bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "",
+        "versions": {k: v for k, v in hardware.report().items() if k not in ("CPU cores",)},
+        "host": platform.node(),
+        "data": source,
+        "matmul_mnist": {
+            "shape": [list(x.shape), list(w.shape)],
+            "cpu matmul_loops (5 rows)": _summary(loops),
+            **{name: _summary(t) for name, t in mnist.items()},
+            "bytes_moved": nbytes,
+            "bandwidth_floor_s": nbytes / (bandwidth * 1e9),
+        },
+        "device_copy_GBps": bandwidth,
+        "square_4096_GFLOPs": gpu_square_gflops(4096),
+    }
+    return report
+
+
+_REQUIRED = ("device", "driver", "date", "command", "versions", "matmul_mnist", "device_copy_GBps", "square_4096_GFLOPs")
+
+
+def load_reference(path) -> dict | None:
+    """Read a JSON file written by ``python -m lessonlib.bench gpu``; None if it is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    missing = [k for k in _REQUIRED if k not in report]
+    if missing:
+        raise ValueError(f"{path} is not a GPU reference report: missing {missing}")
+    return report
+
+
+def reference_table(report: dict):
+    """A GPU reference report as a captioned table: device, date, versions and command in the caption."""
+    from .timing import format_ratio, format_seconds
+
+    missing = [k for k in _REQUIRED if k not in report]
+    if missing:
+        raise ValueError(f"not a GPU reference report: missing {missing}")
+    mm = report["matmul_mnist"]
+    med = {k: v["median_s"] for k, v in mm.items() if isinstance(v, dict)}
+    sq = report["square_4096_GFLOPs"]
+    cublas = sq["cuBLAS (TF32 off)"]
+    per_row_loops = med["cpu matmul_loops (5 rows)"] / 5
+    rows = mm["shape"][0][0]
+    table = [
+        ("MNIST shape: naive Numba kernel", format_seconds(med["naive kernel"]), "kernel only"),
+        ("MNIST shape: tiled Numba kernel", format_seconds(med["tiled kernel"]), "kernel only"),
+        ("MNIST shape: torch @ on the GPU", format_seconds(med["torch .cuda() @"]), "tensors already on the GPU"),
+        ("MNIST shape: torch .cuda() @ .cpu()", format_seconds(med["torch round trip"]), "with both copies"),
+        ("copy x, w to the GPU", format_seconds(med["to_device"]), "cuda.to_device"),
+        ("copy the result back", format_seconds(med["copy_to_host"]), "copy_to_host"),
+        ("bandwidth floor, MNIST shape", format_seconds(mm["bandwidth_floor_s"]),
+         f"torch @ takes {med['torch .cuda() @'] / mm['bandwidth_floor_s']:.1f}× the floor"),
+        ("device-to-device copy", f"{report['device_copy_GBps']:,.0f} GB/s", "read + write"),
+        ("4096² naive kernel", f"{sq['naive kernel']:,.0f} GFLOP/s", f"{100 * sq['naive kernel'] / cublas:.1f}% of cuBLAS"),
+        ("4096² tiled kernel", f"{sq['tiled kernel']:,.0f} GFLOP/s", f"{100 * sq['tiled kernel'] / cublas:.1f}% of cuBLAS"),
+        ("4096² cuBLAS, TF32 off", f"{cublas:,.0f} GFLOP/s", "100%"),
+        ("Python loops (CPU) vs torch @ (GPU)", format_ratio(per_row_loops * rows / med["torch .cuda() @"]),
+         f"loops extrapolated from 5 rows to {rows:,} on the same machine's CPU"),
+    ]
+    import pandas as pd
+
+    v = report["versions"]
+    caption = (
+        f"Reference, not measured by this build: {report['device']}, driver {report['driver']}, "
+        f"{report['date']}, torch {v.get('torch', '?')}, numba-cuda {v.get('numba-cuda', '?')}; "
+        f"produced by `{report['command']}`."
+    )
+    frame = pd.DataFrame(table, columns=["figure", "value", "note"]).set_index("figure")
+    return frame.style.set_caption(caption).set_uuid("reference").set_table_attributes('class="dataframe"')
+
+
 def _data(rows: int):
     from .data import lecture_weights, load_mnist, mnist_like
 
@@ -111,9 +292,21 @@ def main(argv: list[str] | None = None) -> int:
     mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")
     mm.add_argument("--rows", type=int, default=50_000, help="rows of x for the fast rungs (default 50000)")
     mm.add_argument("--square", type=int, default=2048, help="size of the square matmul for the peak (default 2048)")
+    gp = sub.add_parser("gpu", help="every GPU measurement of the book, written to a JSON file")
+    gp.add_argument("--out", type=Path, required=True, help="where to write the JSON")
     args = parser.parse_args(argv)
 
     print(hardware.label())
+    if args.what == "gpu":
+        try:
+            report = gpu_report()
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return 0
     if args.what == "matmul":
         x, w, source = _data(args.rows)
         table = matmul_ladder(x, w, caption=f"({args.rows} × 784) @ (784 × 10) float32 on {source}")

@@ -44,3 +44,68 @@ def test_cli_matmul(capsys):
     assert main(["matmul", "--rows", "40", "--square", "32"]) == 0
     out = capsys.readouterr().out
     assert "matmul_einsum (40 rows)" in out and "GFLOP/s" in out and "% of it" in out
+
+
+def _fake_report():
+    t = lambda s: {"median_s": s, "min_s": s, "iqr_s": 0.0, "samples": 3, "calls_per_sample": 1}  # noqa: E731
+    return {
+        "device": "Test GPU", "driver": "1.0", "date": "2026-01-01", "command": "python -m lessonlib.bench gpu --out f.json",
+        "versions": {"torch": "2.13.0", "numba-cuda": "0.30.4"}, "host": "h", "data": "synthetic",
+        "matmul_mnist": {
+            "shape": [[50000, 784], [784, 10]],
+            "cpu matmul_loops (5 rows)": t(0.5),
+            "to_device": t(0.02), "naive kernel": t(0.004), "tiled kernel": t(0.002),
+            "copy_to_host": t(0.001), "torch .cuda() @": t(0.0005), "torch round trip": t(0.03),
+            "bytes_moved": 159_000_000, "bandwidth_floor_s": 0.0001,
+        },
+        "device_copy_GBps": 1590.0,
+        "square_4096_GFLOPs": {"naive kernel": 1000.0, "tiled kernel": 5000.0, "cuBLAS (TF32 off)": 50000.0},
+    }
+
+
+def test_reference_round_trip_and_table(tmp_path):
+    import json
+
+    from lessonlib.bench import load_reference, reference_table
+
+    assert load_reference(tmp_path / "absent.json") is None
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(_fake_report()))
+    html = reference_table(load_reference(path)).to_html()
+    assert "Reference, not measured by this build: Test GPU" in html and "2026-01-01" in html
+    assert "10.0% of cuBLAS" in html and "5.0× the floor" in html
+    assert "10,000,000×" in html  # 0.5 s / 5 rows * 50,000 rows / 0.5 ms
+
+
+def test_reference_rejects_a_malformed_file(tmp_path):
+    from lessonlib.bench import load_reference
+
+    path = tmp_path / "bad.json"
+    path.write_text('{"device": "x"}')
+    with pytest.raises(ValueError, match="missing"):
+        load_reference(path)
+
+
+def test_gpu_measurements_refuse_without_a_gpu(capsys):
+    from lessonlib import hardware
+    from lessonlib.bench import device_bandwidth, gpu_square_gflops
+
+    if hardware.has_cuda():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        device_bandwidth()
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        gpu_square_gflops(64)
+    assert main(["gpu", "--out", "unused.json"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_gpu_timings_on_the_device():
+    from lessonlib.bench import device_bandwidth, gpu_matmul_timings, gpu_square_gflops
+
+    g = torch.Generator().manual_seed(0)
+    t = gpu_matmul_timings(torch.rand(1000, 784, generator=g), torch.randn(784, 10, generator=g))
+    assert set(t) == {"to_device", "naive kernel", "tiled kernel", "copy_to_host", "torch .cuda() @", "torch round trip"}
+    assert device_bandwidth(1 << 24) > 0
+    assert all(v > 0 for v in gpu_square_gflops(256).values())

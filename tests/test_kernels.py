@@ -1,0 +1,153 @@
+"""Kernels are checked on Numba's CUDA simulator here (conftest chooses it when
+there is no GPU) and on the device where there is one. Sizes are deliberately
+not multiples of the block size."""
+
+import numpy as np
+import pytest
+import torch
+from numba import cuda
+
+from lessonlib import hardware
+from lessonlib.kernels import (
+    TPB,
+    blocks_per_grid,
+    cuda_matmul,
+    launch_kernel,
+    matmul_cuda_naive,
+    matmul_kernel,
+    tiled_kernel,
+    torch_cuda_matmul,
+)
+
+SHAPES = [(17, 33, 9), (3, 50, 2), (1, 1, 1)]
+
+
+def _inputs(m, k, n, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
+
+
+@pytest.mark.parametrize("m, k, n", SHAPES)
+@pytest.mark.parametrize("tpb", [None, 16, 8])
+def test_launch_kernel_matches_torch(m, k, n, tpb):
+    a, b = _inputs(m, k, n)
+    c = torch.full((m, n), float("nan"))  # poisoned: every cell must be written
+    calls = launch_kernel(matmul_kernel, m, n, a, b, c, tpb=tpb)
+    torch.testing.assert_close(c, a @ b, rtol=1e-4, atol=1e-4)
+    if tpb is None:
+        assert calls == m * n
+    else:
+        bx, by = blocks_per_grid(m, n, tpb)
+        assert calls == bx * by * tpb * tpb >= m * n
+
+
+def test_launch_kernel_reaches_past_the_output_when_blocks_overhang():
+    seen = []
+    launch_kernel(lambda grid: seen.append(grid), 5, 10, tpb=8)
+    assert len(seen) == 128 and (7, 15) in seen  # 1×2 blocks of 8×8; (7, 15) is outside 5×10
+
+
+@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+@pytest.mark.parametrize("m, k, n", SHAPES)
+@pytest.mark.parametrize("tpb", [16, 8])
+def test_cuda_matmul_matches_torch(kernel, m, k, n, tpb):
+    a, b = _inputs(m, k, n)
+    torch.testing.assert_close(cuda_matmul(a, b, kernel=kernel, tpb=tpb), a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+def test_cuda_matmul_float64(kernel):
+    a, b = _inputs(5, 19, 3, dtype=torch.float64)
+    c = cuda_matmul(a, b, kernel=kernel, tpb=8)
+    assert c.dtype == torch.float64
+    torch.testing.assert_close(c, a @ b)
+
+
+@pytest.mark.parametrize("m, k, n", [(17, 33, 9), (3, 50, 2)])
+def test_every_output_cell_is_written(m, k, n):
+    a, b = _inputs(m, k, n)
+    an, bn = a.numpy(), b.numpy()
+    for tpb in (16, 8):
+        c = np.full((m, n), np.nan, dtype=np.float32)  # poison
+        matmul_cuda_naive[blocks_per_grid(m, n, tpb), (tpb, tpb)](an, bn, c)
+        assert not np.isnan(c).any()
+        c = np.full((m, n), np.nan, dtype=np.float32)
+        tiled_kernel(tpb, np.float32)[blocks_per_grid(n, m, tpb), (tpb, tpb)](an, bn, c)
+        assert not np.isnan(c).any()
+        np.testing.assert_allclose(c, an @ bn, rtol=1e-4, atol=1e-4)
+
+
+def test_tiled_kernel_uses_k_not_the_grid_for_its_tile_count():
+    # K spans 5 tiles of 8 while the grid is a single block: counting tiles from
+    # gridDim (as some textbook versions do) would stop after the first.
+    a, b = _inputs(4, 37, 3)
+    torch.testing.assert_close(cuda_matmul(a, b, kernel="tiled", tpb=8), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_blocks_per_grid_rounds_up():
+    assert blocks_per_grid(17, 9, 16) == (2, 1)
+    assert blocks_per_grid(16, 16, 16) == (1, 1)
+    assert blocks_per_grid(50_000, 10, TPB) == (3125, 1)
+    with pytest.raises(ValueError, match="tpb must be an int >= 1"):
+        blocks_per_grid(3, 3, 0)
+
+
+@pytest.mark.parametrize(
+    "a, b, kwargs, match",
+    [
+        (torch.ones(3, 4), torch.ones(5, 2), {}, r"a.shape\[1\] \(4\) must equal b.shape\[0\] \(5\)"),
+        (torch.ones(3), torch.ones(3, 2), {}, r"a must be 2-D, got 1-D with shape \(3,\)"),
+        (torch.ones(3, 2), torch.ones(2, 2, 2), {}, r"b must be 2-D"),
+        (torch.ones(3, 2), torch.ones(2, 2), {"kernel": "fast"}, "kernel must be 'naive' or 'tiled'"),
+        (torch.ones(3, 2), torch.ones(2, 2), {"tpb": 64}, r"tpb must be an int in \[1, 32\]"),
+        (torch.ones(3, 2, dtype=torch.float16), torch.ones(2, 2, dtype=torch.float16), {}, "float32 or float64"),
+    ],
+)
+def test_cuda_matmul_refuses_bad_input(a, b, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cuda_matmul(a, b, **kwargs)
+
+
+def test_launch_kernel_validates():
+    with pytest.raises(ValueError, match="kernel must be callable"):
+        launch_kernel(None, 2, 2)
+    with pytest.raises(ValueError, match="n_rows must be an int >= 1"):
+        launch_kernel(matmul_kernel, 0, 2)
+
+
+def test_torch_cuda_matmul_without_gpu_says_so():
+    if hardware.has_cuda():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="needs a CUDA device"):
+        torch_cuda_matmul(torch.ones(2, 2), torch.ones(2, 2))
+
+
+@pytest.mark.gpu
+def test_torch_cuda_matmul_on_gpu():
+    a, b = _inputs(17, 33, 9)
+    torch.testing.assert_close(torch_cuda_matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+def test_kernels_on_the_device_at_mnist_shape(kernel):
+    assert not hardware.cuda_simulator_active() and cuda.is_available()
+    a, b = _inputs(50_000, 784, 10)
+    torch.testing.assert_close(cuda_matmul(a, b, kernel=kernel), a @ b, rtol=1e-3, atol=1e-3)
+
+
+def test_plot_launch_grid_marks_threads_outside_the_output():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessonlib.kernels import plot_launch_grid
+
+    ax = plot_launch_grid(5, 10, 4)  # 2×3 blocks of 4×4: 8×12 threads, 50 inside
+    colours = [p.get_facecolor() for p in ax.patches[:-1]]
+    inside = matplotlib.colors.to_rgba("#cfe3f7")
+    assert len(colours) == 96 and sum(c == inside for c in colours) == 50
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="too many to draw"):
+        plot_launch_grid(50_000, 10, 16)

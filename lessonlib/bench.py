@@ -7,6 +7,7 @@ book and a run of ``python -m lessonlib.bench matmul`` measure the same thing.
 Usage::
 
     python -m lessonlib.bench matmul [--rows N] [--square N]
+    python -m lessonlib.bench meanshift [--sizes N ...]
     python -m lessonlib.bench gpu --out FILE     # needs a CUDA GPU
 
 ``gpu`` runs every GPU measurement the book shows and writes them, with the
@@ -274,6 +275,89 @@ def reference_table(report: dict):
     return frame.style.set_caption(caption).set_uuid("reference").set_table_attributes('class="dataframe"')
 
 
+# The lecture's mean shift timings (2022, its author's machine), by batch size.
+LECTURE_MEANSHIFT = {"loop (CPU)": "≈400–600 ms", 5: "157 ms (GPU)", 64: "13 ms (GPU)", "all": "≈1–2 ms (GPU)"}
+
+
+def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 8, 16, 64, 256, 1024), *, repeat: int = 3) -> Ladder:
+    """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once."""
+    from .meanshift import _check_points, meanshift_batched
+
+    _check_points(data)
+    sizes = [bs for bs in batch_sizes if bs < len(data)] + [len(data)]
+    timings = [
+        bench(meanshift_batched, data, bs=bs, repeat=repeat, max_time=6,
+              name=f"bs = {bs}" if bs < len(data) else f"bs = n = {bs}")
+        for bs in sizes
+    ]
+    lecture = [LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", "") for bs in sizes]
+    where = "GPU" if data.is_cuda else "CPU"
+    return ladder(timings, notes={"lecture (2022, its own hardware)": lecture},
+                  caption=f"meanshift_batched, 5 steps on {len(data):,} points, {where}, by batch size")
+
+
+def meanshift_comparison(
+    sizes=(1_500, 15_000, 100_000),
+    *,
+    bw: float = 2.5,
+    batched_max: int = 15_000,
+    sklearn_default_max: int = 15_000,
+    repeat: int = 3,
+    progress: bool = False,
+):
+    """Time the mean shift versions and scikit-learn's ``MeanShift`` on the same data.
+
+    For each n, the lecture's six clusters with n/6 points each. Rows: our
+    ``meanshift_batched`` (bs=1024) and ``meanshift_fast``, both five Gaussian
+    steps followed by :func:`~lessonlib.meanshift.cluster_labels`; and
+    scikit-learn's ``MeanShift`` with its flat kernel of radius 2·bw, with
+    ``bin_seeding=True`` and with its defaults. A method is skipped above its
+    size limit (quadratic ones get slow) and its row says so.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (n, method): median seconds, adjusted Rand index against
+        the true clusters, number of clusters found, and a note.
+    """
+    import pandas as pd
+    from sklearn.cluster import MeanShift
+    from sklearn.metrics import adjusted_rand_score
+
+    from .meanshift import cluster_labels, make_clusters, meanshift_batched, meanshift_fast, true_labels
+
+    methods = {
+        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[0], batched_max),
+        "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[0], None),
+        "sklearn MeanShift, bin_seeding": (
+            lambda X: MeanShift(bandwidth=2 * bw, bin_seeding=True).fit(X.numpy()).labels_, None),
+        "sklearn MeanShift, defaults": (
+            lambda X: MeanShift(bandwidth=2 * bw).fit(X.numpy()).labels_, sklearn_default_max),
+    }
+    jobs = [(n, name) for n in sizes for name in methods]
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, desc="mean shift", unit="run")
+    rows, data = [], {}
+    for n, name in jobs:
+        fn, limit = methods[name]
+        if n not in data:
+            per = max(1, round(n / 6))
+            data[n] = (make_clusters(6, per)[1], true_labels(6, per))
+        X, truth = data[n]
+        if limit is not None and len(X) > limit:
+            rows.append({"n": len(X), "method": name, "median (s)": float("nan"), "ARI": float("nan"),
+                         "clusters": None, "note": f"not run: quadratic, over {limit:,} points"})
+            continue
+        labels = fn(X)
+        t = bench(fn, X, name=name, repeat=repeat, max_time=20)
+        rows.append({"n": len(X), "method": name, "median (s)": t.median,
+                     "ARI": float(adjusted_rand_score(truth, labels)),
+                     "clusters": int(len(set(labels.tolist()))), "note": f"{t.repeat} samples"})
+    return pd.DataFrame(rows)
+
+
 def _data(rows: int):
     from .data import lecture_weights, load_mnist, mnist_like
 
@@ -292,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")
     mm.add_argument("--rows", type=int, default=50_000, help="rows of x for the fast rungs (default 50000)")
     mm.add_argument("--square", type=int, default=2048, help="size of the square matmul for the peak (default 2048)")
+    msp = sub.add_parser("meanshift", help="mean shift versions against scikit-learn, by data size")
+    msp.add_argument("--sizes", type=int, nargs="+", default=[1_500, 15_000, 100_000, 1_000_000])
     gp = sub.add_parser("gpu", help="every GPU measurement of the book, written to a JSON file")
     gp.add_argument("--out", type=Path, required=True, help="where to write the JSON")
     args = parser.parse_args(argv)
@@ -306,6 +392,17 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
+        return 0
+    if args.what == "meanshift":
+        import pandas as pd
+
+        table = meanshift_comparison(args.sizes, progress=True)
+        with pd.option_context("display.width", 200, "display.max_columns", 10):
+            print(table.to_string(index=False))
+        fast = table[table.method == "meanshift_fast"].set_index("n")["median (s)"]
+        skl = table[table.method == "sklearn MeanShift, bin_seeding"].set_index("n")["median (s)"]
+        for n in fast.index:
+            print(f"n = {n:,}: meanshift_fast is {skl[n] / fast[n]:.1f}× faster than MeanShift(bin_seeding=True)")
         return 0
     if args.what == "matmul":
         x, w, source = _data(args.rows)

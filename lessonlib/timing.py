@@ -177,12 +177,14 @@ def bench(
         trial = min(10**7, max(2 * trial, math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
         elapsed = timer.timeit(trial)
     one = max(elapsed / trial, 1e-9)
+    # A single slow call already lasts min_time: it is a valid sample, not wasted calibration.
+    totals = [elapsed] if number is None and trial == 1 else []
     if number is None:
         number = trial
     if max_time is not None:
         repeat = max(1, min(repeat, int(max_time // (one * number))))
 
-    totals = timer.repeat(repeat=repeat, number=number)
+    totals += timer.repeat(repeat=repeat - len(totals), number=number) if repeat > len(totals) else []
     return Timing(
         name=name or getattr(fn, "__name__", "fn"),
         times=tuple(t / number for t in totals),

@@ -1,0 +1,211 @@
+import math
+from functools import partial
+
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from lessonlib.meanshift import (
+    cluster_labels,
+    gaussian,
+    make_clusters,
+    meanshift,
+    meanshift_batched,
+    meanshift_fast,
+    norm,
+    one_update,
+    plot_data,
+    plot_func,
+    sample,
+    tri,
+    true_labels,
+)
+
+
+@pytest.fixture(scope="module")
+def lecture():
+    centroids, data = make_clusters()
+    return centroids, data.double(), true_labels(6, 250)
+
+
+def _random_blobs(seed, n_clusters=4, n=90):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(n_clusters, 2, generator=g, dtype=torch.float64) * 60 - 30
+    pts = centres.repeat_interleave(n, 0) + torch.randn(n_clusters * n, 2, generator=g, dtype=torch.float64) * 1.5
+    return pts
+
+
+def test_make_clusters_matches_the_lecture_recipe_and_keeps_global_rng():
+    state = torch.random.get_rng_state()
+    centroids, data = make_clusters(6, 250, seed=42)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.manual_seed(42)
+    expected = torch.rand(6, 2) * 70 - 35
+    torch.testing.assert_close(centroids, expected)
+    assert data.shape == (1500, 2)
+    # each block of 250 rows is centred on its centroid (sd √5 ≈ 2.24, so the mean is within ~0.5)
+    assert (data.view(6, 250, 2).mean(1) - centroids).abs().max() < 0.6
+    assert torch.equal(make_clusters(6, 250, seed=42)[1], data)
+
+
+def test_sample_has_variance_five():
+    torch.manual_seed(0)
+    pts = sample(torch.tensor([1.0, -2.0]), 20_000)
+    torch.testing.assert_close(pts.mean(0), torch.tensor([1.0, -2.0]), atol=0.1, rtol=0)
+    torch.testing.assert_close(pts.var(0), torch.tensor([5.0, 5.0]), atol=0.25, rtol=0)
+
+
+def test_gaussian_is_the_normal_density():
+    d = torch.linspace(-4, 4, 9, dtype=torch.float64)
+    expected = torch.distributions.Normal(0.0, 2.5).log_prob(d).exp()
+    torch.testing.assert_close(gaussian(d, 2.5), expected)
+
+
+def test_tri_is_a_clamped_line():
+    d = torch.tensor([0.0, 2.0, 8.0, 10.0])
+    torch.testing.assert_close(tri(d, 8), torch.tensor([1.0, 0.75, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, math.inf])
+def test_norm_matches_torch(p):
+    v = torch.randn(7, 5, dtype=torch.float64)
+    torch.testing.assert_close(norm(v, p), torch.linalg.vector_norm(v, ord=p, dim=-1))
+
+
+def test_loop_equals_batched_with_batch_size_one(lecture):
+    _, data, _ = lecture
+    pts = data[::10]  # 150 points keep the loop version quick
+    torch.testing.assert_close(meanshift(pts), meanshift_batched(pts, bs=1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_versions_agree_on_random_data(seed):
+    pts = _random_blobs(seed)
+    loop = meanshift(pts)
+    all_at_once = meanshift_batched(pts, bs=len(pts))
+    fast = meanshift_fast(pts)
+    # batches update in place in order, so batch size changes the path a little
+    assert (meanshift_batched(pts, bs=37) - loop).abs().max() < 0.25
+    assert (all_at_once - loop).abs().max() < 0.25
+    # the grid version approximates the all-at-once update: stated tolerance 0.05·bw
+    assert (fast - all_at_once).abs().max() < 0.05 * 2.5
+
+
+@pytest.mark.parametrize("iters", [1, 2, 5])
+def test_fast_matches_batched_on_the_lecture_data(lecture, iters):
+    _, data, _ = lecture
+    diff = (meanshift_fast(data, iters=iters) - meanshift_batched(data, bs=len(data), iters=iters)).abs().max()
+    assert diff < 0.02 * 2.5  # the docstring's stated tolerance
+
+
+def test_fast_converges_to_batched_as_the_grid_refines(lecture):
+    _, data, _ = lecture
+    exact = meanshift_batched(data[::3], bs=len(data), iters=2)
+    # a wide cutoff leaves only the grid's error, which is second order in the cell size
+    errs = [(meanshift_fast(data[::3], iters=2, cell=c, cutoff=6) - exact).abs().max().item() for c in (0.5, 0.25, 0.125)]
+    assert errs[0] > errs[1] > errs[2]
+    assert errs[1] / errs[2] > 2.5  # second order in the cell size: halving h quarters the error
+
+
+@pytest.mark.parametrize("fn", [meanshift, meanshift_batched, meanshift_fast], ids=lambda f: f.__name__)
+def test_translation_equivariance(fn, lecture):
+    _, data, _ = lecture
+    pts = data[::10]
+    shift = torch.tensor([13.7, -42.1], dtype=torch.float64)
+    torch.testing.assert_close(fn(pts + shift), fn(pts) + shift, atol=1e-6, rtol=0)
+
+
+def test_cluster_labels_recover_the_truth(lecture):
+    _, data, truth = lecture
+    labels, centres = cluster_labels(meanshift_batched(data), tol=1.0)
+    assert adjusted_rand_score(truth, labels) >= 0.99
+    assert len(centres) == 6
+    assert torch.bincount(labels).tolist() == sorted(torch.bincount(labels).tolist(), reverse=True)
+    for k in range(len(centres)):
+        torch.testing.assert_close(centres[k], meanshift_batched(data)[labels == k].mean(0))
+
+
+def test_cluster_labels_on_fast_output_recover_the_truth(lecture):
+    _, data, truth = lecture
+    labels, _ = cluster_labels(meanshift_fast(data))
+    assert adjusted_rand_score(truth, labels) >= 0.99
+
+
+def test_triangular_and_gaussian_find_the_same_clusters(lecture):
+    _, data, _ = lecture
+    g, _ = cluster_labels(meanshift_batched(data, kernel=gaussian, bw=2.5))
+    t, _ = cluster_labels(meanshift_batched(data, kernel=tri, bw=8))
+    assert adjusted_rand_score(g, t) == 1.0
+
+
+def test_one_update_moves_points_in_place():
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]])
+    before = X.clone()
+    one_update(X, partial(gaussian, bw=1.0))
+    assert not torch.equal(X, before)
+    assert X[0, 0] > 0 and X[1, 0] < 1  # the close pair moved towards each other
+
+
+NAN = torch.tensor([[0.0, 1.0], [float("nan"), 2.0]])
+
+
+@pytest.mark.parametrize("fn", [meanshift, meanshift_batched, meanshift_fast], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "data, kwargs, match",
+    [
+        (torch.ones(5, 2), {"bw": 0}, "bw must be a positive number, got 0"),
+        (torch.ones(5, 2), {"bw": -1.0}, "bw must be a positive number"),
+        (torch.ones(5), {}, r"data must be 2-D \(n_samples, n_features\), got shape \(5,\)"),
+        (torch.ones(0, 2), {}, r"data is empty: shape \(0, 2\)"),
+        (NAN, {}, "data has NaN or infinite values, first at row 1"),
+        (torch.ones(5, 2, dtype=torch.int64), {}, "data must be floating point"),
+        (torch.ones(5, 2), {"iters": -1}, "iters must be an int >= 0"),
+    ],
+)
+def test_bad_input(fn, data, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fn(data, **kwargs)
+
+
+def test_fast_is_two_d_only_and_guards_its_grid():
+    with pytest.raises(ValueError, match=r"data must hold 2-D points, shape \(n, 2\); got shape \(4, 3\)"):
+        meanshift_fast(torch.ones(4, 3))
+    with pytest.raises(ValueError, match="raise cell"):
+        meanshift_fast(torch.tensor([[0.0, 0.0], [1e6, 1e6]]), max_cells=10_000)
+    with pytest.raises(ValueError, match="cell must be a positive number"):
+        meanshift_fast(torch.ones(4, 2), cell=0)
+
+
+def test_other_validation():
+    with pytest.raises(ValueError, match="bs must be an int >= 1"):
+        meanshift_batched(torch.ones(4, 2), bs=0)
+    with pytest.raises(ValueError, match="bw must be a positive number"):
+        gaussian(torch.ones(3), 0.0)
+    with pytest.raises(ValueError, match="i must be a positive number"):
+        tri(torch.ones(3), -2)
+    with pytest.raises(ValueError, match="p must be a number >= 1"):
+        norm(torch.ones(3), 0.5)
+    with pytest.raises(ValueError, match="tol must be a positive number"):
+        cluster_labels(torch.ones(3, 2), tol=0)
+    with pytest.raises(ValueError, match=r"shifted has NaN"):
+        cluster_labels(NAN)
+    with pytest.raises(ValueError, match=r"centroid must be a tensor of shape \(2,\)"):
+        sample(torch.ones(3), 5)
+    with pytest.raises(ValueError, match="n_clusters must be an int >= 1"):
+        make_clusters(0)
+
+
+def test_plots_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centroids, data = make_clusters(3, 20)
+    ax = plot_data(centroids, data, 20)
+    assert len(ax.collections) == 3 and len(ax.lines) == 6
+    ax2 = plot_func(partial(gaussian, bw=2.5))
+    assert len(ax2.lines) == 1
+    with pytest.raises(ValueError, match=r"stop \(0\) must be greater than start \(1\)"):
+        plot_func(torch.exp, 1, 0)
+    plt.close("all")

@@ -247,7 +247,7 @@ def reference_table(report: dict):
     cublas = sq["cuBLAS (TF32 off)"]
     per_row_loops = med["cpu matmul_loops (5 rows)"] / 5
     rows = mm["shape"][0][0]
-    table = [
+    rows_ = [
         ("MNIST shape: naive Numba kernel", format_seconds(med["naive kernel"]), "kernel only"),
         ("MNIST shape: tiled Numba kernel", format_seconds(med["tiled kernel"]), "kernel only"),
         ("MNIST shape: torch @ on the GPU", format_seconds(med["torch .cuda() @"]), "tensors already on the GPU"),
@@ -271,8 +271,9 @@ def reference_table(report: dict):
         f"{report['date']}, torch {v.get('torch', '?')}, numba-cuda {v.get('numba-cuda', '?')}; "
         f"produced by `{report['command']}`."
     )
-    frame = pd.DataFrame(table, columns=["figure", "value", "note"]).set_index("figure")
-    return frame.style.set_caption(caption).set_uuid("reference").set_table_attributes('class="dataframe"')
+    from .book import table as show
+
+    return show(pd.DataFrame(rows_, columns=["figure", "value", "note"]).set_index("figure"), caption=caption)
 
 
 # The lecture's mean shift timings (2022, its author's machine), by batch size.

@@ -43,6 +43,7 @@ def setup(seed: int = SEED) -> dict[str, str]:
         {
             "figure.figsize": (6, 3.5),
             "figure.dpi": 80,
+            "figure.constrained_layout.use": True,  # labels stay inside the saved image, animations too
             "savefig.dpi": 80,
             "figure.facecolor": "white",  # readable in the theme's dark mode too
             "savefig.facecolor": "white",
@@ -51,3 +52,54 @@ def setup(seed: int = SEED) -> dict[str, str]:
         }
     )
     return hardware.report()
+
+
+class Table:
+    """A captioned table for the book: HTML for the page, plain text elsewhere.
+
+    ``styler`` is the pandas ``Styler``; ``frame`` the data. Its plain-text form
+    holds no memory address, so it too is the same in every build.
+    """
+
+    def __init__(self, frame, styler, caption: str):
+        self.frame, self.styler, self.caption = frame, styler, caption
+
+    def _repr_html_(self) -> str:
+        return self.styler.to_html()
+
+    def __repr__(self) -> str:
+        return f"{self.caption}\n{self.frame.to_string()}" if self.caption else self.frame.to_string()
+
+
+def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -> Table:
+    """Show a DataFrame as a captioned table in the theme's style.
+
+    The HTML's element ids come from the content, not from a random number, so
+    the same table renders the same way in every build.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    caption : str
+    formats : str or dict, optional
+        Passed to ``Styler.format`` (missing values show as blanks).
+    hide_index : bool, default False
+
+    Returns
+    -------
+    Table
+    """
+    import hashlib
+
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    styler = frame.style
+    if formats is not None:
+        styler = styler.format(formats, na_rep="")
+    if hide_index:
+        styler = styler.hide(axis="index")
+    uid = hashlib.sha1((frame.to_csv() + caption).encode()).hexdigest()[:12]
+    styler = styler.set_caption(caption).set_uuid(uid).set_table_attributes('class="dataframe"')
+    return Table(frame, styler, caption)

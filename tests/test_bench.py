@@ -71,7 +71,7 @@ def test_reference_round_trip_and_table(tmp_path):
     assert load_reference(tmp_path / "absent.json") is None
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(_fake_report()))
-    html = reference_table(load_reference(path)).to_html()
+    html = reference_table(load_reference(path))._repr_html_()
     assert "Reference, not measured by this build: Test GPU" in html and "2026-01-01" in html
     assert "10.0% of cuBLAS" in html and "5.0× the floor" in html
     assert "10,000,000×" in html  # 0.5 s / 5 rows * 50,000 rows / 0.5 ms

@@ -32,3 +32,18 @@ def test_setup_returns_report_and_sets_plot_defaults():
     report = book.setup()
     assert report == hardware.report()
     assert mpl.rcParams["savefig.facecolor"] == "white"
+
+
+def test_table_is_captioned_themed_and_reproducible():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.23456, None], "b": ["x", "y"]})
+    shown = book.table(frame, caption="Cap", formats={"a": "{:.2f}"}, hide_index=True)
+    again = book.table(frame, caption="Cap", formats={"a": "{:.2f}"}, hide_index=True)
+    html = shown._repr_html_()
+    assert html == again._repr_html_() and repr(shown) == repr(again)
+    assert "<caption>Cap</caption>" in html and 'class="dataframe"' in html and "1.23" in html
+    assert " at 0x" not in repr(shown) and repr(shown).startswith("Cap\n")
+    assert html != book.table(frame.assign(a=[2.0, 3.0]), caption="Cap")._repr_html_()
+    with pytest.raises(ValueError, match="frame must be a pandas DataFrame"):
+        book.table([1, 2])

@@ -98,3 +98,60 @@ def lecture_weights() -> torch.Tensor:
     """The lecture's weights: ``torch.manual_seed(1); torch.randn(784, 10)``."""
     g = torch.Generator().manual_seed(1)
     return torch.randn(N_PIXELS, 10, generator=g)
+
+
+# ---------------------------------------------------------------- shapes with captions
+
+SHAPES = ("circle", "square", "triangle")
+COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.15, 0.75, 0.2), "blue": (0.15, 0.3, 0.95), "yellow": (0.95, 0.85, 0.1)}
+SIZES = {"small": (0.16, 0.22), "large": (0.30, 0.38)}  # radius range, as a fraction of the image
+
+
+def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
+    """Images of one coloured shape each, with a caption such as "a small red circle".
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    size : int, default 32
+        Images are ``size × size`` pixels (at least 16).
+    seed : int
+        The same seed gives the same images, captions and attributes.
+
+    Returns
+    -------
+    images : torch.Tensor of shape (n, 3, size, size), float32 in [0, 1]
+    captions : list of str
+    attributes : dict of str to torch.Tensor of int64, shape (n,)
+        Indices into ``SHAPES``, ``COLOURS`` and ``SIZES`` (keys "shape", "colour", "size").
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"size must be an int >= 16, got {size!r}")
+    g = torch.Generator().manual_seed(seed)
+    shape = torch.randint(0, len(SHAPES), (n,), generator=g)
+    colour = torch.randint(0, len(COLOURS), (n,), generator=g)
+    big = torch.randint(0, len(SIZES), (n,), generator=g)
+    lo = torch.tensor([r[0] for r in SIZES.values()])[big]
+    hi = torch.tensor([r[1] for r in SIZES.values()])[big]
+    radius = (lo + (hi - lo) * torch.rand(n, generator=g)) * size
+    # centres keep the whole shape inside the image
+    cx = radius + (size - 2 * radius) * torch.rand(n, generator=g)
+    cy = radius + (size - 2 * radius) * torch.rand(n, generator=g)
+    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    dx, dy = xs[None] - cx[:, None, None], ys[None] - cy[:, None, None]
+    r = radius[:, None, None]
+    masks = torch.stack([
+        dx**2 + dy**2 <= r**2,                                  # circle
+        (dx.abs() <= 0.8 * r) & (dy.abs() <= 0.8 * r),          # square, about the circle's area
+        (dy <= 0.8 * r) & (dy >= -r) & (dx.abs() <= (dy + r) * 0.6),  # triangle, apex up
+    ])[shape, torch.arange(n)]
+    rgb = torch.tensor(list(COLOURS.values()))[colour]           # (n, 3)
+    background = 0.1 + 0.05 * torch.rand(n, 3, 1, 1, generator=g)
+    images = torch.where(masks[:, None], rgb[:, :, None, None], background)
+    images = (images + 0.03 * torch.randn(images.shape, generator=g)).clamp(0, 1)
+    names = list(COLOURS), list(SIZES)
+    captions = [f"a {names[1][b]} {names[0][c]} {SHAPES[s]}" for s, c, b in zip(shape.tolist(), colour.tolist(), big.tolist())]
+    return images.float(), captions, {"shape": shape, "colour": colour, "size": big}

@@ -141,3 +141,13 @@ def test_fresh_run_reproduces_the_build(built_site, page):
     NotebookClient(fresh, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     for (source, new), (_, old) in zip(_comparable(fresh), _comparable(built), strict=True):
         assert new == old, f"outputs differ in the cell starting {source.splitlines()[0]!r}:\n{new!r:.1500}\n!=\n{old!r:.1500}"
+
+
+def test_page_weight_budget(built_site):
+    """Every page ≤ 2 MB (animations embed their frames), the whole site ≤ 50 MB."""
+    pages = sorted(((p.stat().st_size, p.relative_to(built_site).as_posix()) for p in built_site.rglob("*.html")),
+                   reverse=True)
+    total = sum(p.stat().st_size for p in built_site.rglob("*") if p.is_file())
+    heaviest = ", ".join(f"{name} {size / 2**20:.2f} MB" for size, name in pages[:5])
+    assert pages[0][0] <= 2 * 2**20, f"a page is over 2 MB; heaviest: {heaviest}"
+    assert total <= 50 * 2**20, f"site is {total / 2**20:.1f} MB, over 50 MB; heaviest pages: {heaviest}"

@@ -128,3 +128,12 @@ def test_animations_play_and_show_their_icons(built_site, site_url, context):
         assert img.get_attribute("src") != shown
         assert not errors, errors
         page.close()
+
+
+def test_search_finds_the_mean_shift_chapter(built_site, site_url, context):
+    page, _, errors = open_page(context, f"{site_url}/search.html?q=bandwidth")
+    page.wait_for_selector("#search-results li a", timeout=15_000)
+    links = [a.get_attribute("href") for a in page.locator("#search-results li a").all()]
+    assert any("meanshift" in href for href in links), links
+    assert not errors, errors
+    page.close()

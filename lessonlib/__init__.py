@@ -2,10 +2,20 @@
 
 One module per idea, each taught by one chapter of the book:
 
+- :mod:`lessonlib.inverse` -- a tiny CLIP, inversion by optimisation, an interrogator (CLIP and inverse problems);
+- :mod:`lessonlib.matmul` -- the matrix-product ladder and einsum (Einstein summation);
+- :mod:`lessonlib.kernels` -- pure-Python and Numba CUDA kernels (GPU kernels);
+- :mod:`lessonlib.meanshift` -- mean shift, from a loop to a grid (Mean shift);
+- :mod:`lessonlib.calculus` -- finite differences and dual numbers (Calculus with infinitesimals);
+- :mod:`lessonlib.data` -- MNIST or a stand-in with its shapes, and the shapes-with-captions data set.
+
+And the machinery every chapter uses:
+
 - :mod:`lessonlib.hardware` -- which machine runs the code (the label on every timing);
 - :mod:`lessonlib.timing` -- honest timings and the speed-up tables built from them;
 - :mod:`lessonlib.anim` -- matplotlib animations as offline-safe HTML for the book;
-- :mod:`lessonlib.book` -- the set-up cell every chapter starts with (CUDA target, seeds, plots).
+- :mod:`lessonlib.book` -- the set-up cell every chapter starts with, and captioned tables;
+- :mod:`lessonlib.bench` -- the benchmarks behind the tables (``python -m lessonlib.bench``).
 
 Submodules are not imported here, so that importing :mod:`lessonlib` stays cheap
 and :func:`lessonlib.hardware.use_cuda_simulator` can still run before

@@ -19,7 +19,6 @@ shift): each step re-weights the already-shifted data.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import torch
 from torch.distributions.multivariate_normal import MultivariateNormal
@@ -207,7 +206,7 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     _check_count("iters", iters, 0)
     X = data.clone()
     for _ in range(iters):
-        one_update(X, partial(kernel, bw=bw) if kernel is gaussian else lambda d: kernel(d, bw))
+        one_update(X, lambda d: kernel(d, bw))  # kernel(distances, bw), as in meanshift_batched
     return X
 
 

@@ -6,6 +6,8 @@ One module per idea, each taught by one chapter of the book:
 - :mod:`lessonlib.matmul` -- the matrix-product ladder and einsum (Einstein summation);
 - :mod:`lessonlib.kernels` -- pure-Python and Numba CUDA kernels (GPU kernels);
 - :mod:`lessonlib.meanshift` -- mean shift, from a loop to a grid (Mean shift);
+- :mod:`lessonlib.cluster` -- k-means and DBSCAN as tensor code (Homework: k-means, DBSCAN and LSH);
+- :mod:`lessonlib.lsh` -- locality-sensitive hashing for near neighbours (same chapter);
 - :mod:`lessonlib.calculus` -- finite differences and dual numbers (Calculus with infinitesimals);
 - :mod:`lessonlib.data` -- MNIST or a stand-in with its shapes, and the shapes-with-captions data set.
 

@@ -8,6 +8,7 @@ Usage::
 
     python -m lessonlib.bench matmul [--rows N] [--square N]
     python -m lessonlib.bench meanshift [--sizes N ...]
+    python -m lessonlib.bench cluster [--dbscan N] [--kmeans N] [--knn N]
     python -m lessonlib.bench gpu --out FILE     # needs a CUDA GPU
 
 ``gpu`` runs every GPU measurement the book shows and writes them, with the
@@ -215,6 +216,8 @@ def gpu_report(rows: int = 50_000) -> dict:
         },
         "device_copy_GBps": bandwidth,
         "square_4096_GFLOPs": gpu_square_gflops(4096),
+        # the clustering chapter's table, lessonlib on the GPU beside scikit-learn on that machine's CPU
+        "cluster": cluster_comparison(devices=["cuda"]).to_dict("records"),
     }
     return report
 
@@ -359,6 +362,137 @@ def meanshift_comparison(
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- clustering homework
+
+# The data behind each performance goal of the clustering chapter.
+CLUSTER_SETUP = {
+    "kmeans": "blobs: 8 centres in 2-D, n points; k = 8 from one k-means++ start; up to 100 Lloyd steps",
+    "dbscan": "two moons (noise 0.06) in 2-D, n points; eps = 0.05, min_samples = 10",
+    "knn": "blobs: 50 centres in 16-D, n points; 1,000 queries from the same distribution; k = 10",
+}
+
+
+def cluster_data(what: str, n: int, *, seed: int = 0):
+    """The data set for one row of :func:`cluster_comparison` (see ``CLUSTER_SETUP``), as float32 tensors.
+
+    Returns ``X`` for ``kmeans`` and ``dbscan``; ``(X, Q)`` for ``knn``.
+    """
+    from sklearn.datasets import make_blobs, make_moons
+
+    if what not in CLUSTER_SETUP:
+        raise ValueError(f"what must be one of {sorted(CLUSTER_SETUP)}, got {what!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 10:
+        raise ValueError(f"n must be an int >= 10, got {n!r}")
+    if what == "kmeans":
+        X = make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0]
+    elif what == "dbscan":
+        X = make_moons(n, noise=0.06, random_state=seed)[0]
+    else:
+        X = make_blobs(n + 1000, centers=50, n_features=16, random_state=seed)[0]
+        X = torch.from_numpy(X).float()
+        return X[:n], X[n:]
+    return torch.from_numpy(X).float()
+
+
+def cluster_comparison(
+    sizes: dict | None = None,
+    *,
+    devices=None,
+    lsh_params: dict | None = None,
+    repeat: int = 3,
+    progress: bool = False,
+):
+    """Time k-means, DBSCAN and LSH neighbours against scikit-learn on identical data.
+
+    Parameters
+    ----------
+    sizes : dict, optional
+        Points per algorithm, keys ``kmeans``, ``dbscan``, ``knn``; by default
+        the performance goals' sizes: 100,000, 20,000 and 100,000.
+    devices : list of str, optional
+        Where to run lessonlib's versions; by default ``cpu``, plus ``cuda``
+        when a GPU is present.
+    lsh_params : dict, optional
+        Passed to :func:`lessonlib.lsh.build`; default 16 tables of 4 hashes, width 8.
+    repeat : int, default 3
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (algorithm, implementation, device): n, median and
+        inter-quartile range of the time, the agreement measure, its value,
+        and a note. scikit-learn always runs on the CPU.
+    """
+    import pandas as pd
+    from sklearn.cluster import DBSCAN, KMeans
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.neighbors import NearestNeighbors
+
+    from . import cluster, lsh
+
+    sizes = {"kmeans": 100_000, "dbscan": 20_000, "knn": 100_000, **(sizes or {})}
+    devices = list(devices) if devices is not None else ["cpu"] + (["cuda"] if hardware.has_cuda() else [])
+    params = {"n_tables": 16, "n_hashes": 4, "width": 8.0, **(lsh_params or {})}
+    rows = []
+
+    def row(algo, impl, device, n, t, measure, value, note=""):
+        rows.append({"algorithm": algo, "implementation": impl, "device": device, "n": n,
+                     "median (s)": t.median, "IQR (s)": t.iqr, "agreement": measure, "value": value, "note": note})
+
+    steps = ["kmeans", "dbscan", "knn"]
+    if progress:
+        from tqdm import tqdm
+
+        steps = tqdm(steps, desc="clustering", unit="algorithm")
+    for what in steps:
+        n = sizes[what]
+        if what == "kmeans":
+            X = cluster_data("kmeans", n)
+            init = cluster.kmeans_plusplus(X, 8, seed=0)
+            fit = lambda: KMeans(8, init=init.numpy(), n_init=1, max_iter=100, tol=0,  # noqa: E731
+                                 algorithm="lloyd").fit(X.numpy())
+            ref = fit()
+            ref_inertia = cluster.inertia(X, torch.from_numpy(ref.cluster_centers_).float())
+            row("k-means", "scikit-learn KMeans (lloyd)", "cpu", n, bench(fit, repeat=repeat, max_time=20),
+                "inertia ÷ scikit-learn's", 1.0, f"{ref.n_iter_} iterations")
+            for dev in devices:
+                Xd, initd = X.to(dev), init.to(dev)
+                C, _ = cluster.kmeans(Xd, 8, iters=100, init=initd)
+                t = bench(cluster.kmeans, Xd, 8, iters=100, init=initd, repeat=repeat, max_time=20)
+                row("k-means", "lessonlib kmeans", dev, n, t, "inertia ÷ scikit-learn's",
+                    cluster.inertia(X, C.cpu()) / ref_inertia)
+        elif what == "dbscan":
+            X = cluster_data("dbscan", n)
+            fit = lambda: DBSCAN(eps=0.05, min_samples=10).fit(X.numpy())  # noqa: E731
+            ref = fit().labels_
+            row("DBSCAN", "scikit-learn DBSCAN", "cpu", n, bench(fit, repeat=repeat, max_time=20),
+                "identical labels", 1.0, f"{ref.max() + 1} clusters, {(ref == -1).sum()} noise points")
+            for dev in devices:
+                Xd = X.to(dev)
+                labels = cluster.dbscan(Xd, eps=0.05, min_samples=10).cpu().numpy()
+                t = bench(cluster.dbscan, Xd, eps=0.05, min_samples=10, repeat=repeat, max_time=20)
+                same = bool((labels == ref).all())
+                row("DBSCAN", "lessonlib dbscan", dev, n, t, "identical labels", float(same),
+                    "" if same else f"ARI {adjusted_rand_score(ref, labels):.4f}")
+        else:
+            X, Q = cluster_data("knn", n)
+            nn = lambda: NearestNeighbors(n_neighbors=10).fit(X.numpy()).kneighbors(Q.numpy())  # noqa: E731
+            exact = torch.from_numpy(nn()[1])
+            row("10 nearest neighbours", "scikit-learn NearestNeighbors", "cpu", n,
+                bench(nn, repeat=repeat, max_time=20), "recall@10", 1.0, "fit + 1,000 queries")
+            for dev in devices:
+                Xd, Qd = X.to(dev), Q.to(dev)
+                t = bench(lsh.exact_knn, Xd, Qd, 10, repeat=repeat, max_time=20)
+                row("10 nearest neighbours", "lessonlib exact_knn (brute force)", dev, n, t, "recall@10",
+                    lsh.recall(lsh.exact_knn(Xd, Qd, 10)[0].cpu(), exact), "all n distances per query")
+                run = lambda: lsh.query(lsh.build(Xd, **params), Qd, 10)  # noqa: E731
+                found, _, scanned = run()
+                t = bench(run, repeat=repeat, max_time=20)
+                row("10 nearest neighbours", "lessonlib LSH", dev, n, t, "recall@10", lsh.recall(found.cpu(), exact),
+                    f"build + 1,000 queries; scans {100 * float(scanned.float().mean()) / n:.2f}% of the points")
+    return pd.DataFrame(rows)
+
+
 def _data(rows: int):
     from .data import lecture_weights, load_mnist, mnist_like
 
@@ -371,6 +505,37 @@ def _data(rows: int):
     return x[:rows], lecture_weights(), source
 
 
+def cluster_goals(table) -> list[tuple[str, bool]]:
+    """The clustering chapter's performance goals, each with whether the CPU rows of ``table`` meet it."""
+    cpu = table[table.device == "cpu"].set_index("implementation")
+    ours, skl = cpu.loc["lessonlib dbscan"], cpu.loc["scikit-learn DBSCAN"]
+    km = cpu.loc["lessonlib kmeans"]
+    knn = cpu.loc["lessonlib LSH"]
+    scanned = float(knn.note.split("scans ")[1].split("%")[0])
+    return [
+        (f"dbscan: labels identical to scikit-learn at n = {ours.n:,}", ours.value == 1.0),
+        (f"dbscan: {ours['median (s)'] / skl['median (s)']:.2f}× scikit-learn's time (goal <= 2×)",
+         ours["median (s)"] <= 2 * skl["median (s)"]),
+        (f"kmeans: inertia {km.value:.6f}× scikit-learn's from the same start (goal <= 1.001×)", km.value <= 1.001),
+        (f"LSH: recall@10 {knn.value:.3f} (goal >= 0.9) scanning {scanned:.2f}% of {knn.n:,} points (goal <= 10%)",
+         knn.value >= 0.9 and scanned <= 10),
+    ]
+
+
+def _cluster_main(args) -> int:
+    import pandas as pd
+
+    table = cluster_comparison({"kmeans": args.kmeans, "dbscan": args.dbscan, "knn": args.knn}, progress=True)
+    for what, setup in CLUSTER_SETUP.items():
+        print(f"{what}: {setup}")
+    with pd.option_context("display.width", 250, "display.max_columns", 12, "display.max_colwidth", 60):
+        print(table.to_string(index=False))
+    goals = cluster_goals(table)
+    for text, ok in goals:
+        print(("met:     " if ok else "NOT MET: ") + text)
+    return 0 if all(ok for _, ok in goals) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -379,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     mm.add_argument("--square", type=int, default=2048, help="size of the square matmul for the peak (default 2048)")
     msp = sub.add_parser("meanshift", help="mean shift versions against scikit-learn, by data size")
     msp.add_argument("--sizes", type=int, nargs="+", default=[1_500, 15_000, 100_000, 1_000_000])
+    cl = sub.add_parser("cluster", help="k-means, DBSCAN and LSH against scikit-learn, with the goals' verdicts")
+    cl.add_argument("--dbscan", type=int, default=20_000, help="points for DBSCAN (default 20000)")
+    cl.add_argument("--kmeans", type=int, default=100_000, help="points for k-means (default 100000)")
+    cl.add_argument("--knn", type=int, default=100_000, help="points for the neighbour search (default 100000)")
     gp = sub.add_parser("gpu", help="every GPU measurement of the book, written to a JSON file")
     gp.add_argument("--out", type=Path, required=True, help="where to write the JSON")
     args = parser.parse_args(argv)
@@ -394,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
         return 0
+    if args.what == "cluster":
+        return _cluster_main(args)
     if args.what == "meanshift":
         import pandas as pd
 

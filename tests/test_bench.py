@@ -109,3 +109,39 @@ def test_gpu_timings_on_the_device():
     assert set(t) == {"to_device", "naive kernel", "tiled kernel", "copy_to_host", "torch .cuda() @", "torch round trip"}
     assert device_bandwidth(1 << 24) > 0
     assert all(v > 0 for v in gpu_square_gflops(256).values())
+
+
+def test_cluster_comparison_small_sizes_agree_with_scikit_learn():
+    from lessonlib.bench import cluster_comparison, cluster_goals
+
+    table = cluster_comparison({"kmeans": 2_000, "dbscan": 1_500, "knn": 3_000}, devices=["cpu"], repeat=1)
+    assert list(table.implementation) == [
+        "scikit-learn KMeans (lloyd)", "lessonlib kmeans", "scikit-learn DBSCAN", "lessonlib dbscan",
+        "scikit-learn NearestNeighbors", "lessonlib exact_knn (brute force)", "lessonlib LSH",
+    ]
+    by = table.set_index("implementation")
+    assert by.loc["lessonlib kmeans", "value"] == pytest.approx(1.0, abs=1e-6)
+    assert by.loc["lessonlib dbscan", "value"] == 1.0  # identical labels
+    assert by.loc["lessonlib exact_knn (brute force)", "value"] == 1.0
+    assert 0 < by.loc["lessonlib LSH", "value"] <= 1.0
+    assert (table["median (s)"] > 0).all()
+    goals = dict(cluster_goals(table))
+    assert any(text.startswith("dbscan: labels identical") and ok for text, ok in goals.items())
+
+
+def test_cluster_data_validates():
+    from lessonlib.bench import cluster_data
+
+    with pytest.raises(ValueError, match="what must be one of"):
+        cluster_data("kmedoids", 100)
+    with pytest.raises(ValueError, match="n must be an int >= 10, got 3"):
+        cluster_data("dbscan", 3)
+    X, Q = cluster_data("knn", 50)
+    assert X.shape == (50, 16) and Q.shape == (1000, 16)
+
+
+def test_cli_cluster(capsys):
+    assert main(["cluster", "--dbscan", "1500", "--kmeans", "2000", "--knn", "3000"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "lessonlib dbscan" in out and "recall@10" in out
+    assert out.count("met:") + out.count("NOT MET:") == 4

@@ -1,0 +1,233 @@
+"""Locality-sensitive hashing: find near neighbours by looking in a few buckets, not at every point.
+
+Taught by the chapter "Homework: k-means, DBSCAN and LSH". Project each point
+onto a random direction ``a``, shift by a random ``b`` and cut the line into
+pieces of length ``width``: ``h(x) = floor((a·x + b) / width)``. Two points
+close together usually land in the same piece, two far apart rarely do. A
+*table* hashes with ``n_hashes`` such functions at once (a bucket is a cell of
+a random grid), which makes far points rarer still in a bucket; ``n_tables``
+tables give a near point several chances to share one. A query then measures
+distances only to the points in its buckets.
+
+- :func:`build` -- hash the data into ``n_tables`` sorted tables;
+- :func:`query` -- approximate k nearest neighbours, and how many points were looked at;
+- :func:`radius_pairs` -- approximate pairs within ``eps``, a drop-in neighbour
+  finder for :func:`lessonlib.cluster.dbscan`;
+- :func:`exact_knn` and :func:`recall` -- the exact answer, to score the approximate one.
+
+References
+----------
+Datar, Immorlica, Indyk and Mirrokni, "Locality-sensitive hashing scheme based
+on p-stable distributions", SoCG 2004.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .meanshift import _check_count, _check_points, _check_positive
+
+_PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
+
+
+@dataclass(frozen=True)
+class LSHIndex:
+    """Hash tables over ``data``; made by :func:`build`.
+
+    ``keys[t]`` holds table ``t``'s bucket keys in sorted order, and
+    ``order[t]`` the row of ``data`` each key belongs to, so one bucket is a
+    contiguous run that ``searchsorted`` finds.
+    """
+
+    data: torch.Tensor  # (n, d)
+    proj: torch.Tensor  # (d, n_tables * n_hashes), random directions
+    shift: torch.Tensor  # (n_tables * n_hashes,), uniform in [0, width)
+    mix: torch.Tensor  # (n_hashes,), random multipliers that combine hashes into one key
+    width: float
+    n_tables: int
+    n_hashes: int
+    keys: torch.Tensor  # (n_tables, n), sorted
+    order: torch.Tensor  # (n_tables, n)
+
+
+def _keys(index_or_parts, Q: torch.Tensor) -> torch.Tensor:
+    """Bucket key of every row of ``Q`` in every table, shape (n_tables, m)."""
+    proj, shift, mix, width, L, K = index_or_parts
+    h = torch.floor((Q.to(proj.dtype) @ proj + shift) / width).long()  # (m, L*K): which piece of each line
+    h = torch.remainder(h, _PRIME).view(len(Q), L, K)
+    key = torch.zeros(len(Q), L, dtype=torch.long, device=Q.device)
+    for k in range(K):  # key = Σ h_k · mix_k  (mod prime); each product < 2^62
+        key = torch.remainder(key + h[:, :, k] * mix[k], _PRIME)
+    return key.T.contiguous()
+
+
+def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float = 1.0, seed: int = 0) -> LSHIndex:
+    """Hash every row of ``X`` into ``n_tables`` tables of ``n_hashes`` hashes each.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+    n_tables : int, default 8
+        More tables: more chances for a true neighbour, more points scanned.
+    n_hashes : int, default 4
+        Hashes per table (concatenated): smaller buckets, fewer far points.
+    width : float, default 1.0
+        Length of the pieces each random line is cut into, in the data's units.
+        Wider pieces: bigger buckets, higher recall, more points scanned.
+    seed : int, default 0
+
+    Returns
+    -------
+    LSHIndex
+
+    Notes
+    -----
+    O(n · d · n_tables · n_hashes) to hash, plus a sort per table.
+    """
+    _check_points(X, "X")
+    _check_count("n_tables", n_tables, 1)
+    _check_count("n_hashes", n_hashes, 1)
+    _check_positive("width", width)
+    _check_count("seed", seed, 0)
+    gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
+    dtype = torch.float64 if X.dtype == torch.float64 else torch.float32
+    mix = torch.randint(1, _PRIME, (n_hashes,), generator=gen)
+    # table by table, so an index with more tables starts with the same tables as one with fewer
+    proj, shift = [], []
+    for _ in range(n_tables):
+        proj.append(torch.randn(n_hashes, X.shape[1], generator=gen, dtype=dtype))  # 2-stable: Gaussian
+        shift.append(torch.rand(n_hashes, generator=gen, dtype=dtype) * width)
+    proj, shift, mix = torch.cat(proj).T.to(X.device), torch.cat(shift).to(X.device), mix.to(X.device)
+    keys = _keys((proj, shift, mix, float(width), n_tables, n_hashes), X)
+    keys, order = torch.sort(keys, dim=1, stable=True)
+    return LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, keys, order)
+
+
+def _check_index(index) -> None:
+    if not isinstance(index, LSHIndex):
+        raise ValueError(f"index must be an LSHIndex from lessonlib.lsh.build, got {type(index).__name__}")
+
+
+def _candidates(index: LSHIndex, Q: torch.Tensor):
+    """Unique (query, point) pairs that share a bucket in at least one table, grouped by query."""
+    qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q)
+    n, m = len(index.data), len(Q)
+    flat = []
+    for t in range(index.n_tables):
+        lo = torch.searchsorted(index.keys[t], qk[t])
+        hi = torch.searchsorted(index.keys[t], qk[t], right=True)
+        size = hi - lo  # bucket size for every query
+        qid = torch.repeat_interleave(torch.arange(m, device=Q.device), size)
+        within = torch.arange(len(qid), device=Q.device) - torch.repeat_interleave(torch.cumsum(size, 0) - size, size)
+        flat.append(qid * n + index.order[t][lo[qid] + within])
+    pair = torch.unique(torch.cat(flat))  # sorted: grouped by query; a point in several buckets counts once
+    return pair // n, pair % n
+
+
+def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
+    """Approximate ``k`` nearest neighbours of each row of ``Q`` among the indexed points.
+
+    Parameters
+    ----------
+    index : LSHIndex
+    Q : torch.Tensor of shape (n_queries, n_features)
+    k : int, default 10
+    chunk : int, default 1024
+        Queries handled together; memory grows with ``chunk`` × points scanned.
+
+    Returns
+    -------
+    idx : torch.Tensor of int64, shape (n_queries, k)
+        Rows of the indexed data, nearest first; -1 where fewer than ``k``
+        points shared a bucket with the query.
+    dist : torch.Tensor of shape (n_queries, k)
+        Their distances; ``inf`` where ``idx`` is -1.
+    scanned : torch.Tensor of int64, shape (n_queries,)
+        How many distinct points each query measured a distance to.
+    """
+    _check_index(index)
+    _check_points(Q, "Q", dims=index.data.shape[1])
+    _check_count("k", k, 1)
+    _check_count("chunk", chunk, 1)
+    X = index.data
+    out_i, out_d, out_s = [], [], []
+    for s in range(0, len(Q), chunk):
+        q = Q[s : s + chunk].to(X)
+        qi, pj = _candidates(index, q)
+        d = ((q[qi] - X[pj]) ** 2).sum(1).sqrt()
+        count = torch.bincount(qi, minlength=len(q))
+        width = max(int(count.max()) if len(count) else 0, k)
+        # lay each query's candidates out in one padded row, then take the k smallest
+        slot = torch.arange(len(qi), device=X.device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+        grid = torch.full((len(q), width), float("inf"), dtype=d.dtype, device=X.device)
+        grid[qi, slot] = d
+        who = torch.full((len(q), width), -1, dtype=torch.long, device=X.device)
+        who[qi, slot] = pj
+        dist, pos = grid.topk(k, dim=1, largest=False, sorted=True)
+        out_i.append(torch.where(torch.isinf(dist), -1, who.gather(1, pos)))
+        out_d.append(dist)
+        out_s.append(count)
+    return torch.cat(out_i), torch.cat(out_d), torch.cat(out_s)
+
+
+def radius_pairs(index: LSHIndex, eps: float, *, chunk: int = 1024):
+    """Approximate :func:`lessonlib.cluster.radius_pairs` for the indexed points.
+
+    Every pair (i, j) of indexed points that share a bucket in some table and
+    lie within ``eps``; self-pairs are always included. Pairs are never wrong,
+    but some true pairs are missed: those that share no bucket.
+
+    Returns
+    -------
+    i, j : torch.Tensor of int64, each of shape (n_pairs,)
+    """
+    _check_index(index)
+    _check_positive("eps", eps)
+    _check_count("chunk", chunk, 1)
+    X = index.data
+    I, J = [], []
+    for s in range(0, len(X), chunk):
+        qi, pj = _candidates(index, X[s : s + chunk])
+        qi = qi + s
+        near = ((X[qi] - X[pj]) ** 2).sum(1) <= eps * eps
+        I.append(qi[near])
+        J.append(pj[near])
+    return torch.cat(I), torch.cat(J)
+
+
+def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
+    """Exact ``k`` nearest rows of ``X`` for each row of ``Q``, by brute force in chunks.
+
+    Returns
+    -------
+    idx : torch.Tensor of int64, shape (n_queries, k)
+    dist : torch.Tensor of shape (n_queries, k)
+    """
+    _check_points(X, "X")
+    _check_points(Q, "Q", dims=X.shape[1])
+    _check_count("k", k, 1)
+    if k > len(X):
+        raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
+    _check_count("chunk", chunk, 1)
+    out_i, out_d = [], []
+    for s in range(0, len(Q), chunk):
+        d, i = torch.cdist(Q[s : s + chunk].to(X), X).topk(k, dim=1, largest=False, sorted=True)
+        out_i.append(i)
+        out_d.append(d)
+    return torch.cat(out_i), torch.cat(out_d)
+
+
+def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
+    """Fraction of the true neighbours (rows of ``exact``) that ``found`` also lists, over all queries.
+
+    Both are (n_queries, k) index tensors; -1 entries of ``found`` count as misses.
+    """
+    for name, t in (("found", found), ("exact", exact)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 2 or t.is_floating_point():
+            raise ValueError(f"{name} must be a 2-D integer tensor (n_queries, k), got {getattr(t, 'shape', t)!r}")
+    if found.shape[0] != exact.shape[0] or exact.shape[1] == 0:
+        raise ValueError(f"found {tuple(found.shape)} and exact {tuple(exact.shape)} must have the same queries, k >= 1")
+    hits = (found[:, :, None] == exact[:, None, :]).any(1)  # (m, k): is each true neighbour found?
+    return float(hits.float().mean())

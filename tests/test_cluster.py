@@ -1,0 +1,225 @@
+import numpy as np
+import pytest
+import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.neighbors import NearestNeighbors
+
+from lessonlib.cluster import _components, dbscan, inertia, kmeans, kmeans_plusplus, radius_pairs
+
+
+def _with_noise(X, n_noise, seed):
+    rng = np.random.default_rng(seed)
+    lo, hi = X.min(0) - 0.5, X.max(0) + 0.5
+    return np.vstack([X, rng.uniform(lo, hi, size=(n_noise, X.shape[1]))])
+
+
+def _datasets():
+    """(name, X, eps, min_samples): shapes k-means gets wrong, noise, duplicates, 1-D and 3-D."""
+    moons = make_moons(1003, noise=0.07, random_state=1)[0]
+    circles = make_circles(997, noise=0.05, factor=0.45, random_state=2)[0]
+    blobs = make_blobs(801, centers=5, cluster_std=0.6, random_state=3)[0]
+    dup = np.repeat(make_blobs(150, centers=3, random_state=4)[0], 3, axis=0)  # every point three times
+    rng = np.random.default_rng(5)
+    return [
+        ("moons+noise", _with_noise(moons, 60, 0), 0.1, 6),
+        ("circles+noise", _with_noise(circles, 40, 1), 0.08, 5),
+        ("blobs+noise", _with_noise(blobs, 100, 2), 0.5, 8),
+        ("blobs, eps small: mostly noise", blobs, 0.12, 7),
+        ("duplicates", dup, 0.4, 4),
+        ("duplicates, min_samples=3 so a lone triple is a cluster", dup, 0.05, 3),
+        ("min_samples=1: no noise", _with_noise(moons, 30, 3), 0.05, 1),
+        ("1-D", rng.normal(size=(301, 1)) * np.repeat([1.0], 1), 0.05, 4),
+        ("3-D", make_blobs(500, centers=4, n_features=3, random_state=6)[0], 0.7, 5),
+        ("5-D", make_blobs(400, centers=3, n_features=5, random_state=7)[0], 1.5, 5),
+    ]
+
+
+@pytest.mark.parametrize("name, X, eps, min_samples", _datasets(), ids=[d[0] for d in _datasets()])
+def test_dbscan_labels_equal_scikit_learn(name, X, eps, min_samples):
+    expected = DBSCAN(eps=eps, min_samples=min_samples).fit(X).labels_
+    got = dbscan(torch.from_numpy(X), eps=eps, min_samples=min_samples)
+    # the same numbers, not just the same partition: clusters in order of their first core point
+    np.testing.assert_array_equal(got.numpy(), expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dbscan_equals_scikit_learn_on_random_seeds_in_float32(seed):
+    X = _with_noise(make_moons(700 + 37 * seed, noise=0.08, random_state=seed)[0], 50, seed).astype(np.float32)
+    expected = DBSCAN(eps=0.09, min_samples=5).fit(X).labels_
+    np.testing.assert_array_equal(dbscan(torch.from_numpy(X), eps=0.09, min_samples=5).numpy(), expected)
+
+
+def test_dbscan_border_point_joins_the_first_cluster_like_scikit_learn():
+    # two clumps of six points, and one point midway within eps of two points of each clump
+    left = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [0.1, 0.1], [0.03, 0.05], [0.0, 0.05]])
+    right = left * [-1, 1] + [2.0, 0]  # the mirror image about x = 1
+    X = np.vstack([right, [[1.0, 0.05]], left])  # the clump listed first is on the right
+    expected = DBSCAN(eps=0.95, min_samples=6).fit(X).labels_
+    got = dbscan(torch.from_numpy(X), eps=0.95, min_samples=6).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert got[6] == 0 and set(got) == {0, 1}  # 5 neighbours, not core; both clusters reach it; joins 0
+
+
+def test_dbscan_with_no_core_point_is_all_noise():
+    X = torch.arange(10, dtype=torch.float64)[:, None] * 10
+    assert (dbscan(X, eps=1.0, min_samples=2) == -1).all()
+
+
+@pytest.mark.parametrize("n, d, block", [(257, 2, 128), (130, 2, 7), (99, 3, 16), (50, 1, 5), (1, 2, 128), (64, 9, 10)])
+def test_radius_pairs_equal_brute_force(n, d, block):
+    g = torch.Generator().manual_seed(n)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64) * 3
+    X[n // 2 :: 7] = X[0].clone()  # some duplicates
+    eps = 0.4
+    i, j = radius_pairs(X, eps, block=block)
+    got = set(zip(i.tolist(), j.tolist()))
+    expected = {(a, b) for a, b in (torch.cdist(X, X) <= eps).nonzero().tolist()}
+    assert got == expected
+    assert len(got) == len(i)  # no pair twice
+
+
+def test_radius_pairs_match_scikit_learn_radius_neighbors():
+    X = make_blobs(500, centers=3, random_state=0)[0]
+    i, j = radius_pairs(torch.from_numpy(X), 0.3)
+    nbrs = NearestNeighbors(radius=0.3).fit(X).radius_neighbors(X, return_distance=False)
+    expected = sorted((a, int(b)) for a, row in enumerate(nbrs) for b in row)
+    assert sorted(zip(i.tolist(), j.tolist())) == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_components_match_scipy(seed):
+    g = torch.Generator().manual_seed(seed)
+    n = 300
+    i = torch.randint(n, (250,), generator=g)
+    j = torch.randint(n, (250,), generator=g)
+    lab = _components(n, torch.cat([i, j]), torch.cat([j, i]))
+    k, ref = connected_components(coo_matrix((np.ones(250), (i.numpy(), j.numpy())), shape=(n, n)), directed=False)
+    # same partition, and each label is the smallest index of its component
+    assert len(lab.unique()) == k
+    for c in range(k):
+        members = np.flatnonzero(ref == c)
+        assert (lab[members] == members.min()).all()
+
+
+def test_dbscan_with_given_pairs_equals_dbscan_with_exact_pairs_and_symmetrises_them():
+    X = torch.from_numpy(_with_noise(make_moons(400, noise=0.06, random_state=0)[0], 20, 0))
+    i, j = radius_pairs(X, 0.1)
+    one_way = i <= j  # only half of the pairs, each once: dbscan adds the reverse ones
+    assert torch.equal(dbscan(X, eps=0.1, min_samples=5, pairs=(i[one_way], j[one_way])),
+                       dbscan(X, eps=0.1, min_samples=5))
+
+
+# ---------------------------------------------------------------- k-means
+
+
+@pytest.mark.parametrize("seed, n, k, d", [(0, 1003, 5, 2), (1, 777, 8, 5), (2, 500, 3, 16)])
+def test_kmeans_from_the_same_init_matches_scikit_learn(seed, n, k, d):
+    X = make_blobs(n, centers=k, n_features=d, cluster_std=2.0, random_state=seed)[0]
+    Xt = torch.from_numpy(X)
+    init = kmeans_plusplus(Xt, k, seed=seed)
+    ref = KMeans(k, init=init.numpy(), n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(X)
+    C, labels = kmeans(Xt, k, iters=300, init=init)
+    assert inertia(Xt, C) <= ref.inertia_ * (1 + 1e-9)
+    np.testing.assert_allclose(C.numpy(), ref.cluster_centers_, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(labels.numpy(), ref.labels_)
+
+
+def test_inertia_equals_scikit_learn_score():
+    X = make_blobs(300, centers=4, random_state=0)[0]
+    ref = KMeans(4, n_init=1, random_state=0).fit(X)
+    assert inertia(torch.from_numpy(X), torch.from_numpy(ref.cluster_centers_)) == pytest.approx(-ref.score(X), rel=1e-12)
+
+
+def test_kmeans_plusplus_picks_distinct_rows_reproducibly():
+    X = torch.from_numpy(make_blobs(200, centers=6, random_state=1)[0])
+    C = kmeans_plusplus(X, 6, seed=3)
+    assert torch.equal(C, kmeans_plusplus(X, 6, seed=3))
+    rows = [int((X == c).all(1).nonzero()[0, 0]) for c in C]
+    assert len(set(rows)) == 6
+
+
+def test_kmeans_plusplus_never_picks_a_point_already_covered():
+    # after a first pick at the origin, the other origin point has weight 0: the far one must come next
+    X = torch.tensor([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0]])
+    for seed in range(20):
+        C = kmeans_plusplus(X, 2, seed=seed)
+        assert sorted(C[:, 0].tolist()) == [0.0, 10.0]
+
+
+def test_kmeans_plusplus_on_identical_points_still_returns_k_rows():
+    X = torch.ones(5, 2, dtype=torch.float64)
+    assert torch.equal(kmeans_plusplus(X, 3), torch.ones(3, 2, dtype=torch.float64))
+
+
+def test_kmeans_zero_iterations_only_assigns():
+    X = torch.tensor([[0.0, 0], [0.2, 0], [5, 5], [5.2, 5]])
+    init = torch.tensor([[0.0, 0], [5.0, 5]])
+    C, labels = kmeans(X, 2, iters=0, init=init)
+    assert torch.equal(C, init) and labels.tolist() == [0, 0, 1, 1]
+    C, _ = kmeans(X, 2, iters=1, init=init)
+    torch.testing.assert_close(C, torch.tensor([[0.1, 0], [5.1, 5]]))
+
+
+def test_kmeans_empty_cluster_keeps_its_centroid():
+    X = torch.tensor([[0.0, 0], [1.0, 0]])
+    init = torch.tensor([[0.5, 0], [100.0, 100]])  # the far centroid gets no points
+    C, labels = kmeans(X, 2, init=init)
+    assert torch.isfinite(C).all() and torch.equal(C[1], init[1]) and labels.tolist() == [0, 0]
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda X: kmeans(X, 31), r"k \(31\) must be at most the number of points \(30\)"),
+        (lambda X: kmeans(X, 0), "k must be an int >= 1, got 0"),
+        (lambda X: kmeans(X, 2, iters=-1), "iters must be an int >= 0"),
+        (lambda X: kmeans(X, 2, init=torch.zeros(3, 2)), "init has 3 centroids but k is 2"),
+        (lambda X: kmeans(X, 2, init=torch.zeros(2, 3)), r"init must hold 2-D points"),
+        (lambda X: kmeans(X[:, 0], 2), r"X must be 2-D \(n_samples, n_features\), got shape \(30,\)"),
+        (lambda X: kmeans(X[:0], 1), r"X is empty: shape \(0, 2\)"),
+        (lambda X: kmeans_plusplus(X, 31), r"k \(31\) must be at most"),
+        (lambda X: dbscan(X, eps=0), "eps must be a positive number, got 0"),
+        (lambda X: dbscan(X, eps=-1.0), "eps must be a positive number, got -1.0"),
+        (lambda X: dbscan(X, eps=float("nan")), "eps must be a positive number"),
+        (lambda X: dbscan(X, eps=0.5, min_samples=0), "min_samples must be an int >= 1, got 0"),
+        (lambda X: dbscan(X, eps=0.5, min_samples=2.5), "min_samples must be an int >= 1, got 2.5"),
+        (lambda X: dbscan(X[None], eps=0.5), r"X must be 2-D .* got shape \(1, 30, 2\)"),
+        (lambda X: dbscan(X.numpy(), eps=0.5), "X must be a torch.Tensor, got ndarray"),
+        (lambda X: dbscan(X.long(), eps=0.5), "X must be floating point"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.arange(3), torch.arange(4))), "pairs must be two 1-D"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))), r"outside \[0, 30\)"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 1]), torch.tensor([1, 0]))), "every self-pair"),
+        (lambda X: radius_pairs(X, 0.5, block=0), "block must be an int >= 1"),
+        (lambda X: inertia(X, torch.zeros(2, 3)), "centroids must hold 2-D points"),
+    ],
+)
+def test_bad_input_raises(call, match):
+    X = torch.rand(30, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=match):
+        call(X)
+
+
+@pytest.mark.parametrize("fn", [lambda X: kmeans(X, 2), lambda X: dbscan(X, eps=0.5)])
+def test_nan_is_rejected_with_its_row(fn):
+    X = torch.rand(30, 2)
+    X[17, 1] = float("nan")
+    with pytest.raises(ValueError, match="X has NaN or infinite values, first at row 17"):
+        fn(X)
+
+
+@pytest.mark.gpu
+def test_cluster_on_the_gpu_equals_the_cpu():
+    X = torch.from_numpy(_with_noise(make_moons(3001, noise=0.07, random_state=0)[0], 100, 0))
+    np.testing.assert_array_equal(dbscan(X.cuda(), eps=0.08, min_samples=6).cpu().numpy(),
+                                  DBSCAN(eps=0.08, min_samples=6).fit(X.numpy()).labels_)
+    init = kmeans_plusplus(X, 4)
+    C, labels = kmeans(X.cuda(), 4, init=init.cuda())
+    C0, labels0 = kmeans(X, 4, init=init)
+    torch.testing.assert_close(C.cpu(), C0)
+    assert torch.equal(labels.cpu(), labels0)

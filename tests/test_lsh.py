@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.neighbors import NearestNeighbors
+
+from lessonlib import lsh
+from lessonlib.cluster import dbscan, radius_pairs
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X = torch.from_numpy(make_blobs(3001, centers=10, n_features=8, random_state=0)[0])
+    return X[:2900], X[2900:]
+
+
+def test_exact_knn_matches_scikit_learn(blobs):
+    X, Q = blobs
+    idx, dist = lsh.exact_knn(X, Q, 7, chunk=33)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=7).fit(X.numpy()).kneighbors(Q.numpy())
+    np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-9)
+    np.testing.assert_array_equal(idx.numpy(), ref_i)
+
+
+def test_query_returns_true_distances_nearest_first(blobs):
+    X, Q = blobs
+    index = lsh.build(X, n_tables=6, n_hashes=3, width=6.0, seed=1)
+    idx, dist, scanned = lsh.query(index, Q, 10, chunk=17)
+    found = idx >= 0
+    assert found.any()
+    torch.testing.assert_close(dist[found], (X[idx[found]] - Q.repeat_interleave(10, 0).view(-1, 10, 8)[found]).norm(dim=1))
+    assert (dist[:, 1:] >= dist[:, :-1]).all()
+    assert ((scanned >= found.sum(1)) & (scanned <= len(X))).all()
+
+
+def test_one_huge_bucket_gives_the_exact_answer(blobs):
+    X, Q = blobs
+    index = lsh.build(X, n_tables=1, n_hashes=2, width=1e6)  # every point in the same bucket
+    idx, dist, scanned = lsh.query(index, Q, 10)
+    exact, exact_d = lsh.exact_knn(X, Q, 10)
+    assert lsh.recall(idx, exact) == 1.0
+    torch.testing.assert_close(dist, exact_d)
+    assert (scanned == len(X)).all()
+
+
+def test_more_tables_find_more_neighbours(blobs):
+    X, Q = blobs
+    exact, _ = lsh.exact_knn(X, Q, 10)
+    recalls, scans = [], []
+    for n_tables in (1, 4, 16):
+        idx, _, scanned = lsh.query(lsh.build(X, n_tables=n_tables, n_hashes=4, width=4.0, seed=2), Q, 10)
+        recalls.append(lsh.recall(idx, exact))
+        scans.append(float(scanned.float().mean()))
+    # tables are nested (the first tables of a bigger index are those of the smaller one): never fewer
+    assert recalls[0] <= recalls[1] <= recalls[2] and scans[0] <= scans[1] <= scans[2]
+    assert recalls[2] > recalls[0]
+
+
+def test_tiny_buckets_leave_missing_neighbours_marked():
+    X = torch.arange(20, dtype=torch.float64).view(10, 2)
+    idx, dist, scanned = lsh.query(lsh.build(X, width=1e-3), X[:3] + 0.5, 4)
+    assert (idx == -1).all() and torch.isinf(dist).all() and (scanned == 0).all()
+
+
+def test_recall_counts_hits_and_misses():
+    exact = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    found = torch.tensor([[2, 0, -1], [5, 9, 8]])
+    assert lsh.recall(found, exact) == pytest.approx(3 / 6)
+
+
+def test_lsh_radius_pairs_are_a_subset_and_complete_with_one_bucket():
+    X = torch.from_numpy(make_blobs(600, centers=3, random_state=1)[0])
+    exact = set(zip(*(t.tolist() for t in radius_pairs(X, 0.4))))
+    some = set(zip(*(t.tolist() for t in lsh.radius_pairs(lsh.build(X, n_tables=2, width=0.5), 0.4, chunk=64))))
+    assert some <= exact and len(some) < len(exact)
+    assert all((i, i) in some for i in range(len(X)))
+    full = lsh.radius_pairs(lsh.build(X, n_tables=1, width=1e6), 0.4)
+    assert set(zip(*(t.tolist() for t in full))) == exact
+
+
+def test_dbscan_with_enough_tables_matches_exact_dbscan():
+    X = torch.from_numpy(make_blobs(800, centers=4, cluster_std=0.5, random_state=2)[0])
+    exact = dbscan(X, eps=0.3, min_samples=5)
+    approx = dbscan(X, eps=0.3, min_samples=5, pairs=lsh.radius_pairs(lsh.build(X, n_tables=12, n_hashes=2, width=1.0), 0.3))
+    assert torch.equal(approx, exact)
+
+
+def test_build_is_reproducible_and_seed_matters():
+    X = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+    a, b, c = lsh.build(X, seed=5), lsh.build(X, seed=5), lsh.build(X, seed=6)
+    assert torch.equal(a.keys, b.keys) and torch.equal(a.order, b.order)
+    assert not torch.equal(a.keys, c.keys)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda X: lsh.build(X, n_tables=0), "n_tables must be an int >= 1, got 0"),
+        (lambda X: lsh.build(X, n_hashes=-2), "n_hashes must be an int >= 1, got -2"),
+        (lambda X: lsh.build(X, width=0.0), "width must be a positive number, got 0.0"),
+        (lambda X: lsh.build(X[0]), r"X must be 2-D \(n_samples, n_features\), got shape \(3,\)"),
+        (lambda X: lsh.build(X[:0]), r"X is empty"),
+        (lambda X: lsh.query("index", X), "index must be an LSHIndex"),
+        (lambda X: lsh.query(lsh.build(X), X[:, :2]), r"Q must hold 3-D points"),
+        (lambda X: lsh.query(lsh.build(X), X, 0), "k must be an int >= 1, got 0"),
+        (lambda X: lsh.radius_pairs(lsh.build(X), -0.1), "eps must be a positive number, got -0.1"),
+        (lambda X: lsh.exact_knn(X, X, 41), r"k \(41\) must be at most the number of points \(40\)"),
+        (lambda X: lsh.recall(torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.long)), "found must be a 2-D integer"),
+        (lambda X: lsh.recall(torch.zeros(3, 2, dtype=torch.long), torch.zeros(4, 2, dtype=torch.long)),
+         "must have the same queries"),
+    ],
+)
+def test_bad_input_raises(call, match):
+    X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=match):
+        call(X)
+
+
+def test_nan_query_is_rejected():
+    X = torch.randn(40, 3)
+    Q = X[:5].clone()
+    Q[3, 0] = float("inf")
+    with pytest.raises(ValueError, match="Q has NaN or infinite values, first at row 3"):
+        lsh.query(lsh.build(X), Q)
+
+
+@pytest.mark.gpu
+def test_lsh_on_the_gpu_equals_the_cpu(blobs):
+    X, Q = blobs
+    cpu = lsh.query(lsh.build(X, n_tables=8, width=6.0), Q, 10)
+    gpu = lsh.query(lsh.build(X.cuda(), n_tables=8, width=6.0), Q.cuda(), 10)
+    assert lsh.recall(gpu[0].cpu(), cpu[0]) > 0.99
+
+
+def test_more_tables_extend_fewer_tables():
+    X = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    small, big = lsh.build(X, n_tables=2, seed=4), lsh.build(X, n_tables=5, seed=4)
+    assert torch.equal(big.keys[:2], small.keys) and torch.equal(big.proj[:, : 2 * 4], small.proj)

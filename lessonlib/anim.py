@@ -48,6 +48,7 @@ def animate(
     interval: int = 200,
     *,
     alt: str = "Animation",
+    caption: str | None = None,
     dpi: int = 72,
     max_frames: int = 60,
     max_mb: float = 1.0,
@@ -68,6 +69,8 @@ def animate(
         Milliseconds between frames.
     alt : str, default "Animation"
         Text alternative for the animation image, for screen readers.
+    caption : str, optional
+        Visible caption under the player; defaults to ``alt``.
     dpi : int, default 72
         Resolution of each embedded PNG frame.
     max_frames : int, default 60
@@ -80,7 +83,7 @@ def animate(
     Returns
     -------
     IPython.display.HTML
-        The player: frames, slider and play/pause buttons.
+        The player (frames, slider, play/pause buttons) in a ``<figure>`` with its caption.
     """
     import matplotlib as mpl
     import matplotlib.pyplot as plt
@@ -104,6 +107,9 @@ def animate(
         raise ValueError(f"dpi must be a positive int, got {dpi!r}")
     if not (isinstance(max_mb, (int, float)) and max_mb > 0):
         raise ValueError(f"max_mb must be > 0, got {max_mb!r}")
+    for name, text in (("alt", alt), ("caption", alt if caption is None else caption)):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{name} must be a non-empty string describing the animation, got {text!r}")
     if default_mode not in ("loop", "once", "reflect"):
         raise ValueError(f"default_mode must be 'loop', 'once' or 'reflect', got {default_mode!r}")
 
@@ -132,4 +138,5 @@ def animate(
     new = hashlib.sha1(out.replace(old, "").encode()).hexdigest()[:32]
     out = out.replace(old, new)
     out = out.replace(f'<img id="_anim_img{new}">', f'<img id="_anim_img{new}" alt="{html.escape(alt)}">')
-    return HTML(out)
+    text = html.escape(alt if caption is None else caption)
+    return HTML(f'<figure class="lessonlib-animation">\n{out}\n<figcaption>{text}</figcaption>\n</figure>')

@@ -537,6 +537,7 @@ def _cluster_main(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m lessonlib.bench {matmul,meanshift,cluster,gpu}``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")

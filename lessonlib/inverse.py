@@ -49,6 +49,7 @@ class Tokenizer:
 
 
 def caption_words() -> list[str]:
+    """Every word a caption can use: "a", then the sizes, colours and shapes (the tokenizer's vocabulary)."""
     return ["a", *SIZES, *COLOURS, *SHAPES]
 
 

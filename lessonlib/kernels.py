@@ -6,8 +6,8 @@ grid. Written that way, a matrix product is one thread per output cell:
 
 - :func:`matmul_kernel` and :func:`launch_kernel` -- the idea in plain Python,
   run one grid position after another;
-- :func:`matmul_cuda_naive` -- the same kernel compiled by Numba for CUDA;
-- :func:`matmul_cuda_tiled` -- threads of a block share tiles of the inputs
+- ``matmul_cuda_naive`` -- the same kernel compiled by Numba for CUDA;
+- ``matmul_cuda_tiled``, made by :func:`tiled_kernel` -- threads of a block share tiles of the inputs
   through fast on-chip memory, so each number is read from main memory once
   per tile instead of once per multiply;
 - :func:`cuda_matmul` -- the host side: copy in, launch, copy back;

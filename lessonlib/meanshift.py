@@ -148,7 +148,7 @@ def tri(d: torch.Tensor, i: float) -> torch.Tensor:
 
 
 def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
-    """The p-norm over the last axis: (Σ|v|^p)^(1/p); ``p=math.inf`` gives max |v|.
+    """The p-norm over the last axis: ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``.
 
     p=2 is the Euclidean length (the L2 norm; root mean squared error is an L2
     norm scaled by 1/√n); p=1 adds absolute values (L1, the "city block"
@@ -313,12 +313,12 @@ def meanshift_fast(
     -----
     Error bound, per step and per point, against the exact update with the
     same truncation (s = bw, h = cell·bw, d = 2, r = cutoff·bw). The Gaussian
-    w(u) = exp(-|u|²/2s²) has ‖∇²w‖ ≤ 1/s², and each component of w(u)·u has a
+    ``w(u) = exp(-|u|²/2s²)`` has ‖∇²w‖ ≤ 1/s², and each component of w(u)·u has a
     Hessian of norm ≤ 2/s. Linear binning moves a unit mass by at most
-    Σλ|g-x|² ≤ d·h²/4 in second moment while keeping its first moment, and
+    ``Σλ|g-x|² ≤ d·h²/4`` in second moment while keeping its first moment, and
     bilinear interpolation of a function F errs by at most ‖∇²F‖·d·h²/8. With
     n_r the number of points in the window and D the interpolated total
-    weight, this gives |D̃ - D| ≤ n_r·d·h²/(4s²) and |M̃ - M| ≤ √d·n_r·d·h²/(2s),
+    weight, this gives ``|D̃ - D| ≤ n_r·d·h²/(4s²)`` and ``|M̃ - M| ≤ √d·n_r·d·h²/(2s)``,
     so the shift errs by at most
 
         (n_r / D) · d·h² · (√d/(2s) + r/(4s²)).

@@ -80,3 +80,20 @@ def test_rejects_non_figure_and_non_callable():
     with pytest.raises(ValueError, match="update must be callable"):
         animate(fig, None, 3)
     plt.close(fig)
+
+
+def test_player_has_a_visible_caption_defaulting_to_alt():
+    _, out = _sine()
+    assert out.startswith('<figure class="lessonlib-animation">')
+    assert out.rstrip().endswith("<figcaption>A moving sine</figcaption>\n</figure>")
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    out = animate(fig, lambda i: None, 2, alt="dots", caption="Two <frames>").data
+    assert "<figcaption>Two &lt;frames&gt;</figcaption>" in out and 'alt="dots"' in out
+
+
+@pytest.mark.parametrize("kw, match", [({"alt": ""}, "alt must be a non-empty string"),
+                                       ({"caption": "  "}, "caption must be a non-empty string")])
+def test_empty_alt_or_caption_is_rejected(kw, match):
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    with pytest.raises(ValueError, match=match):
+        animate(fig, lambda i: None, 2, **kw)

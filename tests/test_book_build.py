@@ -5,14 +5,18 @@ These build the book (or a one-page copy of it) and are marked ``book``.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
 import yaml
-from conftest import ROOT, jupyter_book
+from conftest import ROOT, SUMMARY, jupyter_book
 
 pytestmark = pytest.mark.book
 
@@ -143,11 +147,165 @@ def test_fresh_run_reproduces_the_build(built_site, page):
         assert new == old, f"outputs differ in the cell starting {source.splitlines()[0]!r}:\n{new!r:.1500}\n!=\n{old!r:.1500}"
 
 
+
+def _chapters() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [c["file"] for part in toc["parts"] for c in part["chapters"] if part.get("numbered")]
+
+
+class _Links(HTMLParser):
+    """Every href/src in a page, every id it defines, its images, and its tables.
+
+    Each table is kept as its text (the caption marked by ``<caption>``) and
+    whether it sits in a cell tagged ``timing`` (myst-nb adds the class ``tag_timing``).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.urls, self.ids, self.imgs, self.tables = [], set(), [], []
+        self._divs: list[bool] = []  # for each open div: is it a timing cell?
+        self._table = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        for key in ("href", "src"):
+            if a.get(key):
+                self.urls.append(a[key])
+        if tag == "div":
+            self._divs.append("tag_timing" in (a.get("class") or "").split())
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "table":
+            self._table = []
+        if tag == "caption" and self._table is not None:
+            self._table.append("<caption>")
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self._divs:
+            self._divs.pop()
+        if tag == "table" and self._table is not None:
+            self.tables.append(("".join(self._table), any(self._divs)))
+            self._table = None
+
+    def handle_data(self, data):
+        if self._table is not None:
+            self._table.append(data)
+
+
+def _parse(path: Path) -> _Links:
+    p = _Links()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
 def test_page_weight_budget(built_site):
     """Every page ≤ 2 MB (animations embed their frames), the whole site ≤ 50 MB."""
     pages = sorted(((p.stat().st_size, p.relative_to(built_site).as_posix()) for p in built_site.rglob("*.html")),
                    reverse=True)
     total = sum(p.stat().st_size for p in built_site.rglob("*") if p.is_file())
     heaviest = ", ".join(f"{name} {size / 2**20:.2f} MB" for size, name in pages[:5])
+    SUMMARY.append(f"page weight: site {total / 2**20:.1f} MB (budget 50 MB); heaviest pages: {heaviest} (budget 2 MB)")
     assert pages[0][0] <= 2 * 2**20, f"a page is over 2 MB; heaviest: {heaviest}"
     assert total <= 50 * 2**20, f"site is {total / 2**20:.1f} MB, over 50 MB; heaviest pages: {heaviest}"
+
+
+def test_every_internal_link_resolves(built_site):
+    """Every href and src in the site points at a file that exists, and every #fragment at an id on that page."""
+    # pages, not the theme's Jinja macro files that Sphinx copies into _static
+    parsed = {p: _parse(p) for p in built_site.rglob("*.html") if "_static" not in p.relative_to(built_site).parts}
+    checked, broken = 0, []
+    for page, links in parsed.items():
+        for url in links.urls:
+            parts = urlsplit(url)
+            if parts.scheme or url.startswith("//"):
+                continue  # external (blocked by the browser test) or data:/mailto:
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            checked += 1
+            if not target.is_file():
+                broken.append(f"{page.relative_to(built_site)}: {url} (no such file)")
+            elif parts.fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else _parse(target).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(built_site)}: {url} (no id {parts.fragment!r})")
+    SUMMARY.append(f"internal links: {checked} checked in {len(parsed)} pages, {len(broken)} broken")
+    assert not broken, "\n".join(broken[:30])
+
+
+def test_every_timing_table_names_its_hardware(built_site):
+    """A table with seconds or GFLOP/s in it says in its caption which machine measured it."""
+    from lessonlib import hardware
+
+    here = hardware.label()
+    timing_tables = 0
+    for page in (built_site / "book").glob("*.html"):
+        for table, in_timing_cell in _parse(page).tables:
+            if not (in_timing_cell or re.search(r"median \(s\)|\d GFLOP/s", table)):  # timing cell, or times in it
+                continue
+            timing_tables += 1
+            assert "<caption>" in table, f"{page.name}: a timing table has no caption: {table[:200]!r}"
+            text = table.split("<caption>", 1)[1]
+            assert here in text or "Reference, not measured by this build" in text, (
+                f"{page.name}: a timing table's caption does not name the hardware: {text[:300]!r}")
+    assert timing_tables >= 8
+    SUMMARY.append(f"timing tables: {timing_tables}, each captioned with its hardware")
+
+
+def test_every_figure_has_alt_text(built_site):
+    """Images in chapters carry a description, not their file name."""
+    missing = []
+    n = 0
+    for page in (built_site / "book").glob("*.html"):
+        for img in _parse(page).imgs:
+            alt = (img.get("alt") or "").strip()
+            n += 1
+            if len(alt) < 15 or alt.endswith((".png", ".svg", ".jpg")):
+                missing.append(f"{page.name}: {img.get('src', '')[:60]} alt={alt!r}")
+    assert n >= 15
+    assert not missing, "\n".join(missing)
+
+
+def test_api_reference_documents_every_public_function_and_chapters_link_to_it(built_site):
+    import inspect
+
+    api = _parse(built_site / "book/api.html").ids
+    undocumented = []
+    for mod in sorted(p.stem for p in (ROOT / "lessonlib").glob("*.py") if p.stem != "__init__"):
+        module = importlib.import_module(f"lessonlib.{mod}")
+        assert f"module-lessonlib.{mod}" in api, mod
+        for name, obj in vars(module).items():
+            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if obj.__module__ == module.__name__ and f"lessonlib.{mod}.{name}" not in api:
+                undocumented.append(f"lessonlib.{mod}.{name}")
+    assert not undocumented, undocumented
+    for chapter in _chapters():
+        links = _parse(built_site / f"{chapter}.html").urls
+        assert any("api.html#module-lessonlib." in u for u in links), f"{chapter} does not link to the API reference"
+
+
+def test_downloaded_notebook_runs_against_lessonlib(built_site, tmp_path):
+    """Every chapter offers its executed .ipynb and its .md; one downloaded notebook runs from scratch."""
+    from nbclient import NotebookClient
+
+    for chapter in _chapters():
+        name = Path(chapter).name
+        links = _parse(built_site / f"{chapter}.html").urls
+        for suffix in (".ipynb", ".md"):
+            href = f"../_sources/book/{name}{suffix}"
+            assert href in links, f"{chapter}: no download link {href}"
+            assert (built_site / "_sources/book" / f"{name}{suffix}").is_file()
+        nb = nbformat.read(built_site / "_sources/book" / f"{name}.ipynb", as_version=4)
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{chapter}: notebook not executed"
+    shutil.copy(built_site / "_sources/book/calculus.ipynb", tmp_path / "calculus.ipynb")
+    nb = nbformat.read(tmp_path / "calculus.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    ran = sum(1 for c in nb.cells if c.cell_type == "code")
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    SUMMARY.append(f"download: calculus.ipynb from the site ran {ran} code cells without error in a fresh kernel")

@@ -126,6 +126,8 @@ def test_animations_play_and_show_their_icons(built_site, site_url, context):
             "([el, src]) => el.getAttribute('src') !== src", arg=[img.element_handle(), shown], timeout=5000
         )
         assert img.get_attribute("src") != shown
+        caption = page.locator("figure.lessonlib-animation figcaption").first
+        assert caption.is_visible() and caption.inner_text().strip() == img.get_attribute("alt")
         assert not errors, errors
         page.close()
 
@@ -136,4 +138,95 @@ def test_search_finds_the_mean_shift_chapter(built_site, site_url, context):
     links = [a.get_attribute("href") for a in page.locator("#search-results li a").all()]
     assert any("meanshift" in href for href in links), links
     assert not errors, errors
+    SUMMARY.append(f"search: 'bandwidth' gives {len(links)} results, the mean shift chapter among them")
     page.close()
+
+
+LESSON = ["CLIP and inverse problems", "Einstein summation", "GPU kernels", "Mean shift",
+          "Homework: k-means, DBSCAN and LSH", "Calculus with infinitesimals"]
+
+
+def test_navigation_follows_the_lecture_with_numbers_and_prev_next(built_site, site_url, context):
+    page, _, errors = open_page(context, f"{site_url}/book/clustering.html")
+    entries = [t.strip() for t in page.locator("nav.bd-docs-nav a.reference.internal").all_inner_texts()]
+    numbered = [e for e in entries if e[:1].isdigit()]
+    assert [e.split(". ", 1)[1] for e in numbered] == LESSON, entries
+    assert [e.split(".", 1)[0] for e in numbered] == [str(i) for i in range(1, 7)]
+    after = entries[entries.index(numbered[-1]) + 1:]
+    assert after[:2] == ["How this book runs", "Build status"] and "Benchmarks" in after, entries
+    assert page.locator("h1 .section-number").first.inner_text().strip() == "5."
+    assert page.locator("a.left-prev").get_attribute("href").endswith("meanshift.html")
+    assert page.locator("a.right-next").get_attribute("href").endswith("calculus.html")
+    assert not errors, errors
+    SUMMARY.append(f"navigation: {len(numbered)} numbered chapters in the lecture's order, then {len(after)} more pages")
+    page.close()
+
+
+def test_exercise_solutions_are_hidden_until_clicked(built_site, site_url, context):
+    shown = 0
+    for chapter in ("einsum", "clustering", "calculus"):
+        page, _, errors = open_page(context, f"{site_url}/book/{chapter}.html")
+        solutions = page.locator("section#exercises details.hide")
+        assert solutions.count() >= 2, f"{chapter}: no hidden solutions under Exercises"
+        for i in range(solutions.count()):
+            box = solutions.nth(i)
+            code = box.locator(".cell_input").first
+            assert not code.is_visible(), f"{chapter}: solution {i + 1} is visible before a click"
+            box.locator("summary").first.click()
+            code.wait_for(state="visible", timeout=3000)
+            shown += 1
+        assert not errors, errors
+        page.close()
+    SUMMARY.append(f"exercises: {shown} solutions hidden until clicked, each opened by a click")
+
+
+def test_download_menu_offers_the_notebook_and_the_source(built_site, site_url, context):
+    import json
+
+    page, _, errors = open_page(context, f"{site_url}/book/meanshift.html")
+    page.locator("button.dropdown-download-buttons, .dropdown-download-buttons button").first.click()
+    ipynb = page.locator('a[href$="meanshift.ipynb"]').first
+    ipynb.wait_for(state="visible", timeout=3000)
+    for link in (ipynb, page.locator('a[href$="meanshift.md"]').first):
+        response = page.request.get(f"{site_url}/book/{link.get_attribute('href')}")
+        assert response.status == 200
+    nb = json.loads(page.request.get(f"{site_url}/book/{ipynb.get_attribute('href')}").body())
+    assert nb["nbformat"] == 4 and any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    assert not errors, errors
+    SUMMARY.append("download menu: meanshift.ipynb (executed) and meanshift.md both served")
+    page.close()
+
+
+def _luminance(png: bytes, xy) -> float:
+    import io
+
+    from PIL import Image
+
+    r, g, b = Image.open(io.BytesIO(png)).convert("RGB").getpixel(xy)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_figures_stay_readable_in_dark_mode(built_site, site_url, context):
+    """Screenshots in both modes: the page turns dark, the figures keep their white background."""
+    shots = built_site.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    seen = {}
+    for mode in ("light", "dark"):
+        page, _, errors = open_page(context, f"{site_url}/book/meanshift.html")
+        page.evaluate(f"document.documentElement.dataset.theme = '{mode}'")
+        page.wait_for_timeout(300)
+        figure = page.locator(".cell_output img").first
+        figure.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"meanshift-{mode}.png"))
+        body = page.screenshot(clip={"x": 5, "y": 5, "width": 10, "height": 10})
+        fig = figure.screenshot()
+        seen[mode] = (_luminance(body, (5, 5)), _luminance(fig, (2, 2)))
+        assert not errors, errors
+        page.close()
+    assert seen["light"][0] > 200 and seen["dark"][0] < 80, seen  # the theme really switched
+    # Figures keep their white background (lessonlib.book.setup sets it; a transparent one would put
+    # black axis labels on a black page). The theme dims images in dark mode (brightness 0.8), which
+    # leaves a light panel: dark ink on it stays readable, with less glare.
+    assert seen["light"][1] > 240 and seen["dark"][1] > 150, seen
+    SUMMARY.append(f"dark mode: page luminance {seen['light'][0]:.0f} → {seen['dark'][0]:.0f}, figure corner "
+                   f"{seen['dark'][1]:.0f}; screenshots in {shots.relative_to(built_site.parent.parent)}")

@@ -8,6 +8,11 @@
 2. A time budget per page. The execution timeout applies per cell; this check
    warns (an error under ``-W``) when a whole page took longer than
    ``lessonlib_page_budget_s`` to execute.
+3. A ``.ipynb`` download for every chapter. myst-nb writes each page as a
+   notebook to ``_build/jupyter_execute``; the theme offers it in its download
+   menu only when launch buttons are on. Here it is written, with its outputs
+   from the execution cache, next to the page's source in ``_sources`` and
+   offered always.
 """
 
 from __future__ import annotations
@@ -65,9 +70,33 @@ def _check_page_budget(app: Sphinx, env) -> None:
             )
 
 
+def _offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    import nbformat
+    from jupyter_cache import get_cache
+
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if doctree is None or not executed.is_file():
+        return
+    nb = nbformat.read(executed, as_version=4)
+    if not any(cell.cell_type == "code" for cell in nb.cells):
+        return  # a page of prose: its source download is enough
+    # When a page comes from the execution cache, myst-nb 1.4 writes the notebook
+    # without its outputs (it merges them into a copy). Take them from the cache.
+    try:
+        _, nb = get_cache(app.config.nb_execution_cache_path).merge_match_into_notebook(nb)
+    except KeyError:
+        pass  # not in the cache: the file already holds what ran
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"  # read by the theme's download menu
+
+
 def setup(app: Sphinx):
     app.add_config_value("lessonlib_page_budget_s", 120.0, "env", [float, int])
     # priority < 500 so this runs before myst-nb reads the cache path at builder-inited
     app.connect("config-inited", _key_cache_on_lessonlib, priority=100)
     app.connect("env-check-consistency", _check_page_budget)
+    # before the theme builds its header buttons (priority 501)
+    app.connect("html-page-context", _offer_notebook, priority=450)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

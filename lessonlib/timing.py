@@ -4,29 +4,106 @@ The lecture's story is a ladder: the same matrix product, each rung faster than
 the last. A rung's time means something only when it is measured the same way
 as its neighbours, in the same run, on a named machine. :func:`bench` measures
 one rung; :func:`ladder` puts rungs side by side with their speed-ups and a
-caption naming the hardware.
+caption naming the hardware and the time of the run.
 
 Rules :func:`bench` keeps:
 
 - the first calls are warm-up and never timed (Numba and CUDA compile then);
-- GPU work is synchronised before the clock starts and before it stops,
-  because CUDA calls return before the device has finished;
+- whether GPU work is involved is decided once, after the warm-up and before
+  any timing. On a CPU-only run the timed loop is the bare call, with nothing
+  added per call, so a microsecond call is not inflated by bookkeeping;
+- GPU calls return before the device has finished, so with a GPU in use the
+  device is synchronised before the clock starts and before it stops, around
+  each sample of ``number`` calls, as ``torch.utils.benchmark`` does
+  (``sync="block"``: throughput, the queue kept full). ``sync="call"``
+  synchronises after every call instead, for when the latency of one call is
+  the thing being measured;
 - each sample runs the function enough times to last ``min_time`` seconds, so
   the clock's resolution does not matter, and the statistics (min, median,
   inter-quartile range) come from several such samples.
+
+Every :class:`Timing` carries its :class:`Provenance`: the machine and the UTC
+time of the run that measured it. A page served from the execution cache shows
+the provenance of the run that produced it, never the current build's.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import functools
+import gc
+import itertools
 import math
 import sys
-import timeit
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import hardware
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where and when a measurement was made.
+
+    Attributes
+    ----------
+    machine : str
+        :func:`lessonlib.hardware.label` of the machine that ran it.
+    when : str
+        UTC date and time of the run, to the minute: ``"2026-11-28 14:05 UTC"``.
+    """
+
+    machine: str
+    when: str
+
+    def __post_init__(self):
+        for name in ("machine", "when"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"Provenance.{name} must be a str, got {type(value).__name__}")
+            if not value.strip():
+                raise ValueError(f"Provenance.{name} must not be empty")
+
+    def __str__(self) -> str:
+        return f"Measured on {self.machine}, {self.when}"
+
+
+def provenance() -> Provenance:
+    """The provenance of a measurement made now, on this machine.
+
+    Call it in the code that measures (a page's cell), so that a page restored
+    from the execution cache keeps the provenance of the run that made it.
+    """
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return Provenance(hardware.label(), now.strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
+    """A timing table's caption: ``text``, then where and when it was measured.
+
+    Parameters
+    ----------
+    text : str
+        What was measured.
+    measured : Provenance, optional
+        Defaults to :func:`provenance` (now, this machine).
+
+    Returns
+    -------
+    str
+        For example ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if measured is None:
+        measured = provenance()
+    elif not isinstance(measured, Provenance):
+        raise TypeError(f"measured must be a Provenance, got {type(measured).__name__}")
+    head = f"{text.rstrip('. ')}. " if text.strip() else ""
+    return f"{head}{measured}."
 
 
 @dataclass(frozen=True)
@@ -41,13 +118,20 @@ class Timing:
         Seconds per call, one entry per sample (repeat).
     number : int
         Calls per sample.
+    measured : Provenance or None
+        Machine and time of the run (:func:`bench` fills it in).
     """
 
     name: str
     times: tuple[float, ...]
     number: int
+    measured: Provenance | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Timing name must be a non-empty str, got {self.name!r}")
+        if self.measured is not None and not isinstance(self.measured, Provenance):
+            raise TypeError(f"Timing {self.name!r}: measured must be a Provenance, got {type(self.measured).__name__}")
         if not self.times:
             raise ValueError(f"Timing {self.name!r} has no samples")
         bad = [t for t in self.times if not (math.isfinite(t) and t > 0)]
@@ -97,14 +181,20 @@ def format_ratio(x: float) -> str:
     return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
 
 
-def _sync_cuda() -> None:
-    """Wait for all queued GPU work (torch and numba), when a GPU is in use."""
+def _device_sync() -> Callable[[], None] | None:
+    """The function that waits for queued GPU work, or None when no GPU work can be pending.
+
+    Asked once per :func:`bench` call, after the warm-up: by then ``fn`` has
+    started whatever GPU context it uses. torch's ``synchronize`` waits for the
+    whole device (numba's kernels on the same device included); numba's is used
+    when only numba has touched the GPU.
+    """
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-    ncuda = sys.modules.get("numba.cuda")
-    if ncuda is not None and not hardware.cuda_simulator_active() and ncuda.is_available():
-        ncuda.synchronize()
+    if torch is not None and torch.cuda.is_initialized():
+        return torch.cuda.synchronize
+    if "numba.cuda" in sys.modules and hardware.numba_cuda_available():
+        return sys.modules["numba.cuda"].synchronize
+    return None
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -121,6 +211,7 @@ def bench(
     number: int | None = None,
     min_time: float = 0.02,
     max_time: float | None = 10.0,
+    sync: str = "block",
     **kwargs,
 ) -> Timing:
     """Time ``fn(*args, **kwargs)``.
@@ -145,6 +236,11 @@ def bench(
         Time budget for all samples. When one call is so slow that ``repeat``
         samples would exceed it, fewer samples are taken (at least one); the
         result's ``repeat`` says how many. None means no budget.
+    sync : {"block", "call"}, default "block"
+        Only matters when GPU work is in flight. ``"block"`` waits for the
+        device before and after each sample of ``number`` calls (throughput);
+        ``"call"`` waits after every call (the latency of one call, launch
+        included). On a CPU-only run nothing is added to the timed loop.
 
     Returns
     -------
@@ -152,7 +248,9 @@ def bench(
         Seconds per call for each sample, with ``min``, ``median``, ``iqr``.
     """
     if not callable(fn):
-        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if name is not None and not (isinstance(name, str) and name):
+        raise TypeError(f"name must be a non-empty str or None, got {name!r}")
     _check_int("warmup", warmup, 1)
     _check_int("repeat", repeat, 1)
     if number is not None:
@@ -162,20 +260,41 @@ def bench(
     if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
         raise ValueError(f"max_time must be > 0 seconds or None, got {max_time!r}")
 
-    def call():
-        fn(*args, **kwargs)
-        _sync_cuda()
+    if sync not in ("block", "call"):
+        raise ValueError(f"sync must be 'block' or 'call', got {sync!r}")
+    call = functools.partial(fn, *args, **kwargs)  # a C-level call: no Python frame of ours per call
 
     for _ in range(warmup):
         call()
-    _sync_cuda()
+    wait = _device_sync()  # decided once: None on a CPU-only run
+    if wait is not None:
+        wait()
+        if sync == "call":
+            def call(_f=call, _wait=wait):  # noqa: E306 - per-call latency: wait after each call
+                _f()
+                _wait()
 
-    timer = timeit.Timer(call)  # timeit turns the garbage collector off while timing
+    def sample(n: int) -> float:
+        """Seconds for ``n`` calls, the garbage collector off (as in timeit)."""
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            loop = itertools.repeat(None, n)
+            t0 = time.perf_counter()
+            for _ in loop:
+                call()
+            if wait is not None:
+                wait()
+            return time.perf_counter() - t0
+        finally:
+            if gc_was_on:
+                gc.enable()
+
     # Calibrate: grow the call count until one sample lasts min_time (as timeit.autorange does).
-    trial, elapsed = 1, timer.timeit(1)
+    trial, elapsed = 1, sample(1)
     while number is None and elapsed < min_time and trial < 10**7:
         trial = min(10**7, max(2 * trial, math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
-        elapsed = timer.timeit(trial)
+        elapsed = sample(trial)
     one = max(elapsed / trial, 1e-9)
     # A single slow call already lasts min_time: it is a valid sample, not wasted calibration.
     totals = [elapsed] if number is None and trial == 1 else []
@@ -184,11 +303,12 @@ def bench(
     if max_time is not None:
         repeat = max(1, min(repeat, int(max_time // (one * number))))
 
-    totals += timer.repeat(repeat=repeat - len(totals), number=number) if repeat > len(totals) else []
+    totals += [sample(number) for _ in range(repeat - len(totals))]
     return Timing(
         name=name or getattr(fn, "__name__", "fn"),
-        times=tuple(t / number for t in totals),
+        times=tuple(max(t, 1e-12) / number for t in totals),
         number=number,
+        measured=provenance(),
     )
 
 
@@ -284,7 +404,8 @@ def ladder(
     notes : dict of str to sequence of str, optional
         Extra text columns, e.g. figures quoted from elsewhere, one entry per row.
     caption : str
-        What was measured. The hardware label is appended.
+        What was measured. Where and when the timings were measured (their
+        :class:`Provenance`) is appended.
 
     Returns
     -------
@@ -334,4 +455,16 @@ def ladder(
     text = f"{caption.rstrip('. ')}. " if caption else ""
     if work is not None:
         text += f"Speed-ups compare time per {work_unit}, extrapolated across input sizes. "
-    return Ladder(frame, f"{text}Measured by this build on {hardware.label()}.", basis)
+    return Ladder(frame, text + _provenance_text(timings), basis)
+
+
+def _provenance_text(timings: Sequence[Timing]) -> str:
+    """Where and when the rows were measured: the earliest time for each machine, in row order."""
+    first: dict[str, str] = {}
+    for t in timings:
+        m = t.measured
+        if m is not None and (m.machine not in first or m.when < first[m.machine]):
+            first[m.machine] = m.when
+    if not first:  # hand-made Timing objects: measured now, here
+        return measured_caption("", provenance())
+    return "; ".join(measured_caption("", Provenance(machine, when)).rstrip(".") for machine, when in first.items()) + "."

@@ -37,14 +37,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
-def jupyter_book(root: Path, *extra: str) -> subprocess.CompletedProcess:
+def jupyter_book(root: Path, *extra: str, preexec_fn=None) -> subprocess.CompletedProcess:
     """Run the strict build the Makefile runs, on the book at ``root``."""
     jb = Path(sys.executable).with_name("jupyter-book")
     return subprocess.run(
         [str(jb), "build", str(root), "-W", "-n", "--keep-going", *extra],
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=3600,
+        preexec_fn=preexec_fn,
     )
 
 

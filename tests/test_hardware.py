@@ -62,3 +62,33 @@ def test_report_and_label_name_the_machine():
     line = hardware.label()
     assert r["CPU"] in line and torch.__version__ in line
     assert ("no GPU" in line) == (r["GPU"] == "none")
+
+
+def test_broken_numba_cuda_install_is_unavailable_not_a_crash(monkeypatch):
+    """numba.cuda.is_available() raising (no NVVM) is reported once and means 'no CUDA target'."""
+    import types
+
+    def broken():
+        raise OSError("libnvvm.so.4: cannot open shared object file")
+
+    fake = types.ModuleType("numba.cuda")
+    fake.is_available = broken
+    monkeypatch.setattr(hardware, "cuda_simulator_active", lambda: False)
+    monkeypatch.setitem(sys.modules, "numba.cuda", fake)
+    import numba
+
+    monkeypatch.setattr(numba, "cuda", fake, raising=False)
+    hardware.numba_cuda_available.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"libnvvm.*gpu extra"):
+            assert hardware.numba_cuda_available() is False
+        assert hardware.numba_cuda_available() is False  # cached: warned once
+    finally:
+        hardware.numba_cuda_available.cache_clear()
+
+
+def test_timing_survives_a_broken_numba_cuda(monkeypatch):
+    from lessonlib.timing import bench
+
+    monkeypatch.setattr(hardware, "numba_cuda_available", lambda: False)
+    assert bench(sum, [1, 2], repeat=2, number=3).repeat == 2

@@ -5,10 +5,22 @@
    outputs computed with an older lessonlib. Here the cache folder is named
    after a hash of every file in ``lessonlib/``: change the library and every
    page runs again; leave it alone and every page comes from the cache.
-2. A time budget per page. The execution timeout applies per cell; this check
-   warns (an error under ``-W``) when a whole page took longer than
-   ``lessonlib_page_budget_s`` to execute.
-3. A ``.ipynb`` download for every chapter. myst-nb writes each page as a
+2. Page times: a target and a limit. Every page that executed is compared
+   with ``lessonlib_page_target_s`` (the 40 s goal on a quiet two-core
+   machine): the build prints one line per page and names those over the
+   target, as a benchmark would, and the build still passes. Only a page over
+   ``lessonlib_page_limit_s``, many times the target, is a warning (an error
+   under ``-W``): a page that runs away, not a busy machine. Wall-clock time
+   on a loaded machine can be several times the quiet figure, so a tight
+   limit would fail correct builds.
+3. Pages that always execute (``lessonlib_always_execute``, the build status
+   page): they describe the machine that built this copy, so they are read
+   again by every build and never come from the execution cache (with
+   ``mystnb: execution_mode: force`` in their front matter).
+4. ``{lessonlib-exec-table}``: how each page ran (executed or from the cache,
+   its time against the target, whether it succeeded), in words rather than
+   glyphs that need an emoji font.
+5. A ``.ipynb`` download for every chapter. myst-nb writes each page as a
    notebook to ``_build/jupyter_execute``; the theme offers it in its download
    menu only when launch buttons are on. Here it is written, with its outputs
    from the execution cache, next to the page's source in ``_sources`` and
@@ -18,11 +30,18 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import time
+from datetime import datetime, timezone
 import shutil
 from pathlib import Path
 
+from docutils import nodes
+from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +61,7 @@ def lessonlib_hash(package_dir: Path) -> str:
 
 
 def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
+    app.lessonlib_started = time.time()  # pages stamped after this ran in this build
     package = Path(app.srcdir) / "lessonlib"
     if not package.is_dir():
         logger.warning("lessonlib/ not found beside _config.yml; cache not keyed on it")
@@ -56,18 +76,96 @@ def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
     config.nb_execution_cache_path = str(current)
 
 
-def _check_page_budget(app: Sphinx, env) -> None:
+def _page_times(env) -> dict[str, dict]:
     from myst_nb.sphinx_ import NbMetadataCollector
 
-    budget = app.config.lessonlib_page_budget_s
-    for docname, meta in sorted(NbMetadataCollector.get_doc_data(env).items()):
-        runtime = (meta.get("exec_data") or {}).get("runtime")
-        if runtime is not None and runtime > budget:
+    return {doc: meta["exec_data"] for doc, meta in sorted(NbMetadataCollector.get_doc_data(env).items())
+            if meta.get("exec_data")}
+
+
+def _ran_now(app: Sphinx, data: dict) -> bool:
+    """Whether this build executed the page (myst-nb's method is "cache" either way).
+
+    A page executed now is stamped with the time it finished; one restored from
+    the execution cache, with the time its cache record was made, in an earlier run.
+    """
+    return (data.get("mtime") or 0) >= app.lessonlib_started
+
+
+def _check_page_times(app: Sphinx, env) -> None:
+    target, limit = app.config.lessonlib_page_target_s, app.config.lessonlib_page_limit_s
+    ran = {doc: d["runtime"] for doc, d in _page_times(env).items()
+           if _ran_now(app, d) and d.get("runtime") is not None}
+    if not ran:
+        return
+    over = [f"{doc} {t:.0f} s" for doc, t in ran.items() if t > target]
+    logger.info("page times (target %g s each): %s", target,
+                ", ".join(f"{doc} {t:.1f} s" for doc, t in ran.items()))
+    logger.info("pages over the %g s target: %s", target, ", ".join(over) if over else "none")
+    for doc, t in ran.items():
+        if t > limit:
             logger.warning(
-                "%s took %.0f s to execute, over the %.0f s page budget "
-                "(lessonlib_page_budget_s): make its default sizes smaller",
-                docname, runtime, budget, location=docname,
+                "%s took %.0f s to execute, over the %g s limit (lessonlib_page_limit_s): "
+                "make its default sizes smaller", doc, t, limit, location=doc,
             )
+
+
+def _always_read(app: Sphinx, env, added, changed, removed) -> list[str]:
+    return [doc for doc in app.config.lessonlib_always_execute if doc in env.found_docs]
+
+
+class ExecTableNode(nodes.General, nodes.Element):
+    """Placeholder for the table of how each page ran, filled once every page has executed."""
+
+
+class ExecTable(SphinxDirective):
+    """``{lessonlib-exec-table}``: how each page of the book ran."""
+
+    def run(self):
+        from myst_nb.ext.execution_tables import METADATA_KEY
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        # marks the page so myst-nb re-renders it whenever another page executes again
+        NbMetadataCollector.set_doc_data(self.env, self.env.docname, METADATA_KEY, True)
+        return [ExecTableNode()]
+
+
+class ExecTableTransform(SphinxPostTransform):
+    default_priority = 8  # before the reference resolvers, so the page links resolve
+
+    def run(self, **kwargs) -> None:
+        for node in list(self.document.findall(ExecTableNode)):
+            node.replace_self(self._table())
+
+    def _table(self) -> nodes.table:
+        target = self.app.config.lessonlib_page_target_s
+        header = ["Page", "Outputs from", "Ran at (UTC)", "Run time (s)", f"Within the {target:g} s target",
+                  "Result"]
+        table = nodes.table(classes=["colwidths-auto"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        group.extend(nodes.colspec(colwidth=1) for _ in header)
+        head, body = nodes.thead(), nodes.tbody()
+        group += head
+        group += body
+        head += nodes.row("", *(nodes.entry("", nodes.paragraph(text=h)) for h in header))
+        for doc, data in _page_times(self.env).items():
+            link = pending_xref(refdoc=self.env.docname, reftype="doc", refdomain="std", refexplicit=True,
+                                reftarget=posixpath.relpath(doc, posixpath.dirname(self.env.docname)),
+                                refwarn=True, classes=["xref", "doc"])
+            link += nodes.inline(text=doc)
+            runtime = data.get("runtime")
+            mtime = data.get("mtime")
+            cells = [
+                "this build" if _ran_now(self.app, data) else "an earlier run (cache)",
+                "-" if not mtime else datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                "-" if runtime is None else f"{runtime:.1f}",
+                "-" if runtime is None else ("yes" if runtime <= target else "no"),
+                "ok" if data.get("succeeded") else "failed",
+            ]
+            body += nodes.row("", nodes.entry("", nodes.paragraph("", "", link)),
+                              *(nodes.entry("", nodes.paragraph(text=c)) for c in cells))
+        return table
 
 
 def _offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
@@ -93,10 +191,16 @@ def _offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict
 
 
 def setup(app: Sphinx):
-    app.add_config_value("lessonlib_page_budget_s", 120.0, "env", [float, int])
+    app.add_config_value("lessonlib_page_target_s", 40.0, "env", [float, int])
+    app.add_config_value("lessonlib_page_limit_s", 900.0, "env", [float, int])
+    app.add_config_value("lessonlib_always_execute", [], "env", [list])
     # priority < 500 so this runs before myst-nb reads the cache path at builder-inited
     app.connect("config-inited", _key_cache_on_lessonlib, priority=100)
-    app.connect("env-check-consistency", _check_page_budget)
+    app.connect("env-check-consistency", _check_page_times)
+    app.connect("env-get-outdated", _always_read)
+    app.add_node(ExecTableNode)
+    app.add_directive("lessonlib-exec-table", ExecTable)
+    app.add_post_transform(ExecTableTransform)
     # before the theme builds its header buttons (priority 501)
     app.connect("html-page-context", _offer_notebook, priority=450)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

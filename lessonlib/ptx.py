@@ -489,8 +489,10 @@ def _worker() -> int:
                                    capture_output=True, text=True, timeout=300)
                 log = p.stdout + p.stderr
                 if p.returncode != 0:
+                    errors = [re.sub(r"'_Z\w+'", "(this kernel)", " ".join(line.split()))
+                              for line in log.splitlines() if "error" in line.lower()]
                     results[key] = {"ptx": ptx, "log": log, "info": None,
-                                    "error": "ptxas: " + " ".join(log.split())[-500:]}
+                                    "error": "; ".join(errors) or " ".join(log.split())[-500:]}
                 else:
                     results[key] = {"ptx": ptx, "log": log, "info": asdict(parse_ptxas(log)), "error": None}
     print(json.dumps({"kernels": results}))

@@ -23,8 +23,9 @@ Importing :mod:`lessonlib.kernels` switches a process without a GPU to the
 simulator, so the compiling is done in a separate Python process, started with
 ``NUMBA_ENABLE_CUDASIM`` unset and ``LESSONLIB_CUDA_COMPILE_ONLY=1``; it imports
 the same kernels, so each kernel has one source. Compiling needs the
-``nvidia-nvvm`` wheel (NVVM) and ``ptxas`` from ``nvidia-cuda-nvcc``;
-``requirements.txt`` installs both. No GPU and no driver are needed.
+``nvidia-nvvm`` wheel (NVVM), ``nvidia-cuda-nvrtc`` (which numba-cuda loads
+too) and ``ptxas`` from ``nvidia-cuda-nvcc``; ``requirements.txt`` installs
+them. No GPU and no driver are needed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 
 ARCHS = ("sm_80", "sm_90")  # the A100 and the H100/H200
 COMPILE_ONLY_ENV = "LESSONLIB_CUDA_COMPILE_ONLY"  # tells lessonlib.kernels to keep the real CUDA target
+REQUIREMENT = "cuda-toolkit[nvcc,nvrtc,nvvm]==13.0.3"  # as in requirements.txt: NVVM, NVRTC and ptxas
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,7 @@ def find_ptxas() -> Path:
     if on_path:
         return Path(on_path)
     raise FileNotFoundError(
-        "ptxas not found: install the nvidia-cuda-nvcc wheel "
-        "(requirements.txt pins it as cuda-toolkit[nvcc,nvvm]==13.0.3)"
+        f"ptxas not found: install the nvidia-cuda-nvcc wheel (requirements.txt pins it as {REQUIREMENT})"
     )
 
 
@@ -476,10 +477,10 @@ def _worker() -> int:
                     ptx, _ = cuda.compile_ptx(fn.py_func, (argty,) * 3, cc=cc)
                 except Exception as e:  # noqa: BLE001
                     text = f"{type(e).__name__}: {e}"
-                    if "nvvm" in text.lower():
-                        print(json.dumps({"fatal": "NVVM (libnvvm) could not be loaded: install the nvidia-nvvm "
-                                          "wheel (requirements.txt pins it as cuda-toolkit[nvcc,nvvm]==13.0.3; "
-                                          f"on a GPU machine the gpu extra brings it). Cause: {text}"}))
+                    if any(w in text.lower() for w in ("nvvm", "nvrtc", "dynamiclibnotfound")):
+                        print(json.dumps({"fatal": "a CUDA compiler library could not be loaded: numba-cuda needs "
+                                          "NVVM (the nvidia-nvvm wheel) and NVRTC (nvidia-cuda-nvrtc); "
+                                          f"requirements.txt installs both as {REQUIREMENT}. Cause: {text}"}))
                         return 0
                     results[key] = {"ptx": None, "log": "", "info": None, "error": f"NVVM: {text}"}
                     continue

@@ -2,7 +2,7 @@
 
 This test process runs on Numba's CUDA simulator (conftest); lessonlib.ptx compiles
 in a separate process, once per module here. No GPU or driver is needed, only the
-nvidia-nvvm and nvidia-cuda-nvcc wheels that requirements.txt installs.
+nvidia-nvvm, nvidia-cuda-nvrtc and nvidia-cuda-nvcc wheels that requirements.txt installs.
 """
 
 import os

@@ -47,7 +47,7 @@ from .ptx import COMPILE_ONLY_ENV  # set only in lessonlib.ptx's compiler proces
 if os.environ.get(COMPILE_ONLY_ENV) != "1":
     hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
 
-from numba import cuda, float32  # noqa: E402
+from numba import cuda, float32, uint64  # noqa: E402
 
 from .matmul import _check_matmul  # noqa: E402
 
@@ -259,6 +259,11 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
         Launch it as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
     """
     bm = tpb * tm  # the side of the block's output tile
+    # The innermost loop indexes shared memory with unsigned integers. Numba lets a signed index
+    # count from the end (a[-1]), and the code that checks for that, on every load, made the loop
+    # half integer arithmetic; an unsigned index cannot be negative, so that code goes away.
+    # (Every operand must be unsigned: Numba turns a mix of signed and unsigned int64 into float64.)
+    u_tpb, u_tm = np.uint64(tpb), np.uint64(tm)
 
     @cuda.jit
     def matmul_cuda_blocked(a, b, c):
@@ -268,6 +273,7 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
         ra = cuda.local.array(shape=tm, dtype=dtype)
         rb = cuda.local.array(shape=tm, dtype=dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        u_tx, u_ty = uint64(tx), uint64(ty)
         row0 = cuda.blockIdx.y * bm  # this block's first output row and column
         col0 = cuda.blockIdx.x * bm
         m, n_k = a.shape
@@ -289,10 +295,10 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
                 else:
                     sb[ty, tx + r * tpb] = zero
             cuda.syncthreads()  # the tiles are complete
-            for kk in range(tpb):
-                for r in range(tm):
-                    ra[r] = sa[ty + r * tpb, kk]
-                    rb[r] = sb[kk, tx + r * tpb]
+            for kk in range(u_tpb):
+                for r in range(u_tm):
+                    ra[r] = sa[u_ty + r * u_tpb, kk]
+                    rb[r] = sb[kk, u_tx + r * u_tpb]
                 for r in range(tm):
                     for s in range(tm):
                         acc[r, s] += ra[r] * rb[s]
@@ -311,7 +317,7 @@ matmul_cuda_tiled = tiled_kernel(TPB, np.float32)
 matmul_cuda_blocked = blocked_kernel(TPB, TM, np.float32)
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel ~120 registers per thread: 256 threads fit, 1024 do not
+MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per thread: 256 threads fit, 1024 do not
 
 
 def _check_kernel_args(kernel, tpb) -> None:

@@ -19,7 +19,6 @@ from lessonlib.kernels import (
     get_kernel,
     launch_config,
     launch_kernel,
-    matmul_cuda_naive,
     matmul_kernel,
     tiled_kernel,
     torch_cuda_matmul,

@@ -126,32 +126,52 @@ def device_bandwidth(nbytes: int = 1 << 30) -> float:
     return 2 * src.numel() * 4 / t.median / 1e9
 
 
+# The GPU kernel ladder: one row per kernel, in order; each changes one thing from the row above.
+GPU_KERNEL_ROWS = {
+    "naive": "naive kernel",
+    "naive_fp32": "naive kernel, float32 sum",
+    "coalesced": "coalesced kernel",
+    "tiled": "tiled kernel",
+    "blocked": "register-blocked kernel",
+}
+
+
+def _launcher(name: str, m: int, n: int, tpb: int, dtype):
+    from . import kernels
+
+    grid, block = kernels.launch_config(name, m, n, tpb)
+    return kernels.get_kernel(name, tpb, dtype)[grid, block]
+
+
 def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16) -> dict[str, Timing]:
     """Time the MNIST-shaped product on the GPU, transfers and kernels separately. GPU only.
 
-    Returns timings named: ``to_device`` (x and w to the GPU), ``naive kernel``,
-    ``tiled kernel``, ``copy_to_host`` (the result back), ``torch .cuda() @``
-    (the product of tensors already on the GPU) and ``torch round trip``
-    (``.cuda()``, ``@``, ``.cpu()``).
+    Returns timings named: ``to_device`` (x and w to the GPU), one per kernel
+    of the ladder (``naive kernel``, ``naive kernel, float32 sum``,
+    ``coalesced kernel``, ``tiled kernel``, ``register-blocked kernel``),
+    ``copy_to_host`` (the result back), ``torch .cuda() @`` (the product of
+    tensors already on the GPU) and ``torch round trip`` (``.cuda()``, ``@``,
+    ``.cpu()``).
     """
     _require_gpu()
     from . import kernels
 
     matmul._check_matmul(x, w)
     cuda = kernels.cuda
-    xn, wn = x.numpy(), w.numpy()
+    # cuda.to_device needs a C-contiguous host array: a CUDA tensor, or a transposed view, is not one
+    xn = np.ascontiguousarray(x.detach().cpu().numpy())
+    wn = np.ascontiguousarray(w.detach().cpu().numpy())
     m, n = x.shape[0], w.shape[1]
     d_x, d_w = cuda.to_device(xn), cuda.to_device(wn)
     d_c = cuda.device_array((m, n), dtype=xn.dtype)
-    naive = kernels.matmul_cuda_naive[kernels.blocks_per_grid(m, n, tpb), (tpb, tpb)]
-    tiled = kernels.tiled_kernel(tpb, xn.dtype.type)[kernels.blocks_per_grid(n, m, tpb), (tpb, tpb)]
-    xg, wg = x.cuda(), w.cuda()
+    launches = [(row, _launcher(name, m, n, tpb, xn.dtype.type), (d_x, d_w, d_c))
+                for name, row in GPU_KERNEL_ROWS.items()]
+    xg, wg = x.detach().cuda(), w.detach().cuda()
     return {
         name: bench(fn, *args, name=name, repeat=7)
         for name, fn, args in [
             ("to_device", lambda: (cuda.to_device(xn), cuda.to_device(wn)), ()),
-            ("naive kernel", naive, (d_x, d_w, d_c)),
-            ("tiled kernel", tiled, (d_x, d_w, d_c)),
+            *launches,
             ("copy_to_host", d_c.copy_to_host, ()),
             ("torch .cuda() @", torch.matmul, (xg, wg)),
             ("torch round trip", kernels.torch_cuda_matmul, (x, w)),
@@ -160,24 +180,28 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16) -> di
 
 
 def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
-    """GFLOP/s of the naive and tiled kernels and cuBLAS (TF32 off) on n×n float32. GPU only."""
+    """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off) on n×n float32. GPU only.
+
+    Keys are the rows of ``GPU_KERNEL_ROWS`` and ``"cuBLAS (TF32 off)"``.
+    """
     _require_gpu()
     from . import kernels
 
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
     torch.backends.cuda.matmul.allow_tf32 = False  # full float32, comparable with the kernels
     cuda = kernels.cuda
     a = torch.randn(n, n, device="cuda")
     b = torch.randn(n, n, device="cuda")
     d_a, d_b = cuda.as_cuda_array(a), cuda.as_cuda_array(b)
     d_c = cuda.device_array((n, n), dtype=np.float32)
-    naive = kernels.matmul_cuda_naive[kernels.blocks_per_grid(n, n, tpb), (tpb, tpb)]
-    tiled = kernels.tiled_kernel(tpb, np.float32)[kernels.blocks_per_grid(n, n, tpb), (tpb, tpb)]
     flop = 2 * n**3
-    return {
-        "naive kernel": flop / bench(naive, d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9,
-        "tiled kernel": flop / bench(tiled, d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9,
-        "cuBLAS (TF32 off)": flop / bench(torch.matmul, a, b, repeat=5, max_time=20).median / 1e9,
+    out = {
+        row: flop / bench(_launcher(name, n, n, tpb, np.float32), d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9
+        for name, row in GPU_KERNEL_ROWS.items()
     }
+    out["cuBLAS (TF32 off)"] = flop / bench(torch.matmul, a, b, repeat=5, max_time=20).median / 1e9
+    return out
 
 
 def _driver_version() -> str:

@@ -6,34 +6,56 @@ grid. Written that way, a matrix product is one thread per output cell:
 
 - :func:`matmul_kernel` and :func:`launch_kernel` -- the idea in plain Python,
   run one grid position after another;
-- ``matmul_cuda_naive`` -- the same kernel compiled by Numba for CUDA;
+- ``matmul_cuda_naive`` -- the same kernel compiled by Numba for CUDA, as the
+  lecture wrote it: its running sum starts as a Python float, so it is kept in
+  float64, and neighbouring threads walk down a column of the output;
+- ``matmul_cuda_naive_fp32`` -- one line changed: the sum is float32;
+- ``matmul_cuda_coalesced`` -- one more line changed: neighbouring threads
+  take neighbouring columns, so they read neighbouring memory;
 - ``matmul_cuda_tiled``, made by :func:`tiled_kernel` -- threads of a block share tiles of the inputs
   through fast on-chip memory, so each number is read from main memory once
   per tile instead of once per multiply;
+- ``matmul_cuda_blocked``, made by :func:`blocked_kernel` -- each thread computes a
+  small block of outputs from values it holds in registers;
 - :func:`cuda_matmul` -- the host side: copy in, launch, copy back;
 - :func:`torch_cuda_matmul` -- PyTorch's ``.cuda()`` path.
 
+The raw ``@cuda.jit`` kernels check nothing, as CUDA kernels do: given a
+too-small output they fill only part of it, and given mismatched shapes they
+read whatever lies in memory. :func:`cuda_matmul` checks its inputs and is the
+function to call.
+
 Importing this module picks the CUDA target first: with no GPU, the kernels run
 on Numba's CUDA simulator, which checks correctness but is not a speed test.
+Only :mod:`lessonlib.ptx`'s compiler process, which sets
+``LESSONLIB_CUDA_COMPILE_ONLY=1``, keeps the real CUDA target on a machine
+without a GPU: it compiles the kernels to PTX and never launches them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
 import torch
 
 from . import hardware
+from .ptx import COMPILE_ONLY_ENV  # set only in lessonlib.ptx's compiler process
 
-hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
+if os.environ.get(COMPILE_ONLY_ENV) != "1":
+    hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
 
-from numba import cuda  # noqa: E402
+from numba import cuda, float32, uint64  # noqa: E402
 
 from .matmul import _check_matmul  # noqa: E402
 
 TPB = 16  # threads per block, along each of the two block dimensions
+TM = 8  # the register-blocked kernel: each thread computes a TM × TM block of outputs
+MAX_GRID_Y = 65_535  # CUDA's limit on blocks along a grid's y (and z) dimension; x allows 2**31 - 1
+MAX_GRID_X = 2**31 - 1
+KERNELS = ("naive", "naive_fp32", "coalesced", "tiled", "blocked")  # the ladder, in order
 
 
 def matmul_kernel(grid, a, b, c):
@@ -108,10 +130,47 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = Non
 
 @cuda.jit
 def matmul_cuda_naive(a, b, c):
-    """One thread per output cell: ``matmul_kernel`` compiled for the GPU."""
+    """One thread per output cell: ``matmul_kernel`` compiled for the GPU, as the lecture wrote it.
+
+    ``tmp = 0.0`` is a Python float, so Numba keeps the sum in float64; and
+    ``cuda.grid(2)`` gives ``x``, the index that changes fastest between
+    neighbouring threads, to the row. Like every raw kernel here it checks
+    nothing about its arguments.
+    """
     i, j = cuda.grid(2)  # this thread's (row, column): block index * block size + thread index
     if i < c.shape[0] and j < c.shape[1]:
         tmp = 0.0
+        for k in range(a.shape[1]):
+            tmp += a[i, k] * b[k, j]
+        c[i, j] = tmp
+
+
+@cuda.jit
+def matmul_cuda_naive_fp32(a, b, c):
+    """``matmul_cuda_naive`` with one line changed: the running sum is float32.
+
+    Checks nothing about its arguments (a raw kernel).
+    """
+    i, j = cuda.grid(2)
+    if i < c.shape[0] and j < c.shape[1]:
+        tmp = float32(0)  # the one-line fix: float32 products are now added in float32
+        for k in range(a.shape[1]):
+            tmp += a[i, k] * b[k, j]
+        c[i, j] = tmp
+
+
+@cuda.jit
+def matmul_cuda_coalesced(a, b, c):
+    """``matmul_cuda_naive_fp32`` with one line changed: ``x`` runs along the columns.
+
+    Threads that are neighbours in ``x`` now read neighbouring elements of ``b``
+    and write neighbouring elements of ``c``, which the GPU merges into few
+    memory transactions. Launch it with the grid's ``x`` covering the columns.
+    Checks nothing about its arguments (a raw kernel).
+    """
+    j, i = cuda.grid(2)  # swapped: x (fastest between neighbouring threads) is the column
+    if i < c.shape[0] and j < c.shape[1]:
+        tmp = float32(0)
         for k in range(a.shape[1]):
             tmp += a[i, k] * b[k, j]
         c[i, j] = tmp
@@ -122,7 +181,21 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     """The shared-memory tiled kernel for ``tpb × tpb`` blocks and one dtype.
 
     Shared arrays need their shape and type when the kernel is compiled, so
-    each (tpb, dtype) pair gets its own kernel, made once and cached.
+    each (tpb, dtype) pair gets its own kernel, made once and cached. Compared
+    with ``matmul_cuda_coalesced`` it changes one thing: the inputs come through
+    shared-memory tiles. The kernel checks nothing about its arguments.
+
+    Parameters
+    ----------
+    tpb : int, default 16
+        Threads per block along each dimension; also the tile's side.
+    dtype : numpy scalar type, default numpy.float32
+        The element type of the inputs, the tiles and the sum.
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        Launch it as ``kernel[(ceil(n / tpb), ceil(m / tpb)), (tpb, tpb)](a, b, c)``.
     """
 
     @cuda.jit
@@ -155,9 +228,168 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     return matmul_cuda_tiled
 
 
+@lru_cache(maxsize=None)
+def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
+    """The register-blocked kernel: each thread computes a ``tm × tm`` block of outputs.
+
+    Compared with the tiled kernel it changes one thing, the work per thread. A
+    block of ``tpb × tpb`` threads covers a ``(tpb·tm) × (tpb·tm)`` tile of the
+    output. For each slice of ``tpb`` values along K it loads a
+    ``(tpb·tm) × tpb`` tile of ``a`` and a ``tpb × (tpb·tm)`` tile of ``b``
+    into shared memory; then, for every k of the slice, each thread copies
+    ``tm`` values of each tile into registers and does ``tm²`` multiply-adds
+    with them, instead of one multiply-add per two shared-memory loads. The sum
+    is kept in ``dtype``. The kernel checks nothing about its arguments.
+
+    A thread's outputs are ``tpb`` apart (rows ``ty, ty + tpb, ...``, columns
+    ``tx, tx + tpb, ...``), so neighbouring threads still read neighbouring
+    shared-memory words and write neighbouring output cells.
+
+    Parameters
+    ----------
+    tpb : int, default 16
+        Threads per block along each dimension; also the K slice's width.
+    tm : int, default 8
+        Each thread's outputs along each dimension (``tm²`` accumulators).
+    dtype : numpy scalar type, default numpy.float32
+
+    Returns
+    -------
+    numba.cuda dispatcher
+        Launch it as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
+    """
+    bm = tpb * tm  # the side of the block's output tile
+    # The innermost loop indexes shared memory with unsigned integers. Numba lets a signed index
+    # count from the end (a[-1]), and the code that checks for that, on every load, made the loop
+    # half integer arithmetic; an unsigned index cannot be negative, so that code goes away.
+    # (Every operand must be unsigned: Numba turns a mix of signed and unsigned int64 into float64.)
+    u_tpb, u_tm = np.uint64(tpb), np.uint64(tm)
+
+    @cuda.jit
+    def matmul_cuda_blocked(a, b, c):
+        sa = cuda.shared.array(shape=(bm, tpb), dtype=dtype)  # a's tile: bm rows, one K slice
+        sb = cuda.shared.array(shape=(tpb, bm), dtype=dtype)  # b's tile: one K slice, bm columns
+        acc = cuda.local.array(shape=(tm, tm), dtype=dtype)  # this thread's outputs, in registers
+        ra = cuda.local.array(shape=tm, dtype=dtype)
+        rb = cuda.local.array(shape=tm, dtype=dtype)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        u_tx, u_ty = uint64(tx), uint64(ty)
+        row0 = cuda.blockIdx.y * bm  # this block's first output row and column
+        col0 = cuda.blockIdx.x * bm
+        m, n_k = a.shape
+        n = b.shape[1]
+        zero = dtype(0)  # typed: a bare 0 would mix an int, or a float64, into the sums
+        for r in range(tm):
+            for s in range(tm):
+                acc[r, s] = zero
+        for k0 in range(0, n_k, tpb):  # slices of K, however many the inputs need
+            for r in range(tm):  # each thread loads tm elements of each tile; 0 off the edge
+                i, k = row0 + ty + r * tpb, k0 + tx
+                if i < m and k < n_k:
+                    sa[ty + r * tpb, tx] = a[i, k]
+                else:
+                    sa[ty + r * tpb, tx] = zero
+                k, j = k0 + ty, col0 + tx + r * tpb
+                if k < n_k and j < n:
+                    sb[ty, tx + r * tpb] = b[k, j]
+                else:
+                    sb[ty, tx + r * tpb] = zero
+            cuda.syncthreads()  # the tiles are complete
+            for kk in range(u_tpb):
+                for r in range(u_tm):
+                    ra[r] = sa[u_ty + r * u_tpb, kk]
+                    rb[r] = sb[kk, u_tx + r * u_tpb]
+                for r in range(tm):
+                    for s in range(tm):
+                        acc[r, s] += ra[r] * rb[s]
+            cuda.syncthreads()  # everyone is done with the tiles before they are overwritten
+        for r in range(tm):  # write only cells inside c (like every kernel here, whatever a and b are)
+            i = row0 + ty + r * tpb
+            for s in range(tm):
+                j = col0 + tx + s * tpb
+                if i < c.shape[0] and j < c.shape[1]:
+                    c[i, j] = acc[r, s]
+
+    return matmul_cuda_blocked
+
+
 matmul_cuda_tiled = tiled_kernel(TPB, np.float32)
+matmul_cuda_blocked = blocked_kernel(TPB, TM, np.float32)
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per thread: 256 threads fit, 1024 do not
+
+
+def _check_kernel_args(kernel, tpb) -> None:
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
+    if isinstance(tpb, bool) or not isinstance(tpb, int) or not 1 <= tpb <= 32:
+        raise ValueError(f"tpb must be an int in [1, 32] (tpb*tpb threads per block), got {tpb!r}")
+
+
+def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
+    """The compiled kernel that :func:`cuda_matmul` launches for ``kernel``, ``tpb`` and ``dtype``.
+
+    Parameters
+    ----------
+    kernel : {"naive", "naive_fp32", "coalesced", "tiled", "blocked"}
+    tpb : int, default 16
+        Threads per block along each dimension; the tiled and register-blocked
+        kernels are compiled for it.
+    dtype : numpy.float32 or numpy.float64
+
+    Returns
+    -------
+    numba.cuda dispatcher
+    """
+    _check_kernel_args(kernel, tpb)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+    if kernel == "tiled":
+        return tiled_kernel(tpb, dtype)
+    if kernel == "blocked" and tpb > MAX_BLOCKED_TPB:
+        raise ValueError(
+            f"tpb must be at most {MAX_BLOCKED_TPB} for the blocked kernel, got {tpb}: each of its threads "
+            f"holds {TM}×{TM} sums in registers, and a block of {tpb}×{tpb} threads would need more "
+            "registers than an SM has (lessonlib.ptx checks the shipped size)"
+        )
+    if kernel == "blocked":
+        return blocked_kernel(tpb, TM, dtype)
+    return {"naive": matmul_cuda_naive, "naive_fp32": matmul_cuda_naive_fp32,
+            "coalesced": matmul_cuda_coalesced}[kernel]
+
+
+def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(blocks per grid, threads per block)`` for an ``m × n`` output.
+
+    The lecture's kernels (``naive``, ``naive_fp32``) put rows on the grid's
+    ``x``; the others put columns on ``x`` and rows on ``y``. A real GPU allows
+    at most 65,535 blocks along ``y``, a limit the simulator never enforces,
+    so a launch that would need more is refused here.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kernel, a bad size, or a grid that a GPU cannot launch.
+    """
+    _check_kernel_args(kernel, tpb)
+    if kernel in ("naive", "naive_fp32"):
+        grid = blocks_per_grid(m, n, tpb)
+        along_y = "n (columns)"
+    elif kernel == "blocked":
+        grid = blocks_per_grid(n, m, tpb * TM)
+        along_y = "m (rows)"
+    else:
+        grid = blocks_per_grid(n, m, tpb)
+        along_y = "m (rows)"
+    if grid[1] > MAX_GRID_Y:
+        raise ValueError(
+            f"the {kernel} kernel needs {grid[1]:,} blocks along the grid's y for {along_y}; "
+            f"CUDA allows {MAX_GRID_Y:,}: the output {m}×{n} is too large for this kernel and tpb={tpb}"
+        )
+    if grid[0] > MAX_GRID_X:
+        raise ValueError(f"the {kernel} kernel needs {grid[0]:,} blocks along the grid's x; CUDA allows {MAX_GRID_X:,}")
+    return grid, (tpb, tpb)
 
 
 def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb: int = TPB) -> torch.Tensor:
@@ -167,7 +399,8 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
     ----------
     a : torch.Tensor of shape (m, k), float32 or float64
     b : torch.Tensor of shape (k, n), same dtype
-    kernel : {"naive", "tiled"}
+    kernel : {"naive", "naive_fp32", "coalesced", "tiled", "blocked"}
+        A rung of the ladder; see the module's description.
     tpb : int, default 16
         Threads per block along each dimension (at most 32: a block holds at
         most 1024 threads).
@@ -175,23 +408,24 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
     Returns
     -------
     torch.Tensor of shape (m, n), on the CPU
+
+    Raises
+    ------
+    ValueError
+        For mismatched or non-2-D inputs, an unknown kernel, a bad ``tpb``,
+        another dtype, or an output too large for the kernel's launch grid.
     """
     _check_matmul(a, b)
-    if kernel not in ("naive", "tiled"):
-        raise ValueError(f"kernel must be 'naive' or 'tiled', got {kernel!r}")
-    if isinstance(tpb, bool) or not isinstance(tpb, int) or not 1 <= tpb <= 32:
-        raise ValueError(f"tpb must be an int in [1, 32] (tpb*tpb threads per block), got {tpb!r}")
+    _check_kernel_args(kernel, tpb)
     if a.dtype not in _DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {a.dtype}")
     (m, _), (_, n) = a.shape, b.shape
+    grid, block = launch_config(kernel, m, n, tpb)
+    compiled = get_kernel(kernel, tpb, _DTYPES[a.dtype])
     d_a = cuda.to_device(np.ascontiguousarray(a.detach().cpu().numpy()))  # host -> device copies
     d_b = cuda.to_device(np.ascontiguousarray(b.detach().cpu().numpy()))
     d_c = cuda.device_array((m, n), dtype=_DTYPES[a.dtype])
-    if kernel == "naive":
-        matmul_cuda_naive[blocks_per_grid(m, n, tpb), (tpb, tpb)](d_a, d_b, d_c)
-    else:
-        bx, by = blocks_per_grid(n, m, tpb)  # x covers columns in the tiled kernel
-        tiled_kernel(tpb, _DTYPES[a.dtype])[(bx, by), (tpb, tpb)](d_a, d_b, d_c)
+    compiled[grid, block](d_a, d_b, d_c)
     return torch.from_numpy(d_c.copy_to_host())  # device -> host copy
 
 

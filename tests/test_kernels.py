@@ -9,17 +9,24 @@ from numba import cuda
 
 from lessonlib import hardware
 from lessonlib.kernels import (
+    KERNELS,
+    MAX_GRID_Y,
+    TM,
     TPB,
+    blocked_kernel,
     blocks_per_grid,
     cuda_matmul,
+    get_kernel,
+    launch_config,
     launch_kernel,
-    matmul_cuda_naive,
     matmul_kernel,
     tiled_kernel,
     torch_cuda_matmul,
 )
 
 SHAPES = [(17, 33, 9), (3, 50, 2), (1, 1, 1)]
+# Larger than one register-blocked tile's K slice (16) and not a multiple of it, nor of any block size.
+AWKWARD = [(1, 1, 1), (17, 33, 9), (31, 70, 45)]
 
 
 def _inputs(m, k, n, dtype=torch.float32, seed=0):
@@ -47,7 +54,7 @@ def test_launch_kernel_reaches_past_the_output_when_blocks_overhang():
     assert len(seen) == 128 and (7, 15) in seen  # 1×2 blocks of 8×8; (7, 15) is outside 5×10
 
 
-@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("m, k, n", SHAPES)
 @pytest.mark.parametrize("tpb", [16, 8])
 def test_cuda_matmul_matches_torch(kernel, m, k, n, tpb):
@@ -55,7 +62,7 @@ def test_cuda_matmul_matches_torch(kernel, m, k, n, tpb):
     torch.testing.assert_close(cuda_matmul(a, b, kernel=kernel, tpb=tpb), a @ b, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_cuda_matmul_float64(kernel):
     a, b = _inputs(5, 19, 3, dtype=torch.float64)
     c = cuda_matmul(a, b, kernel=kernel, tpb=8)
@@ -63,18 +70,51 @@ def test_cuda_matmul_float64(kernel):
     torch.testing.assert_close(c, a @ b)
 
 
-@pytest.mark.parametrize("m, k, n", [(17, 33, 9), (3, 50, 2)])
-def test_every_output_cell_is_written(m, k, n):
+def _loop_matmul(a, b):
+    """An independent reference: the textbook triple loop, summed in float64."""
+    out = np.zeros((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            out[i, j] = sum(float(a[i, k]) * float(b[k, j]) for k in range(a.shape[1]))
+    return out
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("m, k, n", AWKWARD)
+def test_every_output_cell_is_written(kernel, m, k, n):
     a, b = _inputs(m, k, n)
     an, bn = a.numpy(), b.numpy()
-    for tpb in (16, 8):
-        c = np.full((m, n), np.nan, dtype=np.float32)  # poison
-        matmul_cuda_naive[blocks_per_grid(m, n, tpb), (tpb, tpb)](an, bn, c)
-        assert not np.isnan(c).any()
-        c = np.full((m, n), np.nan, dtype=np.float32)
-        tiled_kernel(tpb, np.float32)[blocks_per_grid(n, m, tpb), (tpb, tpb)](an, bn, c)
-        assert not np.isnan(c).any()
-        np.testing.assert_allclose(c, an @ bn, rtol=1e-4, atol=1e-4)
+    c = np.full((m, n), np.nan, dtype=np.float32)  # poison: every cell must be overwritten
+    grid, block = launch_config(kernel, m, n, TPB)
+    get_kernel(kernel, TPB, np.float32)[grid, block](an, bn, c)
+    assert not np.isnan(c).any()
+    np.testing.assert_allclose(c, _loop_matmul(an, bn), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("tpb, tm", [(4, 2), (8, 3)])
+def test_blocked_kernel_other_tile_sizes(tpb, tm):
+    # Several blocks in each direction, tiles hanging over every edge, K (37) no multiple of tpb.
+    m, k, n = 2 * tpb * tm + 3, 37, tpb * tm + 5
+    a, b = _inputs(m, k, n, seed=3)
+    an, bn = a.numpy(), b.numpy()
+    c = np.full((m, n), np.nan, dtype=np.float32)
+    blocked_kernel(tpb, tm, np.float32)[blocks_per_grid(n, m, tpb * tm), (tpb, tpb)](an, bn, c)
+    np.testing.assert_allclose(c, _loop_matmul(an, bn), rtol=1e-4, atol=1e-4)
+
+
+def test_raw_kernels_check_nothing_a_small_output_is_filled_in_part():
+    a, b = _inputs(9, 5, 7)
+    an, bn = a.numpy(), b.numpy()
+    c = np.full((4, 7), np.nan, dtype=np.float32)  # too few rows for a 9×7 product: no error
+    blocked_kernel(4, 2, np.float32)[blocks_per_grid(7, 9, 8), (4, 4)](an, bn, c)
+    np.testing.assert_allclose(c, _loop_matmul(an, bn)[:4], rtol=1e-4, atol=1e-4)
+
+
+def test_cuda_matmul_accepts_non_contiguous_inputs():
+    a, b = _inputs(6, 11, 5)
+    at, bt = a.T.contiguous().T, b.T.contiguous().T  # same values, column-major strides
+    assert not at.is_contiguous()
+    torch.testing.assert_close(cuda_matmul(at, bt, kernel="blocked"), a @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_tiled_kernel_uses_k_not_the_grid_for_its_tile_count():
@@ -98,7 +138,8 @@ def test_blocks_per_grid_rounds_up():
         (torch.ones(3, 4), torch.ones(5, 2), {}, r"a.shape\[1\] \(4\) must equal b.shape\[0\] \(5\)"),
         (torch.ones(3), torch.ones(3, 2), {}, r"a must be 2-D, got 1-D with shape \(3,\)"),
         (torch.ones(3, 2), torch.ones(2, 2, 2), {}, r"b must be 2-D"),
-        (torch.ones(3, 2), torch.ones(2, 2), {"kernel": "fast"}, "kernel must be 'naive' or 'tiled'"),
+        (torch.ones(3, 2), torch.ones(2, 2), {"kernel": "fast"}, "kernel must be one of 'naive', 'naive_fp32'"),
+        (torch.ones(3, 2), torch.ones(2, 2), {"kernel": "blocked", "tpb": 32}, "tpb must be at most 16"),
         (torch.ones(3, 2), torch.ones(2, 2), {"tpb": 64}, r"tpb must be an int in \[1, 32\]"),
         (torch.ones(3, 2, dtype=torch.float16), torch.ones(2, 2, dtype=torch.float16), {}, "float32 or float64"),
     ],
@@ -106,6 +147,31 @@ def test_blocks_per_grid_rounds_up():
 def test_cuda_matmul_refuses_bad_input(a, b, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cuda_matmul(a, b, **kwargs)
+
+
+def test_launch_config_puts_long_dimensions_on_x_and_refuses_grids_a_gpu_cannot_launch():
+    assert launch_config("naive", 50_000, 10) == ((3125, 1), (16, 16))  # the lecture's: rows on x
+    assert launch_config("coalesced", 50_000, 10) == ((1, 3125), (16, 16))  # columns on x
+    assert launch_config("blocked", 50_000, 10) == ((1, -(-50_000 // (16 * TM))), (16, 16))
+    rows = MAX_GRID_Y * 16 + 1  # one block too many along y for the row-on-y kernels
+    assert launch_config("naive", rows, 10)[0][0] == MAX_GRID_Y + 1  # x has room
+    with pytest.raises(ValueError, match="blocks along the grid's y"):
+        launch_config("coalesced", rows, 10)
+    with pytest.raises(ValueError, match="blocks along the grid's y"):
+        launch_config("tiled", rows, 10)
+    with pytest.raises(ValueError, match="blocks along the grid's y"):
+        launch_config("naive", 10, rows)  # the lecture's kernel has columns on y
+    assert launch_config("blocked", rows, 10)[0][1] <= MAX_GRID_Y  # 128 rows per block
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        launch_config("fast", 2, 2)
+
+
+def test_get_kernel_validates():
+    assert get_kernel("tiled", 8, np.float64) is tiled_kernel(8, np.float64)
+    with pytest.raises(ValueError, match="dtype must be numpy.float32 or numpy.float64"):
+        get_kernel("naive", 16, np.float16)
+    with pytest.raises(ValueError, match="tpb must be at most 16 for the blocked kernel"):
+        get_kernel("blocked", 32)
 
 
 def test_launch_kernel_validates():
@@ -129,7 +195,7 @@ def test_torch_cuda_matmul_on_gpu():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("kernel", ["naive", "tiled"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_kernels_on_the_device_at_mnist_shape(kernel):
     assert not hardware.cuda_simulator_active() and cuda.is_available()
     a, b = _inputs(50_000, 784, 10)

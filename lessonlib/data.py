@@ -6,18 +6,34 @@ as float32 rows of 784 pixels in [0, 1]. :func:`load_mnist` reads that file
 from a local path; it never downloads, because the book must build offline.
 Where the file is absent, chapters use :func:`mnist_like`, which has the same
 shapes and dtypes, and say on the page that the data is synthetic.
+
+:func:`fetch` (``python -m lessonlib.data fetch``) downloads the file once, from
+the address the course notebook uses, into :func:`default_mnist_path`, and
+keeps it only if its checksum matches the pinned one. The published site's
+build runs it first; an offline build keeps the labelled stand-in.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import hashlib
 import os
 import pickle
+import sys
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import torch
 
 N_PIXELS = 784
+
+#: Where the course notebook (fastai/course22p2 ``nbs/01_matmul.ipynb``, ``MNIST_URL``) downloads MNIST from.
+MNIST_URL = "https://github.com/mnielsen/neural-networks-and-deep-learning/blob/master/data/mnist.pkl.gz?raw=true"
+#: The git object id of ``data/mnist.pkl.gz`` in that repository (``git ls-tree``), so the download is checked
+#: against what the repository itself commits to: SHA-1 of ``b"blob <size>\\0" + content`` (see :func:`git_blob_id`).
+MNIST_GIT_BLOB = "059aba0d982e20e2ac125a3a59d89c3c2cd8b28a"
 
 
 def default_mnist_path() -> Path:
@@ -66,6 +82,108 @@ def load_mnist(path: str | os.PathLike | None = None):
             )
         out.append((x.float(), y.long()))
     return tuple(out)
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file with these bytes (what ``git hash-object`` prints)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _check_hex(name: str, value, length: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a hex str, got {type(value).__name__}")
+    v = value.strip().lower()
+    if len(v) != length or any(ch not in "0123456789abcdef" for ch in v):
+        raise ValueError(f"{name} must be {length} hex digits, got {value!r}")
+    return v
+
+
+def fetch(url: str = MNIST_URL, path: str | os.PathLike | None = None, *, sha256: str | None = None,
+          git_blob: str | None = None, timeout: float = 120.0) -> Path:
+    """Download a data file once, and keep it only if its checksum is the pinned one.
+
+    Parameters
+    ----------
+    url : str, default MNIST_URL
+        http(s) address of the file. The default is the course notebook's MNIST.
+    path : path-like, optional
+        Where to put it; by default :func:`default_mnist_path`.
+    sha256 : str, optional
+        Expected SHA-256 of the file, 64 hex digits.
+    git_blob : str, optional
+        Expected git object id (:func:`git_blob_id`), 40 hex digits. With the
+        default ``url`` and neither checksum given, :data:`MNIST_GIT_BLOB`.
+
+    Returns
+    -------
+    pathlib.Path
+        The file. If it is already there with the right checksum, nothing is downloaded.
+
+    Raises
+    ------
+    ValueError
+        If no checksum is given for another ``url``, or the downloaded file's
+        checksum differs (the file is then not kept).
+    OSError
+        If the download fails (``urllib.error.URLError`` is one).
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"url must be an http(s) address, got {url!r}")
+    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    sha256, git_blob = _check_hex("sha256", sha256, 64), _check_hex("git_blob", git_blob, 40)
+    if sha256 is None and git_blob is None:
+        if url != MNIST_URL:
+            raise ValueError("give sha256 or git_blob: a download is kept only if its checksum is pinned")
+        git_blob = MNIST_GIT_BLOB
+    path = Path(path) if path is not None else default_mnist_path()
+
+    def problems(data: bytes) -> list[str]:
+        out = []
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            out.append(f"SHA-256 {hashlib.sha256(data).hexdigest()}, expected {sha256}")
+        if git_blob is not None and git_blob_id(data) != git_blob:
+            out.append(f"git blob id {git_blob_id(data)}, expected {git_blob}")
+        return out
+
+    if path.is_file() and not problems(path.read_bytes()):
+        return path
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # follows redirects
+        data = response.read()
+    wrong = problems(data)
+    if wrong:
+        raise ValueError(f"{url}: checksum mismatch ({'; '.join(wrong)}); the file was not kept")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:  # then an atomic rename
+        tmp.write(data)
+    os.replace(tmp.name, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lessonlib.data fetch [--url URL --sha256 HEX] [--out PATH]``: download MNIST once."""
+    parser = argparse.ArgumentParser(prog="python -m lessonlib.data", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fetch", help="download the course's mnist.pkl.gz, checksum-checked")
+    f.add_argument("--url", default=MNIST_URL)
+    f.add_argument("--sha256")
+    f.add_argument("--git-blob")
+    f.add_argument("--out", help="destination file (default: $LESSONLIB_DATA/mnist.pkl.gz)")
+    args = parser.parse_args(argv)
+    try:
+        path = fetch(args.url, args.out, sha256=args.sha256, git_blob=args.git_blob)
+    except (ValueError, OSError) as exc:
+        print(f"fetch failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} ({path.stat().st_size:,} bytes, SHA-256 {hashlib.sha256(path.read_bytes()).hexdigest()})")
+    return 0
 
 
 def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
@@ -155,3 +273,7 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     names = list(COLOURS), list(SIZES)
     captions = [f"a {names[1][b]} {names[0][c]} {SHAPES[s]}" for s, c, b in zip(shape.tolist(), colour.tolist(), big.tolist())]
     return images.float(), captions, {"shape": shape, "colour": colour, "size": big}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -126,6 +126,23 @@ def gpu_name() -> str:
     return torch.cuda.get_device_name(0)
 
 
+def driver_version() -> str:
+    """The NVIDIA driver's version from ``nvidia-smi``, or a short reason it is unknown."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "none (nvidia-smi not found)"
+    try:
+        out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown (nvidia-smi: {type(exc).__name__})"
+    lines = out.stdout.split()
+    return lines[0] if out.returncode == 0 and lines else f"unknown (nvidia-smi exit {out.returncode})"
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)

@@ -47,3 +47,26 @@ def test_table_is_captioned_themed_and_reproducible():
     assert html != book.table(frame.assign(a=[2.0, 3.0]), caption="Cap")._repr_html_()
     with pytest.raises(ValueError, match="frame must be a pandas DataFrame"):
         book.table([1, 2])
+
+
+def test_require_gpu_stops_a_gpu_build_without_a_gpu(monkeypatch):
+    from lessonlib import book, hardware
+
+    monkeypatch.setenv("LESSONLIB_REQUIRE_GPU", "1")
+    monkeypatch.setattr(hardware, "driver_version", lambda: "123.45")
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"LESSONLIB_REQUIRE_GPU=1 but torch sees no CUDA device.*driver: 123\.45.*R580"):
+        book.setup()
+    monkeypatch.setenv("LESSONLIB_REQUIRE_GPU", "0")
+    assert book.setup()["CPU"]  # not required: the CPU build goes on
+
+
+def test_driver_version_without_nvidia_smi(monkeypatch):
+    import shutil
+
+    from lessonlib import hardware
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert hardware.driver_version().startswith("none")

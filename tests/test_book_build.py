@@ -46,9 +46,13 @@ def test_strict_build_writes_every_page(built_site):
         assert (built_site / f"{page}.html").is_file(), page
 
 
-def test_cache_is_keyed_on_lessonlib_source(built_site):
+def test_cache_is_keyed_on_lessonlib_source_and_machine(built_site, monkeypatch):
     ext = _load_ext()
-    key = ext.lessonlib_hash(ROOT / "lessonlib")
+    key = ext.cache_key(ROOT / "lessonlib", ext.machine_key())
+    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06") != key
+    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 570.10") != ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06")
+    monkeypatch.setattr(ext.shutil, "which", lambda name: None)
+    assert ext.machine_key() == "cpu"
     caches = sorted(p.name for p in (ROOT / "_build/.jupyter_cache").iterdir())
     assert caches == [f"lessonlib-{key}"]
 

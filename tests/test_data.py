@@ -69,3 +69,98 @@ def test_mnist_like_rejects(kw):
 def test_lecture_weights_match_the_lecture_recipe():
     torch.manual_seed(1)
     torch.testing.assert_close(lecture_weights(), torch.randn(784, 10))
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields its base address."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_downloads_checks_and_loads(local_server, tmp_path):
+    import hashlib
+
+    from lessonlib.data import fetch
+
+    root, base = local_server
+    data = _write_mnist(root / "mnist.pkl.gz")
+    blob = (root / "mnist.pkl.gz").read_bytes()
+    dest = tmp_path / "data" / "mnist.pkl.gz"
+    got = fetch(f"{base}/mnist.pkl.gz", dest, sha256=hashlib.sha256(blob).hexdigest())
+    assert got == dest and dest.read_bytes() == blob
+    (xt, _), _ = load_mnist(dest)
+    np.testing.assert_array_equal(xt.numpy(), data[0][0])
+    (root / "mnist.pkl.gz").unlink()  # already there and right: no second download
+    assert fetch(f"{base}/mnist.pkl.gz", dest, sha256=hashlib.sha256(blob).hexdigest()) == dest
+
+
+def test_fetch_refuses_a_wrong_checksum_and_keeps_nothing(local_server, tmp_path):
+    from lessonlib.data import fetch
+
+    root, base = local_server
+    _write_mnist(root / "mnist.pkl.gz")
+    dest = tmp_path / "mnist.pkl.gz"
+    with pytest.raises(ValueError, match="checksum mismatch.*SHA-256 .*expected 0{64}.*not kept"):
+        fetch(f"{base}/mnist.pkl.gz", dest, sha256="0" * 64)
+    assert not dest.exists() and list(tmp_path.glob("tmp*")) == []
+    with pytest.raises(ValueError, match="git blob id"):
+        fetch(f"{base}/mnist.pkl.gz", dest, git_blob="1" * 40)
+
+
+def test_fetch_validates_its_arguments(tmp_path):
+    from lessonlib.data import fetch
+
+    with pytest.raises(ValueError, match="give sha256 or git_blob"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "x")
+    with pytest.raises(ValueError, match="url must be an http"):
+        fetch("file:///etc/passwd", tmp_path / "x", sha256="0" * 64)
+    with pytest.raises(TypeError, match="url must be a str"):
+        fetch(None)
+    with pytest.raises(ValueError, match="sha256 must be 64 hex digits"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "x", sha256="abc")
+    with pytest.raises(TypeError, match="git_blob must be a hex str"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "x", git_blob=123)
+
+
+def test_git_blob_id_agrees_with_git(tmp_path):
+    import shutil
+    import subprocess
+
+    from lessonlib.data import git_blob_id
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    f = tmp_path / "f.bin"
+    f.write_bytes(bytes(range(256)) * 3)
+    expected = subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_blob_id(f.read_bytes()) == expected
+
+
+def test_fetch_command_line(local_server, tmp_path, capsys):
+    import hashlib
+
+    from lessonlib.data import main
+
+    root, base = local_server
+    _write_mnist(root / "m.pkl.gz")
+    digest = hashlib.sha256((root / "m.pkl.gz").read_bytes()).hexdigest()
+    dest = tmp_path / "m.pkl.gz"
+    assert main(["fetch", "--url", f"{base}/m.pkl.gz", "--sha256", digest, "--out", str(dest)]) == 0
+    assert digest in capsys.readouterr().out
+    assert main(["fetch", "--url", f"{base}/m.pkl.gz", "--sha256", "f" * 64, "--out", str(tmp_path / "n")]) == 1
+    assert "checksum mismatch" in capsys.readouterr().err

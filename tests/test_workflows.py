@@ -66,11 +66,15 @@ def test_tests_workflow_runs_make_test_on_every_push_and_pull_request():
 
 def test_book_workflow_builds_on_a_gpu_and_deploys_to_pages():
     wf = _load("book.yml")
-    assert set(wf["on"]["push"]["branches"]) == {"main"} and wf["on"]["schedule"][0]["cron"]
+    assert set(wf["on"]["push"]["branches"]) == {"main"} and "workflow_dispatch" in wf["on"]
     build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
     assert "gpu" in build["runs-on"]
+    assert build["env"]["LESSONLIB_REQUIRE_GPU"] == "1"
     runs = [s.get("run", "") for s in _steps(build)]
-    assert any(r.strip().startswith("nvidia-smi") for r in runs)
+    assert any(r.strip().startswith("nvidia-smi --query-gpu=") for r in runs)
+    order = [i for key in ("make gpu-venv", "lessonlib.data fetch", "pytest -m gpu", "make book")
+             for i, r in enumerate(runs) if key in r]
+    assert len(order) == 4 and order == sorted(order), "install, fetch MNIST, GPU tests, then the build"
     (make,) = [r for r in runs if "make book" in r]
     assert "set -eo pipefail" in make
     restore, save = _uses(build, "actions/cache/restore"), _uses(build, "actions/cache/save")
@@ -84,3 +88,23 @@ def test_book_workflow_builds_on_a_gpu_and_deploys_to_pages():
     assert site["with"]["path"] == "_build/html"
     assert _uses(deploy, "actions/deploy-pages") and deploy["needs"] == "build"
     assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
+
+
+def test_book_workflow_never_queues_forever_without_a_gpu_runner():
+    """Every trigger but a run by hand needs the repository's opt-in; the job is skipped otherwise."""
+    wf = _load("book.yml")
+    condition = wf["jobs"]["build"]["if"]
+    assert "github.event_name == 'workflow_dispatch'" in condition
+    assert "contains(github.event.repository.topics, 'gpu-runner')" in condition
+    assert set(wf["on"]) == {"push", "workflow_dispatch"}  # a schedule event carries no repository topics
+    assert "gpu-runner" in (WORKFLOWS / "book.yml").read_text().split("name: book")[0]  # the header says how
+
+
+def test_makefile_gpu_targets_install_the_gpu_extra_and_check_the_gpu():
+    make = (ROOT / "Makefile").read_text()
+    gpu_check = make.split("\ngpu-check:", 1)[1].split("\n\n", 1)[0]
+    for step in ("gpu-venv", "nvidia-smi", "-m gpu", "bench gpu --out book/_data/reference_gpu.json",
+                 "LESSONLIB_REQUIRE_GPU=1", "jupyter-book"):
+        assert step in gpu_check, step
+    gpu_venv = make.split("\ngpu-venv:", 1)[1].split("\n\n", 1)[0]
+    assert "-r requirements.txt" in gpu_venv and ".[gpu]" in gpu_venv  # one pip run: torch and the extra

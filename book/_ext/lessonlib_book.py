@@ -1,10 +1,12 @@
 """Sphinx extension with the book's build rules that Jupyter Book does not have.
 
-1. Execution cache keyed on lessonlib's source. jupyter-cache hashes only the
-   code in a page's cells, so a page whose cells did not change would keep
-   outputs computed with an older lessonlib. Here the cache folder is named
-   after a hash of every file in ``lessonlib/``: change the library and every
-   page runs again; leave it alone and every page comes from the cache.
+1. Execution cache keyed on lessonlib's source and on the machine. jupyter-cache
+   hashes only the code in a page's cells, so a page whose cells did not change
+   would keep outputs computed with an older lessonlib, or measured on another
+   machine. Here the cache folder is named after a hash of every file in
+   ``lessonlib/`` and of the GPU's name and driver (``"cpu"`` where there is no
+   NVIDIA GPU): change the library, or build on another kind of machine, and
+   every page runs again; leave both alone and every page comes from the cache.
 2. Page times: a target and a limit. Every page that executed is compared
    with ``lessonlib_page_target_s`` (the 40 s goal on a quiet two-core
    machine): the build prints one line per page and names those over the
@@ -60,6 +62,32 @@ def lessonlib_hash(package_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def machine_key() -> str:
+    """What the cache must not mix: each GPU's name and driver, or ``"cpu"``.
+
+    From ``nvidia-smi`` (no CUDA library is loaded in the build process). A GPU
+    that is present but not visible (nvidia-smi fails) counts as its own kind.
+    """
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "cpu"
+    try:
+        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"nvidia-smi failed: {type(exc).__name__}"
+    if out.returncode != 0:
+        return f"nvidia-smi failed: exit {out.returncode}"
+    return "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) or "cpu"
+
+
+def cache_key(package_dir: Path, machine: str) -> str:
+    """The cache folder's key: lessonlib's source hash and the machine key, hashed together."""
+    return hashlib.sha256(f"{lessonlib_hash(package_dir)}\0{machine}".encode()).hexdigest()[:16]
+
+
 def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
     app.lessonlib_started = time.time()  # pages stamped after this ran in this build
     package = Path(app.srcdir) / "lessonlib"
@@ -67,7 +95,9 @@ def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
         logger.warning("lessonlib/ not found beside _config.yml; cache not keyed on it")
         return
     root = Path(app.outdir).parent / ".jupyter_cache"
-    current = root / f"{PREFIX}{lessonlib_hash(package)}"
+    machine = machine_key()
+    logger.info("execution cache keyed on lessonlib's source and this machine: %s", machine)
+    current = root / f"{PREFIX}{cache_key(package, machine)}"
     # Caches made with an older lessonlib can never be hit again: drop them.
     if root.is_dir():
         for old in root.glob(f"{PREFIX}*"):

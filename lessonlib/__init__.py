@@ -20,6 +20,18 @@ And the machinery every chapter uses:
 - :mod:`lessonlib.book` -- the set-up cell every chapter starts with, and captioned tables;
 - :mod:`lessonlib.bench` -- the benchmarks behind the tables (``python -m lessonlib.bench``).
 
+Bad input: every public function checks its arguments before doing any work
+and raises ``TypeError`` for the wrong kind of object (a float where an int is
+needed, a string where a list is) and ``ValueError`` for a wrong value or shape
+(a negative size, an empty tensor), each message naming the argument
+(``lessonlib._checks`` holds the shared checks). Raw CUDA kernels check
+nothing, as CUDA kernels do; their docstrings say so.
+
+Installing: ``pip install lessonlib`` brings the core (torch, numpy, numba,
+matplotlib, pandas), with which every module imports. The extras ``bench``,
+``book``, ``ptx``, ``gpu`` and ``test`` add what some functions need; such a
+function names its extra when it is missing.
+
 Submodules are not imported here, so that importing :mod:`lessonlib` stays cheap
 and :func:`lessonlib.hardware.use_cuda_simulator` can still run before
 ``numba.cuda`` is imported.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 
-from . import hardware
+from . import _checks, hardware
 
 REQUIRE_GPU_ENV = "LESSONLIB_REQUIRE_GPU"
 
@@ -20,8 +20,7 @@ SEED = 42
 
 def seed_everything(seed: int = SEED) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    seed = _checks.seed(seed)
     import numpy as np
     import torch
 
@@ -131,7 +130,8 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    _checks.text("caption", caption, empty=True)
     styler = frame.style
     if formats is not None:
         styler = styler.format(formats, na_rep="")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from . import _checks
+
 N_PIXELS = 784
 
 #: Where the course notebook (fastai/course22p2 ``nbs/01_matmul.ipynb``, ``MNIST_URL``) downloads MNIST from.
@@ -136,8 +138,7 @@ def fetch(url: str = MNIST_URL, path: str | os.PathLike | None = None, *, sha256
         raise TypeError(f"url must be a str, got {type(url).__name__}")
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"url must be an http(s) address, got {url!r}")
-    if not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    _checks.real("timeout", timeout, low=0, strict=True)
     sha256, git_blob = _check_hex("sha256", sha256, 64), _check_hex("git_blob", git_blob, 40)
     if sha256 is None and git_blob is None:
         if url != MNIST_URL:
@@ -203,9 +204,8 @@ def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
         Not images of digits: good for timing and shapes, not for training.
     """
     for name, n in (("n_train", n_train), ("n_valid", n_valid)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    g = torch.Generator().manual_seed(seed)
+        _checks.integer(name, n, low=1)
+    g = torch.Generator().manual_seed(_checks.seed(seed))
     return tuple(
         (torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
         for n in (n_train, n_valid)
@@ -244,11 +244,9 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     attributes : dict of str to torch.Tensor of int64, shape (n,)
         Indices into ``SHAPES``, ``COLOURS`` and ``SIZES`` (keys "shape", "colour", "size").
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
-        raise ValueError(f"size must be an int >= 16, got {size!r}")
-    g = torch.Generator().manual_seed(seed)
+    _checks.integer("n", n, low=1)
+    _checks.integer("size", size, low=16)
+    g = torch.Generator().manual_seed(_checks.seed(seed))
     shape = torch.randint(0, len(SHAPES), (n,), generator=g)
     colour = torch.randint(0, len(COLOURS), (n,), generator=g)
     big = torch.randint(0, len(SIZES), (n,), generator=g)

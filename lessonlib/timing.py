@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import hardware
+from . import _checks, hardware
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Timing:
         bad = [t for t in self.times if not (math.isfinite(t) and t > 0)]
         if bad:
             raise ValueError(f"Timing {self.name!r}: times must be finite and > 0, got {bad}")
-        _check_int("number", self.number, 1)
+        _checks.integer("number", self.number, low=1)
 
     @property
     def repeat(self) -> int:
@@ -197,11 +197,6 @@ def _device_sync() -> Callable[[], None] | None:
     return None
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
 def bench(
     fn: Callable,
     *args,
@@ -251,14 +246,13 @@ def bench(
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     if name is not None and not (isinstance(name, str) and name):
         raise TypeError(f"name must be a non-empty str or None, got {name!r}")
-    _check_int("warmup", warmup, 1)
-    _check_int("repeat", repeat, 1)
+    _checks.integer("warmup", warmup, low=1)
+    _checks.integer("repeat", repeat, low=1)
     if number is not None:
-        _check_int("number", number, 1)
-    if not (isinstance(min_time, (int, float)) and min_time > 0):
-        raise ValueError(f"min_time must be > 0 seconds, got {min_time!r}")
-    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
-        raise ValueError(f"max_time must be > 0 seconds or None, got {max_time!r}")
+        _checks.integer("number", number, low=1)
+    _checks.real("min_time", min_time, low=0, strict=True)
+    if max_time is not None:
+        _checks.real("max_time", max_time, low=0, strict=True)
 
     if sync not in ("block", "call"):
         raise ValueError(f"sync must be 'block' or 'call', got {sync!r}")

@@ -60,9 +60,15 @@ def test_mnist_like_default_shapes_are_mnist():
     assert xt.shape == (50_000, 784) and xv.shape == (10_000, 784)
 
 
-@pytest.mark.parametrize("kw", [{"n_train": 0}, {"n_valid": -1}, {"n_train": 2.5}])
-def test_mnist_like_rejects(kw):
-    with pytest.raises(ValueError, match="must be a positive int"):
+@pytest.mark.parametrize("kw, error, match", [
+    ({"n_train": 0}, ValueError, "n_train must be an int >= 1"),
+    ({"n_valid": -1}, ValueError, "n_valid must be an int >= 1"),
+    ({"n_train": 2.5}, TypeError, "n_train must be an int, got 2.5"),
+    ({"seed": 2.5}, TypeError, "seed must be an int"),
+    ({"seed": -3}, ValueError, "seed must be an int in"),
+])
+def test_mnist_like_rejects(kw, error, match):
+    with pytest.raises(error, match=match):
         mnist_like(**kw)
 
 

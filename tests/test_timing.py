@@ -65,15 +65,24 @@ def test_bench_respects_time_budget():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"warmup": 0}, "warmup must be an integer >= 1"),
-        ({"repeat": 0}, "repeat must be an integer >= 1"),
-        ({"number": 0}, "number must be an integer >= 1"),
-        ({"min_time": 0}, "min_time must be > 0"),
-        ({"max_time": -1}, "max_time must be > 0"),
+        ({"warmup": 0}, "warmup must be an int >= 1"),
+        ({"repeat": 0}, "repeat must be an int >= 1"),
+        ({"number": 0}, "number must be an int >= 1"),
+        ({"min_time": 0}, "min_time must be a number > 0"),
+        ({"max_time": -1}, "max_time must be a number > 0"),
+        ({"min_time": float("nan")}, "min_time must be finite"),
     ],
 )
 def test_bench_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
+        bench(sum, [1], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"warmup": 1.5}, "warmup must be an int, got 1.5"),
+                                           ({"repeat": True}, "repeat must be an int, got True"),
+                                           ({"min_time": "1"}, "min_time must be a number, got '1'")])
+def test_bench_rejects_wrong_kinds_with_type_error(kwargs, match):
+    with pytest.raises(TypeError, match=match):
         bench(sum, [1], **kwargs)
 
 

@@ -50,3 +50,10 @@ def text(name: str, value, *, empty: bool = False) -> str:
     if not empty and not value.strip():
         raise ValueError(f"{name} must not be empty")
     return value
+
+
+def boolean(name: str, value) -> bool:
+    """``value`` as a bool (numpy's bool too); anything else is a ``TypeError``."""
+    if not isinstance(value, (bool, __import__("numpy").bool_)):
+        raise TypeError(f"{name} must be True or False, {_got(value)}")
+    return bool(value)

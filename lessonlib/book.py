@@ -132,6 +132,9 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     _checks.text("caption", caption, empty=True)
+    _checks.boolean("hide_index", hide_index)
+    if formats is not None and not (isinstance(formats, (str, dict)) or callable(formats)):
+        raise TypeError(f"formats must be a format string, a callable or a dict of them, got {type(formats).__name__}")
     styler = frame.style
     if formats is not None:
         styler = styler.format(formats, na_rep="")

@@ -166,8 +166,7 @@ class Timing:
 
 def format_seconds(s: float) -> str:
     """Seconds with a readable unit and three significant figures: ``"12.3 ms"``."""
-    if not math.isfinite(s) or s < 0:
-        raise ValueError(f"seconds must be finite and >= 0, got {s!r}")
+    s = _checks.real("s", s, low=0)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
@@ -176,8 +175,7 @@ def format_seconds(s: float) -> str:
 
 def format_ratio(x: float) -> str:
     """A speed-up with as many digits as matter: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``."""
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"ratio must be finite and > 0, got {x!r}")
+    x = _checks.real("x", x, low=0, strict=True)
     return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
 
 
@@ -254,7 +252,7 @@ def bench(
     if max_time is not None:
         _checks.real("max_time", max_time, low=0, strict=True)
 
-    if sync not in ("block", "call"):
+    if not isinstance(sync, str) or sync not in ("block", "call"):
         raise ValueError(f"sync must be 'block' or 'call', got {sync!r}")
     call = functools.partial(fn, *args, **kwargs)  # a C-level call: no Python frame of ours per call
 
@@ -309,13 +307,12 @@ def bench(
 def _per_row(name: str, value, n: int) -> list[float | None]:
     if value is None:
         return [None] * n
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
     values = list(value) if isinstance(value, Sequence) else [value] * n
     if len(values) != n:
         raise ValueError(f"{name} has {len(values)} entries but there are {n} timings")
-    for v in values:
-        if v is not None and not (isinstance(v, (int, float)) and v >= 0):
-            raise ValueError(f"{name} entries must be numbers >= 0, got {v!r}")
-    return values
+    return [None if v is None else _checks.real(f"{name} entries", v, low=0) for v in values]
 
 
 class Ladder:
@@ -407,12 +404,18 @@ def ladder(
     """
     import pandas as pd
 
+    if isinstance(timings, (str, bytes)) or not isinstance(timings, Sequence):
+        raise TypeError(f"timings must be a sequence of Timing objects, got {type(timings).__name__}")
     timings = list(timings)
     if not timings:
         raise ValueError("timings is empty: give at least one Timing")
     for t in timings:
         if not isinstance(t, Timing):
-            raise ValueError(f"timings must be Timing objects, got {type(t).__name__}")
+            raise TypeError(f"timings must be Timing objects, got {type(t).__name__}")
+    _checks.text("caption", caption, empty=True)
+    _checks.text("work_unit", work_unit)
+    if notes is not None and not isinstance(notes, dict):
+        raise TypeError(f"notes must be a dict of column name to entries, got {type(notes).__name__}")
     names = [t.name for t in timings]
     if len(set(names)) != len(names):
         raise ValueError(f"timing names must be unique, got {names}")
@@ -442,6 +445,8 @@ def ladder(
     if nbytes is not None:
         frame["GB/s"] = [None if b is None else b / m / 1e9 for b, m in zip(bytes_, med)]
     for label, values in (notes or {}).items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"notes[{label!r}] must be a sequence with one entry per timing, got {type(values).__name__}")
         values = list(values)
         if len(values) != n:
             raise ValueError(f"notes[{label!r}] has {len(values)} entries but there are {n} timings")

@@ -18,7 +18,9 @@ grid. Written that way, a matrix product is one thread per output cell:
 - ``matmul_cuda_blocked``, made by :func:`blocked_kernel` -- each thread computes a
   small block of outputs from values it holds in registers;
 - :func:`cuda_matmul` -- the host side: copy in, launch, copy back;
-- :func:`torch_cuda_matmul` -- PyTorch's ``.cuda()`` path.
+- :func:`torch_cuda_matmul` -- PyTorch's ``.cuda()`` path;
+- :func:`small_grids` -- silences Numba's low-occupancy warning for launches
+  that are small on purpose (demonstrations), and nothing else.
 
 The raw ``@cuda.jit`` kernels check nothing, as CUDA kernels do: given a
 too-small output they fill only part of it, and given mismatched shapes they
@@ -36,6 +38,8 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -441,6 +445,28 @@ def torch_cuda_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if not hardware.has_cuda():
         raise RuntimeError("torch_cuda_matmul needs a CUDA device; torch sees none on this machine")
     return (a.cuda() @ b.cuda()).cpu()
+
+
+# What numba-cuda says, on a real GPU only, when a grid has fewer than 128 blocks
+# (numba/cuda/dispatcher.py: "Grid size N will likely result in GPU under-utilization due to low occupancy.").
+LOW_OCCUPANCY_MESSAGE = r"Grid size \d+ will likely result in GPU under-utilization"
+
+
+@contextmanager
+def small_grids():
+    """Inside the block, launches with small grids do not warn; every other warning still shows.
+
+    On a real GPU, Numba warns when a launch has fewer than 128 blocks: such a
+    grid leaves most of the chip idle. A demonstration that multiplies a 37 × 50
+    matrix is small on purpose, and the warning (with the path of Numba's
+    source file) would only clutter the page. This context manager ignores that
+    one message, matched by its text, for the code inside it; it changes no
+    global setting, and other warnings, Numba's included, are shown as usual.
+    The simulator never issues this warning.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LOW_OCCUPANCY_MESSAGE)
+        yield
 
 
 def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):

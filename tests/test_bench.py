@@ -46,46 +46,6 @@ def test_cli_matmul(capsys):
     assert "matmul_einsum (40 rows)" in out and "GFLOP/s" in out and "% of it" in out
 
 
-def _fake_report():
-    t = lambda s: {"median_s": s, "min_s": s, "iqr_s": 0.0, "samples": 3, "calls_per_sample": 1}  # noqa: E731
-    return {
-        "device": "Test GPU", "driver": "1.0", "date": "2026-01-01", "command": "python -m lessonlib.bench gpu --out f.json",
-        "versions": {"torch": "2.13.0", "numba-cuda": "0.30.4"}, "host": "h", "data": "synthetic",
-        "matmul_mnist": {
-            "shape": [[50000, 784], [784, 10]],
-            "cpu matmul_loops (5 rows)": t(0.5),
-            "to_device": t(0.02), "naive kernel": t(0.004), "tiled kernel": t(0.002),
-            "copy_to_host": t(0.001), "torch .cuda() @": t(0.0005), "torch round trip": t(0.03),
-            "bytes_moved": 159_000_000, "bandwidth_floor_s": 0.0001,
-        },
-        "device_copy_GBps": 1590.0,
-        "square_4096_GFLOPs": {"naive kernel": 1000.0, "tiled kernel": 5000.0, "cuBLAS (TF32 off)": 50000.0},
-    }
-
-
-def test_reference_round_trip_and_table(tmp_path):
-    import json
-
-    from lessonlib.bench import load_reference, reference_table
-
-    assert load_reference(tmp_path / "absent.json") is None
-    path = tmp_path / "ref.json"
-    path.write_text(json.dumps(_fake_report()))
-    html = reference_table(load_reference(path))._repr_html_()
-    assert "Reference, not measured by this build: Test GPU" in html and "2026-01-01" in html
-    assert "10.0% of cuBLAS" in html and "5.0× the floor" in html
-    assert "10,000,000×" in html  # 0.5 s / 5 rows * 50,000 rows / 0.5 ms
-
-
-def test_reference_rejects_a_malformed_file(tmp_path):
-    from lessonlib.bench import load_reference
-
-    path = tmp_path / "bad.json"
-    path.write_text('{"device": "x"}')
-    with pytest.raises(ValueError, match="missing"):
-        load_reference(path)
-
-
 def test_gpu_measurements_refuse_without_a_gpu(capsys):
     from lessonlib import hardware
     from lessonlib.bench import device_bandwidth, gpu_square_gflops
@@ -100,16 +60,175 @@ def test_gpu_measurements_refuse_without_a_gpu(capsys):
     assert "needs a CUDA GPU" in capsys.readouterr().err
 
 
-@pytest.mark.gpu
-def test_gpu_timings_on_the_device():
-    from lessonlib.bench import device_bandwidth, gpu_matmul_timings, gpu_square_gflops
+def test_gpu_measurements_refuse_without_a_gpu_too():
+    from lessonlib import hardware
+    from lessonlib.bench import gpu_matmul_timings, gpu_meanshift_timings, gpu_report
+
+    if hardware.has_cuda():
+        pytest.skip("a GPU is present")
+    for f, args in ((gpu_matmul_timings, (torch.rand(3, 4), torch.rand(4, 2))), (gpu_meanshift_timings, ()),
+                    (gpu_report, ())):
+        with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+            f(*args)
+
+
+# ---------------------------------------------------------------- the lecture's GPU claims
+
+
+def _lecture_matmul():
+    """The course notebook's own figures (01_matmul.ipynb), as the claims take them."""
+    from lessonlib.bench import AS_LECTURED_KERNEL, AS_LECTURED_TORCH
+
+    cpu_per_row = {"matmul_loops": 0.421 / 5, "matmul_broadcast": 0.663 / 50_000,
+                   "matmul_einsum": 0.0151 / 50_000, "matmul": 0.0152 / 50_000}
+    return cpu_per_row, {AS_LECTURED_KERNEL: 3.61e-3, AS_LECTURED_TORCH: 458e-6}
+
+
+def test_the_lectures_own_matmul_figures_hold_their_claims():
+    from lessonlib.bench import matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    verdicts = matmul_claims(cpu, gpu, 50_000)
+    assert [v.claim.id for v in verdicts] == ["kernel_beats_cpu", "cuda_vs_broadcast", "five_million"]
+    assert all(v.held for v in verdicts)
+    ratios = [v.ratio for v in verdicts]
+    assert ratios == pytest.approx([15.1 / 3.61, 663 / 0.458, 421 / 5 * 50_000 / 0.458])  # ms, worked by hand
+    assert str(verdicts[0]).startswith("held: 4.18× (kernel as lectured 3.61 ms; CPU einsum 15.1 ms")
+    assert "4,210 s for 50,000 rows" in str(verdicts[2])
+
+
+def test_matmul_claims_that_do_not_hold_say_so():
+    from lessonlib.bench import AS_LECTURED_KERNEL, AS_LECTURED_TORCH, matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    slow = {**gpu, AS_LECTURED_KERNEL: 0.02, AS_LECTURED_TORCH: 0.0021}  # 663 ms / 2.1 ms = 316 (< 1000/sqrt(10))
+    verdicts = {v.claim.id: v for v in matmul_claims(cpu, slow, 50_000)}
+    assert not verdicts["kernel_beats_cpu"].held and str(verdicts["kernel_beats_cpu"]).startswith("did not hold: 0.76×")
+    assert verdicts["cuda_vs_broadcast"].ratio == pytest.approx(315.7, abs=0.1)
+    assert not verdicts["cuda_vs_broadcast"].held
+    assert verdicts["five_million"].held  # 4,210 s / 2.1 ms = 2.0 million: above 5 million / sqrt(10)
+    fast = {**gpu, AS_LECTURED_TORCH: 0.002}  # 331x: a thousand within half an order of magnitude
+    assert {v.claim.id: v.held for v in matmul_claims(cpu, fast, 50_000)}["cuda_vs_broadcast"]
+
+
+def test_the_cpu_with_the_faster_of_einsum_and_matmul_is_what_the_kernel_must_beat():
+    from lessonlib.bench import matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    cpu = {**cpu, "matmul": 0.003 / 50_000}  # @ at 3 ms: the kernel's 3.61 ms no longer beats the CPU
+    v = matmul_claims(cpu, gpu, 50_000)[0]
+    assert not v.held and "CPU @ 3 ms" in v.detail
+
+
+def test_the_lectures_own_meanshift_figures_hold_their_claims_and_a_slower_big_batch_does_not():
+    from lessonlib.bench import MEANSHIFT_LOOP, meanshift_claims
+
+    cpu = {MEANSHIFT_LOOP: 0.452}
+    gpu = {"GPU, bs = 5": 0.157, "GPU, bs = 64": 0.013, "GPU, bs = 500": 0.001, "GPU, bs = 1024": 0.0009}
+    ms, batches = meanshift_claims(cpu, gpu)
+    assert ms.held and ms.ratio == pytest.approx(452) and batches.held and batches.ratio == pytest.approx(0.157 / 0.0009)
+    ms, batches = meanshift_claims({**cpu, "CPU, batched, bs = 500": 0.2}, {**gpu, "GPU, bs = 1024": 0.02,
+                                                                           "GPU, bs = 500": 0.004})
+    assert not batches.held and "bs=1024 20 ms" in str(batches)
+    assert not ms.held and ms.ratio == pytest.approx(113)  # below 400 / sqrt(10) = 126.5
+    assert "against the batched version on the CPU (200 ms): 50.0×" in str(ms)
+
+
+@pytest.mark.parametrize("bad,error,message", [
+    ({}, ValueError, r"cpu is missing the rows \['CPU, loop \(as lectured\)'\]"),
+    ([], TypeError, "cpu must be a dict"),
+    ({"CPU, loop (as lectured)": -1.0}, ValueError, "must be a number > 0"),
+    ({"CPU, loop (as lectured)": "1 s"}, TypeError, "must be a number"),
+])
+def test_claims_check_their_inputs(bad, error, message):
+    from lessonlib.bench import meanshift_claims
+
+    gpu = {f"GPU, bs = {bs}": 0.01 for bs in (5, 64, 500, 1024)}
+    with pytest.raises(error, match=message):
+        meanshift_claims(bad, gpu)
+
+
+def test_ladder_per_row_reads_the_cpu_ladder():
+    from lessonlib.bench import MATMUL_CPU_ROWS, ladder_per_row
 
     g = torch.Generator().manual_seed(0)
-    t = gpu_matmul_timings(torch.rand(1000, 784, generator=g), torch.randn(784, 10, generator=g))
-    assert set(t) == {"to_device", "naive kernel", "naive kernel, float32 sum", "coalesced kernel", "tiled kernel",
-                      "register-blocked kernel", "copy_to_host", "torch .cuda() @", "torch round trip"}
+    x, w = torch.rand(37, 20, generator=g), torch.randn(20, 3, generator=g)
+    table = matmul_ladder(x, w, slow_rows=3, repeat=1, max_time=1.0)
+    per_row = ladder_per_row(table)
+    assert set(MATMUL_CPU_ROWS) <= set(per_row)
+    assert per_row["matmul_loops"] == pytest.approx(table.frame["median (s)"].iloc[0] / 3)
+    assert per_row["matmul"] == pytest.approx(table.frame["median (s)"].iloc[-1] / 37)
+    with pytest.raises(TypeError, match="table must be a Ladder"):
+        ladder_per_row(table.frame)
+
+
+def test_numba_rows_allocate_every_buffer_before_timing_and_the_lecture_row_is_the_lectures(monkeypatch):
+    """On the simulator: what each Numba row of gpu_matmul_timings does, at sizes not multiple of 16."""
+    import numpy as np
+
+    from lessonlib import bench as B
+    from lessonlib import kernels
+
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.rand(37, 50, generator=g), torch.randn(50, 3, generator=g)
+    calls = B._numba_matmul_calls(x, w, 16)
+    assert set(calls) == set(B.GPU_MATMUL_ROWS) - {B.AS_LECTURED_TORCH, "torch @ on the GPU", "torch .cuda() @ .cpu()"}
+    allocations = []
+    for name in ("to_device", "device_array", "pinned_array", "device_array_like", "mapped_array"):
+        real = getattr(kernels.cuda, name)
+        monkeypatch.setattr(kernels.cuda, name, lambda *a, _n=name, _f=real, **k: allocations.append(_n) or _f(*a, **k))
+    first = calls[B.AS_LECTURED_KERNEL]()
+    for f in calls.values():
+        f()
+    assert allocations == []  # no device or pinned allocation inside a timed call
+    second = calls[B.AS_LECTURED_KERNEL]()
+    assert second is not first  # r = rg.copy_to_host(): a new host array on every call, as in the lecture
+    assert first.dtype == np.float64  # the lecture's r = np.zeros(tr.shape) is float64
+    want = (x.double() @ w.double()).numpy()  # independent reference
+    np.testing.assert_allclose(first, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_meanshift_rows_time_the_lectures_loop_and_the_batched_version():
+    from lessonlib.bench import MEANSHIFT_CPU_ROWS, cpu_meanshift_timings
+
+    t = cpu_meanshift_timings(torch.randn(40, 2, generator=torch.Generator().manual_seed(0)), repeat=1, max_time=1.0)
+    assert list(t) == list(MEANSHIFT_CPU_ROWS) and all(v.median > 0 for v in t.values())
+    with pytest.raises(ValueError):
+        cpu_meanshift_timings(torch.randn(4, 2, 2))
+
+
+@pytest.mark.gpu
+def test_gpu_timings_on_the_device():
+    from lessonlib.bench import GPU_MATMUL_ROWS, device_bandwidth, gpu_matmul_timings, gpu_square_gflops
+
+    g = torch.Generator().manual_seed(0)
+    t = gpu_matmul_timings(torch.rand(1000, 784, generator=g), torch.randn(784, 10, generator=g), repeat=2)
+    assert list(t) == list(GPU_MATMUL_ROWS) and all(v.median > 0 for v in t.values())
     assert device_bandwidth(1 << 24) > 0
-    assert all(v > 0 for v in gpu_square_gflops(256).values())
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    assert set(gpu_square_gflops(256)) == set(__import__("lessonlib.bench").bench.SQUARE_ROWS)
+    assert torch.backends.cuda.matmul.allow_tf32 == tf32  # restored
+
+
+@pytest.mark.gpu
+def test_the_lecture_rows_compute_the_product_on_the_device():
+    import numpy as np
+
+    from lessonlib import bench as B
+
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.rand(1037, 784, generator=g), torch.randn(784, 10, generator=g)
+    r = B._numba_matmul_calls(x, w, 16)[B.AS_LECTURED_KERNEL]()
+    np.testing.assert_allclose(r, (x.double() @ w.double()).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_gpu_meanshift_rows_on_the_device():
+    from lessonlib.bench import MEANSHIFT_ALL, gpu_meanshift_timings
+
+    t = gpu_meanshift_timings(batch_sizes=(5, 64, 500, 1024, 1250), repeat=1, max_time=2.0)
+    assert list(t) == ["GPU, bs = 5", "GPU, bs = 64", "GPU, bs = 500", "GPU, bs = 1024", "GPU, bs = 1250",
+                       MEANSHIFT_ALL]
 
 
 def test_cluster_comparison_small_sizes_agree_with_scikit_learn():

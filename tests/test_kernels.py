@@ -217,3 +217,49 @@ def test_plot_launch_grid_marks_threads_outside_the_output():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="too many to draw"):
         plot_launch_grid(50_000, 10, 16)
+
+
+def test_small_grids_silences_only_numbas_low_occupancy_warning():
+    """Run where Numba's real launch configuration exists without a GPU: lessonlib.ptx's compile-only mode.
+
+    The simulator never warns, so the warning is produced by numba-cuda's own code, in a child process.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from lessonlib.ptx import COMPILE_ONLY_ENV
+
+    code = r"""
+import json, warnings
+from lessonlib import kernels
+from numba.cuda.core.errors import NumbaPerformanceWarning
+
+def launch_and_other_warnings(blocks):
+    kernels.matmul_cuda_naive[(blocks, 1), (16, 16)]  # under 128 blocks: Numba warns (once per grid and kernel)
+    warnings.warn("some other warning", UserWarning)
+    warnings.warn(NumbaPerformanceWarning("Host array used in CUDA kernel will incur copy overhead"))
+
+out = {}
+for name, quiet, blocks in (("bare", False, 3), ("inside", True, 4), ("after", False, 5)):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if quiet:
+            with kernels.small_grids():
+                launch_and_other_warnings(blocks)
+        else:
+            launch_and_other_warnings(blocks)
+    out[name] = [str(w.message) for w in caught]
+print(json.dumps(out))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env[COMPILE_ONLY_ENV] = "1"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    grid = "Grid size {} will likely result in GPU under-utilization due to low occupancy."
+    others = ["some other warning", "Host array used in CUDA kernel will incur copy overhead"]
+    assert seen["bare"] == [grid.format(3), *others]
+    assert seen["inside"] == others  # only the low-occupancy warning is gone
+    assert seen["after"] == [grid.format(5), *others]  # and only inside the block

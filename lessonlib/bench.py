@@ -670,7 +670,7 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
     Returns
     -------
     dict
-        Follows :data:`lessonlib.reference.SCHEMA`.
+        Follows ``lessonlib.reference.SCHEMA``.
     """
     _require_gpu()
     from .timing import provenance

@@ -9,7 +9,7 @@ build" and never mixed with the build's own measurements.
 
 This module owns the file's format:
 
-- :data:`SCHEMA` -- the format as a JSON Schema (draft 2020-12);
+- ``SCHEMA`` -- the format as a JSON Schema (draft 2020-12);
 - :func:`validate` and :func:`load_reference` -- check a report against it and
   say exactly what is wrong;
 - :func:`write_reference` -- check, then write;
@@ -157,7 +157,7 @@ SCHEMA: dict = {
 
 
 class ReferenceFormatError(ValueError):
-    """A reference file, or report, that does not follow :data:`SCHEMA`; the message lists what is wrong."""
+    """A reference file, or report, that does not follow ``SCHEMA``; the message lists what is wrong."""
 
 
 _TYPES = {
@@ -222,7 +222,7 @@ def _errors(value, schema: dict, path: str, out: list[str]) -> None:
 
 
 def validate(report, *, source: str = "the report") -> dict:
-    """Check that ``report`` follows :data:`SCHEMA`.
+    """Check that ``report`` follows ``SCHEMA``.
 
     Parameters
     ----------
@@ -272,7 +272,7 @@ def load_reference(path=DEFAULT_PATH) -> dict | None:
     Raises
     ------
     ReferenceFormatError
-        When the file is not JSON or does not follow :data:`SCHEMA`; the
+        When the file is not JSON or does not follow ``SCHEMA``; the
         message names the file and what is wrong.
     """
     if not isinstance(path, (str, Path)):
@@ -288,7 +288,7 @@ def load_reference(path=DEFAULT_PATH) -> dict | None:
 
 
 def write_reference(report: dict, path) -> Path:
-    """Check ``report`` against :data:`SCHEMA`, then write it to ``path`` as JSON.
+    """Check ``report`` against ``SCHEMA``, then write it to ``path`` as JSON.
 
     Returns
     -------

@@ -397,12 +397,17 @@ def gpu_claims(report: dict) -> list[Verdict]:
     -------
     list of Verdict
         In the order of ``GPU_CLAIMS``.
+
+    Raises
+    ------
+    lessonlib.reference.ReferenceFormatError
+        A ``ValueError``, when ``report`` does not follow the reference file's schema.
     """
+    from .reference import validate
+
     if not isinstance(report, dict):
         raise TypeError(f"report must be a dict in the reference file's format, got {type(report).__name__}")
-    missing = [k for k in ("matmul", "meanshift") if k not in report]
-    if missing:
-        raise ValueError(f"report is missing {missing}")
+    validate(report)  # a ValueError naming what is wrong
     mm, ms = report["matmul"], report["meanshift"]
     per_row = {k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()}
     med = lambda rows: {k: v["median_s"] for k, v in rows.items()}  # noqa: E731

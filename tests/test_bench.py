@@ -265,3 +265,43 @@ def test_cli_cluster(capsys):
     out = capsys.readouterr().out
     assert "lessonlib dbscan" in out and "recall@10" in out
     assert out.count("met:") + out.count("NOT MET:") == 4
+
+
+def test_gpu_report_follows_the_reference_schema_with_the_gpu_parts_faked(monkeypatch):
+    """Everything gpu_report assembles, checked against the schema; the GPU-only measurements are fabricated."""
+    import pandas as pd
+
+    from lessonlib import bench as B
+    from lessonlib import reference
+    from lessonlib.timing import Timing, provenance
+
+    def fake(names, s=1e-3):
+        return {n: Timing(n, (s, 1.1 * s, 0.9 * s), 3, provenance()) for n in names}
+
+    real_cpu_meanshift = B.cpu_meanshift_timings
+    monkeypatch.setattr(B, "_require_gpu", lambda: None)
+    monkeypatch.setattr(B, "gpu_matmul_timings", lambda x, w, **k: fake(B.GPU_MATMUL_ROWS))
+    monkeypatch.setattr(B, "gpu_meanshift_timings", lambda *a, **k: fake(B.GPU_MEANSHIFT_ROWS))
+    monkeypatch.setattr(B, "cpu_meanshift_timings",
+                        lambda *a, **k: real_cpu_meanshift(torch.randn(30, 2), repeat=1, max_time=0.5))
+    monkeypatch.setattr(B, "device_bandwidth", lambda *a: 3000.0)
+    monkeypatch.setattr(B, "gpu_square_gflops", lambda *a, **k: {r: 1000.0 for r in B.SQUARE_ROWS})
+    monkeypatch.setattr(B, "cluster_comparison", lambda **k: pd.DataFrame(
+        [{"implementation": "lessonlib kmeans", "device": "cuda", "n": 10, "median (s)": float("nan")}]))
+    monkeypatch.setattr(B, "matmul_ladder", lambda x, w: matmul_ladder(x, w, repeat=1, max_time=0.5))
+    report = B.gpu_report(40, command="python -m lessonlib.bench gpu --out x.json")
+    assert reference.validate(report) is report
+    assert report["cluster"][0]["median (s)"] is None  # NaN is not JSON: written as null
+    assert report["matmul"]["shape"] == [[40, 784], [784, 10]]
+    assert report["matmul"]["cpu"]["matmul_loops"]["rows"] == 5 and report["matmul"]["cpu"]["matmul"]["rows"] == 40
+    assert report["provenance"]["command"] == "python -m lessonlib.bench gpu --out x.json"
+    assert [v.claim.id for v in B.gpu_claims(report)] == list(B.GPU_CLAIMS)
+
+
+def test_gpu_claims_refuses_a_report_of_the_wrong_shape():
+    from lessonlib.bench import gpu_claims
+
+    with pytest.raises(TypeError, match="report must be a dict"):
+        gpu_claims([])
+    with pytest.raises(ValueError, match="missing 'matmul'"):
+        gpu_claims({"format": "lessonlib-gpu-reference", "version": 1})

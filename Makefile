@@ -39,6 +39,7 @@ gpu-check: gpu-venv $(MATHJAX)
 	LESSONLIB_REQUIRE_GPU=1 $(PY) -m pytest -m gpu -q -p no:cacheprovider
 	LESSONLIB_REQUIRE_GPU=1 $(PY) -m lessonlib.bench gpu --out book/_data/reference_gpu.json
 	LESSONLIB_REQUIRE_GPU=1 $(VENV)/bin/jupyter-book $(JB_ARGS)
+	$(PY) -m lessonlib.bench claims book/_data/reference_gpu.json
 
 # The environment: made once, remade when the requirements change.
 $(STAMP): requirements.txt pyproject.toml

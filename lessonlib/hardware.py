@@ -95,6 +95,9 @@ def use_cuda_simulator() -> bool:
             f"(or set {_SIM_ENV}=1 before starting Python)"
         )
     os.environ[_SIM_ENV] = "1"
+    config = sys.modules.get("numba.core.config")
+    if config is not None:  # numba already read its settings (numba imported, numba.cuda not yet)
+        config.reload_config()
     return True
 
 

@@ -98,3 +98,17 @@ def test_timing_survives_a_broken_numba_cuda(monkeypatch):
 
     monkeypatch.setattr(hardware, "numba_cuda_available", lambda: False)
     assert bench(sum, [1, 2], repeat=2, number=3).repeat == 2
+
+
+def test_simulator_chosen_even_after_numba_was_imported():
+    """numba (not numba.cuda) imported first, as lessonlib.bench does: the choice still takes."""
+    import subprocess
+
+    code = ("import numba\nfrom lessonlib import hardware\nassert hardware.use_cuda_simulator()\n"
+            "from numba import cuda\nprint(cuda.to_device.__module__)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if hardware.has_cuda():
+        pytest.skip("a real GPU is present")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("numba.cuda.simulator")

@@ -104,7 +104,7 @@ def test_makefile_gpu_targets_install_the_gpu_extra_and_check_the_gpu():
     make = (ROOT / "Makefile").read_text()
     gpu_check = make.split("\ngpu-check:", 1)[1].split("\n\n", 1)[0]
     for step in ("gpu-venv", "nvidia-smi", "-m gpu", "bench gpu --out book/_data/reference_gpu.json",
-                 "LESSONLIB_REQUIRE_GPU=1", "jupyter-book"):
+                 "LESSONLIB_REQUIRE_GPU=1", "jupyter-book", "bench claims book/_data/reference_gpu.json"):
         assert step in gpu_check, step
     gpu_venv = make.split("\ngpu-venv:", 1)[1].split("\n\n", 1)[0]
     assert "-r requirements.txt" in gpu_venv and ".[gpu]" in gpu_venv  # one pip run: torch and the extra

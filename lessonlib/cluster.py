@@ -106,44 +106,38 @@ def _as_numpy(X: torch.Tensor) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def _lloyd_pass(X, C, labels, upper, lower, moved, n_chunks):  # pragma: no cover - compiled
+def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):  # pragma: no cover - compiled
     """One fused Lloyd step with Hamerly's bounds; writes ``labels``, ``upper``, ``lower`` in place.
 
     For each point: ``upper`` bounds the distance to its centroid from above,
     ``lower`` the distance to every other centroid from below. After the
     centroids moved by ``moved``, the triangle inequality keeps both bounds
     valid (upper + own move, lower - largest other move). While the upper
-    bound stays below the lower one, or below half the distance from the
+    bound stays below the lower one, or below ``half`` the distance from the
     point's centroid to the nearest other centroid, no other centroid can be
     nearer and the point is skipped; otherwise all k distances are computed.
-    A label < 0 means "no bounds yet". Returns how the per-cluster sums (k, d)
-    and counts (k,) change (points that moved leave one, join another), and
-    the number of labels that changed.
+    A label < 0 means "no bounds yet". Each chunk t of the points writes how
+    its clusters' sums and counts change (points that moved leave one, join
+    another) to ``sums[t]``, ``counts[t]``, and its number of moved points to
+    ``changed[t]``.
     """
     n, d = X.shape
     k = C.shape[0]
-    half = np.full(k, np.inf)  # half the distance from each centroid to its nearest other one
-    for a in range(k):
-        for b in range(k):
-            if a != b:
-                s = 0.0
-                for f in range(d):
-                    diff = C[a, f] - C[b, f]
-                    s += diff * diff
-                half[a] = min(half[a], 0.5 * np.sqrt(s) * (1 - 1e-12))
+    n_chunks = len(changed)
     top, second, top_j = 0.0, 0.0, -1  # the two largest moves, for the lower bounds
     for j in range(k):
         if moved[j] > top:
             second, top, top_j = top, moved[j], j
         elif moved[j] > second:
             second = moved[j]
-    sums = np.zeros((n_chunks, k, d))
-    counts = np.zeros((n_chunks, k), dtype=np.int64)
-    changed = np.zeros(n_chunks, dtype=np.int64)
     size = (n + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        my_sums = np.zeros((k, d))  # this chunk's own accumulators: no cache line shared between threads
-        my_counts = np.zeros(k, dtype=np.int64)
+        my_sums = np.empty((k, d))  # this chunk's own accumulators: no cache line shared between threads
+        my_counts = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            my_counts[j] = 0
+            for f in range(d):
+                my_sums[j, f] = 0.0
         my_changed = 0
         for i in range(t * size, min(n, (t + 1) * size)):
             a = labels[i]
@@ -155,7 +149,7 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, n_chunks):  # pragma: no cove
                 if u >= bound:  # not proven: measure the distance to its own centroid exactly
                     s = 0.0
                     for f in range(d):
-                        diff = np.float64(X[i, f]) - C[a, f]
+                        diff = X[i, f] - C[a, f]
                         s += diff * diff
                     u = np.sqrt(s) * (1 + 1e-12)
                     full = u >= bound
@@ -166,7 +160,7 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, n_chunks):  # pragma: no cove
                 for j in range(k):
                     s = 0.0
                     for f in range(d):
-                        diff = np.float64(X[i, f]) - C[j, f]
+                        diff = X[i, f] - C[j, f]
                         s += diff * diff
                     if s < d1:
                         best, d1, d2 = j, s, d1
@@ -184,10 +178,11 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, n_chunks):  # pragma: no cove
                         my_counts[a] -= 1
                         for f in range(d):
                             my_sums[a, f] -= X[i, f]
-        sums[t] = my_sums
-        counts[t] = my_counts
+        for j in range(k):
+            counts[t, j] = my_counts[j]
+            for f in range(d):
+                sums[t, j, f] = my_sums[j, f]
         changed[t] = my_changed
-    return sums.sum(0), counts.sum(0), changed.sum()
 
 
 def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
@@ -195,21 +190,32 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
     Xn = _as_numpy(X.double())  # one compiled version for every dtype; the distances are float64 anyway
     n, k = len(Xn), len(C)
     n_chunks = max(1, min(n // 2048, 8 * numba.get_num_threads()))
-    Cn = C.double().numpy().copy()
+    sums = np.empty((n_chunks, k, Xn.shape[1]))
+    counts = np.empty((n_chunks, k), dtype=np.int64)
+    changed = np.empty(n_chunks, dtype=np.int64)
     labels = np.full(n, -1, dtype=np.int64)
     upper, lower = np.zeros(n), np.zeros(n)
-    sums, counts, _ = _lloyd_pass(Xn, Cn, labels, upper, lower, np.zeros(k), n_chunks)
+
+    def step(C, moved):
+        gap = np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))  # k × k distances between centroids
+        np.fill_diagonal(gap, np.inf)
+        half = gap.min(1) * 0.5 * (1 - 1e-12)  # a point nearer than this to its centroid keeps it
+        _lloyd_pass(Xn, C, labels, upper, lower, moved, half, sums, counts, changed)
+        return sums.sum(0), counts.sum(0), int(changed.sum())
+
+    Cn = C.double().numpy().copy()
+    total, count, _ = step(Cn, np.zeros(k))
     for _ in range(iters):
         new = Cn.copy()
-        filled = counts > 0
-        new[filled] = sums[filled] / counts[filled, None]  # empty clusters stay put
+        filled = count > 0
+        new[filled] = total[filled] / count[filled, None]  # empty clusters stay put
         moved = np.sqrt(((new - Cn) ** 2).sum(1)) * (1 + 1e-12)
         Cn = new
-        d_sums, d_counts, changed = _lloyd_pass(Xn, Cn, labels, upper, lower, moved, n_chunks)
-        if changed == 0:
+        d_total, d_count, moves = step(Cn, moved)
+        if moves == 0:
             break
-        sums += d_sums
-        counts += d_counts
+        total += d_total
+        count += d_count
     return torch.from_numpy(Cn).to(X.dtype), torch.from_numpy(labels)
 
 
@@ -410,24 +416,21 @@ def _components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
 
 
 @njit(parallel=True, cache=True)
-def _windows(Xs, ys, rank, nbr, starts, ends, eps):  # pragma: no cover - compiled
+def _windows(ys, rank, nbr, starts, ends, eps, lo, hi):  # pragma: no cover - compiled
     """For each point (sorted by column, then y), the runs of candidates in the three nearby columns.
 
-    Returns ``lo`` and ``hi``, each (n, 3): candidates of point p in column
+    Fills ``lo`` and ``hi``, each (n, 3): candidates of point p in column
     offset o are the sorted positions ``lo[p, o] <= q < hi[p, o]``.
     """
-    n = len(ys)
-    lo = np.zeros((n, 3), dtype=np.int64)
-    hi = np.zeros((n, 3), dtype=np.int64)
     pad = eps * 1e-9  # a hair wider than eps: the exact test decides
-    for p in prange(n):
+    for p in prange(len(ys)):
         for o in range(3):
+            lo[p, o] = hi[p, o] = 0
             c = nbr[rank[p], o]
             if c >= 0:
                 s, e = starts[c], ends[c]
                 lo[p, o] = s + np.searchsorted(ys[s:e], ys[p] - eps - pad)
                 hi[p, o] = s + np.searchsorted(ys[s:e], ys[p] + eps + pad, side="right")
-    return lo, hi
 
 
 @njit(inline="always")
@@ -440,18 +443,15 @@ def _near(Xs, p, q, eps2):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def _count_neighbours(Xs, lo, hi, eps2):  # pragma: no cover - compiled
-    """Points within eps of each point, itself included."""
-    n = len(Xs)
-    counts = np.zeros(n, dtype=np.int64)
-    for p in prange(n):
+def _count_neighbours(Xs, lo, hi, eps2, counts):  # pragma: no cover - compiled
+    """Points within eps of each point, itself included, into ``counts``."""
+    for p in prange(len(Xs)):
         c = 0
         for o in range(3):
             for q in range(lo[p, o], hi[p, o]):
                 if _near(Xs, p, q, eps2):
                     c += 1
         counts[p] = c
-    return counts
 
 
 @njit(inline="always")
@@ -463,13 +463,14 @@ def _find(parent, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _union_core(Xs, lo, hi, eps2, core, first):  # pragma: no cover - compiled
-    """Union-find over the core-core edges; each tree's root is its point with the smallest ``first``.
+def _union_core(Xs, lo, hi, eps2, core, first, parent, root):  # pragma: no cover - compiled
+    """Union-find over the core-core edges; ``root[p]`` becomes the smallest ``first`` in p's cluster.
 
-    Edges are symmetric, so each is visited once, from its end earlier in the sorted order.
+    ``parent`` starts as 0, 1, ..., n - 1: every point its own tree. A root is
+    always hooked under the root with the smaller ``first``. Edges are
+    symmetric, so each is visited once, from its end earlier in the sorted order.
     """
     n = len(Xs)
-    parent = np.arange(n)
     for p in range(n):
         if not core[p]:
             continue
@@ -483,18 +484,15 @@ def _union_core(Xs, lo, hi, eps2, core, first):  # pragma: no cover - compiled
                             parent[b] = a
                         else:
                             parent[a] = b
-    root = np.empty(n, dtype=np.int64)
     for p in range(n):
         root[p] = first[_find(parent, p)]
-    return root
 
 
 @njit(parallel=True, cache=True)
-def _reach(Xs, lo, hi, eps2, core, root, n_out):  # pragma: no cover - compiled
-    """Each point's cluster key: its root if core; else the smallest root among its core neighbours; else n."""
-    n = len(Xs)
-    member = np.empty(n, dtype=np.int64)
-    for p in prange(n):
+def _reach(Xs, lo, hi, eps2, core, root, n_out, member):  # pragma: no cover - compiled
+    """Each point's cluster key into ``member``: its root if core; else the smallest root among its
+    core neighbours; else ``n_out``."""
+    for p in prange(len(Xs)):
         if core[p]:
             member[p] = root[p]
             continue
@@ -504,7 +502,6 @@ def _reach(Xs, lo, hi, eps2, core, root, n_out):  # pragma: no cover - compiled
                 if core[q] and root[q] < best and _near(Xs, p, q, eps2):
                     best = root[q]
         member[p] = best
-    return member
 
 
 def _sorted_columns(X: torch.Tensor, eps: float):
@@ -530,14 +527,20 @@ def _sorted_columns(X: torch.Tensor, eps: float):
 def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor:
     """DBSCAN with the neighbour search fused into three compiled sweeps; no pair is ever stored."""
     Xs, ys, rank, nbr, starts, ends, order, n = _sorted_columns(X, eps)
-    lo, hi = _windows(Xs, ys, rank, nbr, starts, ends, float(eps))
+    lo, hi = np.empty((n, 3), dtype=np.int64), np.empty((n, 3), dtype=np.int64)
+    _windows(ys, rank, nbr, starts, ends, float(eps), lo, hi)
     eps2 = float(eps) * float(eps)
-    core = _count_neighbours(Xs, lo, hi, eps2) >= min_samples
+    counts = np.empty(n, dtype=np.int64)
+    _count_neighbours(Xs, lo, hi, eps2, counts)
+    core = counts >= min_samples
     labels = np.full(n, -1, dtype=np.int64)
     if core.any():
-        root = _union_core(Xs, lo, hi, eps2, core, order)  # root: smallest original index of the cluster
+        root = np.empty(n, dtype=np.int64)  # root: smallest original index of the cluster
+        _union_core(Xs, lo, hi, eps2, core, order, np.arange(n), root)
+        sorted_member = np.empty(n, dtype=np.int64)
+        _reach(Xs, lo, hi, eps2, core, root, n, sorted_member)
         member = np.empty(n, dtype=np.int64)
-        member[order] = _reach(Xs, lo, hi, eps2, core, root, n)
+        member[order] = sorted_member
         present = np.zeros(n + 1, dtype=bool)
         present[member] = True
         number = np.cumsum(present) - 1  # clusters numbered in order of their first core point

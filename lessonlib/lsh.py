@@ -146,12 +146,15 @@ def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # 
     m_all = Q.shape[0]
     size = (m_all + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        stamp = np.full(X.shape[0], -1, dtype=np.int64)
+        stamp = np.empty(X.shape[0], dtype=np.int64)
+        for j in range(X.shape[0]):
+            stamp[j] = -1
         best_d = np.empty(k)
         best_i = np.empty(k, dtype=np.int64)
         for m in range(c * size, min(m_all, (c + 1) * size)):
-            best_d[:] = np.inf
-            best_i[:] = -1
+            for r in range(k):
+                best_d[r] = np.inf
+                best_i[r] = -1
             seen = 0
             for t in range(n_tables):
                 lo = np.searchsorted(keys[t], qkeys[t, m])

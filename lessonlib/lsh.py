@@ -217,6 +217,8 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
 
     X = index.data
     if _check_method(method, X) == "fused":
+        if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
+            X = X.float()
         qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q.to(X))
         idx = np.empty((len(Q), k), dtype=np.int64)
         dist = np.empty((len(Q), k))

@@ -175,3 +175,11 @@ def test_query_rejects_an_unknown_method(blobs):
     X, Q = blobs
     with pytest.raises(ValueError, match="method must be 'auto', 'tensor' or 'fused'"):
         lsh.query(lsh.build(X), Q, method="gpu")
+
+
+def test_fused_query_takes_half_precision_data(blobs):
+    X, Q = blobs
+    index = lsh.build(X.half(), n_tables=4, width=6.0)
+    idx, dist, _ = lsh.query(index, Q.half(), 5, method="fused")
+    ref, _, _ = lsh.query(index, Q.half(), 5, method="tensor")
+    assert lsh.recall(idx, ref) > 0.95 and dist.dtype == torch.float32

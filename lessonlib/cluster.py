@@ -92,6 +92,8 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
 
 def _check_method(method: str, X: torch.Tensor) -> str:
     """Resolve ``method``: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), got {type(method).__name__}")
     if method not in ("auto", "tensor", "fused"):
         raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {method!r}")
     if method == "fused" and X.device.type != "cpu":

@@ -12,11 +12,21 @@ scatter-reductions), so the same code runs on a CPU or, with the data on
 - :func:`dbscan` -- density-based clusters of any shape, with noise;
 - :func:`radius_pairs` -- every pair of points within ``eps``, the neighbour
   search behind :func:`dbscan`, by broadcasting over blocks of nearby points.
+
+On the CPU, :func:`kmeans` and :func:`dbscan` run by default a second
+version of the same algorithm, written as one loop over the points and
+compiled with Numba (``method="fused"``): a compiled loop does each point's
+work in registers and writes no temporary arrays, which on a CPU is what the
+tensor version spends its time on. On a GPU, and with ``method="tensor"``, the
+whole-tensor version runs.
 """
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
+from numba import njit, prange
 
 from .meanshift import _check_count, _check_points, _check_positive
 
@@ -80,6 +90,137 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     return X[chosen].clone()
 
 
+def _check_method(method: str, X: torch.Tensor) -> str:
+    """Resolve ``method``: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), got {type(method).__name__}")
+    if method not in ("auto", "tensor", "fused"):
+        raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {method!r}")
+    if method == "fused" and X.device.type != "cpu":
+        raise ValueError(f"method 'fused' runs on the CPU only; X is on {X.device}")
+    if method == "auto":
+        return "fused" if X.device.type == "cpu" else "tensor"
+    return method
+
+
+def _as_numpy(X: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(X.detach().cpu().numpy())
+
+
+@njit(parallel=True, cache=True)
+def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):  # pragma: no cover - compiled
+    """One fused Lloyd step with Hamerly's bounds; writes ``labels``, ``upper``, ``lower`` in place.
+
+    For each point: ``upper`` bounds the distance to its centroid from above,
+    ``lower`` the distance to every other centroid from below. After the
+    centroids moved by ``moved``, the triangle inequality keeps both bounds
+    valid (upper + own move, lower - largest other move). While the upper
+    bound stays below the lower one, or below ``half`` the distance from the
+    point's centroid to the nearest other centroid, no other centroid can be
+    nearer and the point is skipped; otherwise all k distances are computed.
+    A label < 0 means "no bounds yet". Each chunk t of the points writes how
+    its clusters' sums and counts change (points that moved leave one, join
+    another) to ``sums[t]``, ``counts[t]``, and its number of moved points to
+    ``changed[t]``.
+    """
+    n, d = X.shape
+    k = C.shape[0]
+    n_chunks = len(changed)
+    top, second, top_j = 0.0, 0.0, -1  # the two largest moves, for the lower bounds
+    for j in range(k):
+        if moved[j] > top:
+            second, top, top_j = top, moved[j], j
+        elif moved[j] > second:
+            second = moved[j]
+    size = (n + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        my_sums = np.empty((k, d))  # this chunk's own accumulators: no cache line shared between threads
+        my_counts = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            my_counts[j] = 0
+            for f in range(d):
+                my_sums[j, f] = 0.0
+        my_changed = 0
+        for i in range(t * size, min(n, (t + 1) * size)):
+            a = labels[i]
+            full = a < 0
+            if not full:
+                u = (upper[i] + moved[a]) * (1 + 1e-12)  # margins: rounding never makes a bound wrong
+                lo = (lower[i] - (second if a == top_j else top)) * (1 - 1e-12)
+                bound = max(half[a], lo)
+                if u >= bound:  # not proven: measure the distance to its own centroid exactly
+                    s = 0.0
+                    for f in range(d):
+                        diff = X[i, f] - C[a, f]
+                        s += diff * diff
+                    u = np.sqrt(s) * (1 + 1e-12)
+                    full = u >= bound
+                upper[i] = u
+                lower[i] = lo
+            if full:  # all k squared distances, from differences; the first of equal ones wins
+                best, d1, d2 = 0, np.inf, np.inf
+                for j in range(k):
+                    s = 0.0
+                    for f in range(d):
+                        diff = X[i, f] - C[j, f]
+                        s += diff * diff
+                    if s < d1:
+                        best, d1, d2 = j, s, d1
+                    elif s < d2:
+                        d2 = s
+                upper[i] = np.sqrt(d1) * (1 + 1e-12)
+                lower[i] = np.sqrt(d2) * (1 - 1e-12)
+                if best != a:  # the point moves: take it out of its old cluster's sum, into the new one
+                    my_changed += 1
+                    labels[i] = best
+                    my_counts[best] += 1
+                    for f in range(d):
+                        my_sums[best, f] += X[i, f]
+                    if a >= 0:
+                        my_counts[a] -= 1
+                        for f in range(d):
+                            my_sums[a, f] -= X[i, f]
+        for j in range(k):
+            counts[t, j] = my_counts[j]
+            for f in range(d):
+                sums[t, j, f] = my_sums[j, f]
+        changed[t] = my_changed
+
+
+def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
+    """Lloyd's algorithm as one compiled pass per iteration (:func:`_lloyd_pass`)."""
+    Xn = _as_numpy(X.double())  # one compiled version for every dtype; the distances are float64 anyway
+    n, k = len(Xn), len(C)
+    n_chunks = max(1, min(n // 2048, 8 * numba.get_num_threads()))
+    sums = np.empty((n_chunks, k, Xn.shape[1]))
+    counts = np.empty((n_chunks, k), dtype=np.int64)
+    changed = np.empty(n_chunks, dtype=np.int64)
+    labels = np.full(n, -1, dtype=np.int64)
+    upper, lower = np.zeros(n), np.zeros(n)
+
+    def step(C, moved):
+        gap = np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))  # k × k distances between centroids
+        np.fill_diagonal(gap, np.inf)
+        half = gap.min(1) * 0.5 * (1 - 1e-12)  # a point nearer than this to its centroid keeps it
+        _lloyd_pass(Xn, C, labels, upper, lower, moved, half, sums, counts, changed)
+        return sums.sum(0), counts.sum(0), int(changed.sum())
+
+    Cn = C.double().numpy().copy()
+    total, count, _ = step(Cn, np.zeros(k))
+    for _ in range(iters):
+        new = Cn.copy()
+        filled = count > 0
+        new[filled] = total[filled] / count[filled, None]  # empty clusters stay put
+        moved = np.sqrt(((new - Cn) ** 2).sum(1)) * (1 + 1e-12)
+        Cn = new
+        d_total, d_count, moves = step(Cn, moved)
+        if moves == 0:
+            break
+        total += d_total
+        count += d_count
+    return torch.from_numpy(Cn).to(X.dtype), torch.from_numpy(labels)
+
+
 def kmeans(
     X: torch.Tensor,
     k: int,
@@ -87,6 +228,7 @@ def kmeans(
     iters: int = 100,
     seed: int = 0,
     init: torch.Tensor | None = None,
+    method: str = "auto",
 ):
     """Lloyd's k-means: split ``X`` into ``k`` clusters around their means.
 
@@ -108,6 +250,13 @@ def kmeans(
     init : torch.Tensor of shape (k, n_features), optional
         Starting centroids. Pass the same ones to scikit-learn's
         ``KMeans(init=..., n_init=1)`` to compare the two from one start.
+    method : {"auto", "tensor", "fused"}, default "auto"
+        "tensor" is the whole-tensor version above, for any device. "fused"
+        (CPU only) does each iteration as one compiled loop over the points,
+        distances from differences in float64, sums and counts in the same
+        pass, and skips the points that provably keep their centroid
+        (Hamerly's bounds); the labels are those of the plain algorithm.
+        "auto" picks "fused" on the CPU and "tensor" elsewhere.
 
     Returns
     -------
@@ -117,7 +266,9 @@ def kmeans(
 
     Notes
     -----
-    O(iters · n · k · d) work, O(n · k) memory in blocks of 65,536 rows.
+    O(iters · n · k · d) work, O(n · k) memory in blocks of 65,536 rows
+    ("tensor"); O(n + k · d) memory ("fused"), and after the first few
+    iterations most points cost O(d).
     A cluster that loses all its points keeps its old centroid (scikit-learn
     moves it to a far point instead); with k-means++ seeding this is rare.
     """
@@ -126,6 +277,7 @@ def kmeans(
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _check_count("iters", iters, 0)
+    method = _check_method(method, X)
     if init is None:
         C = kmeans_plusplus(X, k, seed=seed)
     else:
@@ -133,6 +285,8 @@ def kmeans(
         if len(init) != k:
             raise ValueError(f"init has {len(init)} centroids but k is {k}")
         C = init.to(X).clone()
+    if method == "fused":
+        return _kmeans_fused(X, C, iters)
     labels, _ = _assign(X, C)
     for _ in range(iters):
         sums = torch.zeros_like(C).index_add_(0, labels, X)
@@ -263,7 +417,140 @@ def _components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     return lab
 
 
-def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None) -> torch.Tensor:
+@njit(parallel=True, cache=True)
+def _windows(ys, rank, nbr, starts, ends, eps, lo, hi):  # pragma: no cover - compiled
+    """For each point (sorted by column, then y), the runs of candidates in the three nearby columns.
+
+    Fills ``lo`` and ``hi``, each (n, 3): candidates of point p in column
+    offset o are the sorted positions ``lo[p, o] <= q < hi[p, o]``.
+    """
+    pad = eps * 1e-9  # a hair wider than eps: the exact test decides
+    for p in prange(len(ys)):
+        for o in range(3):
+            lo[p, o] = hi[p, o] = 0
+            c = nbr[rank[p], o]
+            if c >= 0:
+                s, e = starts[c], ends[c]
+                lo[p, o] = s + np.searchsorted(ys[s:e], ys[p] - eps - pad)
+                hi[p, o] = s + np.searchsorted(ys[s:e], ys[p] + eps + pad, side="right")
+
+
+@njit(inline="always")
+def _near(Xs, p, q, eps2):  # pragma: no cover - compiled
+    s = 0.0
+    for f in range(Xs.shape[1]):
+        diff = Xs[p, f] - Xs[q, f]
+        s += diff * diff
+    return s <= eps2
+
+
+@njit(parallel=True, cache=True)
+def _count_neighbours(Xs, lo, hi, eps2, counts):  # pragma: no cover - compiled
+    """Points within eps of each point, itself included, into ``counts``."""
+    for p in prange(len(Xs)):
+        c = 0
+        for o in range(3):
+            for q in range(lo[p, o], hi[p, o]):
+                if _near(Xs, p, q, eps2):
+                    c += 1
+        counts[p] = c
+
+
+@njit(inline="always")
+def _find(parent, a):  # pragma: no cover - compiled
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]  # path halving
+        a = parent[a]
+    return a
+
+
+@njit(cache=True)
+def _union_core(Xs, lo, hi, eps2, core, first, parent, root):  # pragma: no cover - compiled
+    """Union-find over the core-core edges; ``root[p]`` becomes the smallest ``first`` in p's cluster.
+
+    ``parent`` starts as 0, 1, ..., n - 1: every point its own tree. A root is
+    always hooked under the root with the smaller ``first``. Edges are
+    symmetric, so each is visited once, from its end earlier in the sorted order.
+    """
+    n = len(Xs)
+    for p in range(n):
+        if not core[p]:
+            continue
+        for o in range(1, 3):  # column offset -1 holds only earlier points
+            start = max(lo[p, o], p + 1) if o == 1 else lo[p, o]
+            for q in range(start, hi[p, o]):
+                if core[q] and _near(Xs, p, q, eps2):
+                    a, b = _find(parent, p), _find(parent, q)
+                    if a != b:
+                        if first[a] < first[b]:
+                            parent[b] = a
+                        else:
+                            parent[a] = b
+    for p in range(n):
+        root[p] = first[_find(parent, p)]
+
+
+@njit(parallel=True, cache=True)
+def _reach(Xs, lo, hi, eps2, core, root, n_out, member):  # pragma: no cover - compiled
+    """Each point's cluster key into ``member``: its root if core; else the smallest root among its
+    core neighbours; else ``n_out``."""
+    for p in prange(len(Xs)):
+        if core[p]:
+            member[p] = root[p]
+            continue
+        best = n_out
+        for o in range(3):
+            for q in range(lo[p, o], hi[p, o]):
+                if core[q] and root[q] < best and _near(Xs, p, q, eps2):
+                    best = root[q]
+        member[p] = best
+
+
+def _sorted_columns(X: torch.Tensor, eps: float):
+    """Sort the points into columns of width eps (first axis), by the second axis inside each; numpy arrays."""
+    Xn = _as_numpy(X.double())
+    n = len(Xn)
+    x0 = Xn[:, 0]
+    col = np.floor((x0 - x0.min()) / (eps * (1 + 1e-9))).astype(np.int64)  # a hair wider: rounding never skips one
+    y = Xn[:, 1] if Xn.shape[1] > 1 else x0
+    order = np.lexsort((y, col))  # by column, then by y inside it
+    cs = col[order]
+    cols, starts, counts = np.unique(cs, return_index=True, return_counts=True)
+    rank = np.repeat(np.arange(len(cols)), counts)
+    nbr = np.full((len(cols), 3), -1, dtype=np.int64)
+    for o in range(3):  # the rank of column c - 1, c, c + 1, if it holds any point
+        where = np.searchsorted(cols, cols + o - 1)
+        ok = where < len(cols)
+        ok[ok] = cols[where[ok]] == cols[ok] + o - 1
+        nbr[ok, o] = where[ok]
+    return np.ascontiguousarray(Xn[order]), np.ascontiguousarray(y[order]), rank, nbr, starts, starts + counts, order, n
+
+
+def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor:
+    """DBSCAN with the neighbour search fused into three compiled sweeps; no pair is ever stored."""
+    Xs, ys, rank, nbr, starts, ends, order, n = _sorted_columns(X, eps)
+    lo, hi = np.empty((n, 3), dtype=np.int64), np.empty((n, 3), dtype=np.int64)
+    _windows(ys, rank, nbr, starts, ends, float(eps), lo, hi)
+    eps2 = float(eps) * float(eps)
+    counts = np.empty(n, dtype=np.int64)
+    _count_neighbours(Xs, lo, hi, eps2, counts)
+    core = counts >= min_samples
+    labels = np.full(n, -1, dtype=np.int64)
+    if core.any():
+        root = np.empty(n, dtype=np.int64)  # root: smallest original index of the cluster
+        _union_core(Xs, lo, hi, eps2, core, order, np.arange(n), root)
+        sorted_member = np.empty(n, dtype=np.int64)
+        _reach(Xs, lo, hi, eps2, core, root, n, sorted_member)
+        member = np.empty(n, dtype=np.int64)
+        member[order] = sorted_member
+        present = np.zeros(n + 1, dtype=bool)
+        present[member] = True
+        number = np.cumsum(present) - 1  # clusters numbered in order of their first core point
+        labels = np.where(member < n, number[member], -1)
+    return torch.from_numpy(labels).to(X.device)
+
+
+def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, method: str = "auto") -> torch.Tensor:
     """DBSCAN: clusters are regions dense with points; points in sparse regions are noise.
 
     A point is a **core** point when at least ``min_samples`` points (itself
@@ -286,7 +573,13 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None) -> 
         The neighbour pairs ``(i, j)`` to use instead of :func:`radius_pairs`,
         for example approximate ones from :func:`lessonlib.lsh.radius_pairs`.
         They must contain every self-pair (i, i); repeats and missing reverse
-        pairs (j, i) are taken care of.
+        pairs (j, i) are taken care of. Given pairs always take the tensor path.
+    method : {"auto", "tensor", "fused"}, default "auto"
+        "tensor": the whole-tensor version, on any device. "fused" (CPU only):
+        the same column search written as compiled loops over the points, in
+        three sweeps (count neighbours; join core points with union-find;
+        attach border points) that never store a pair. "auto" is "fused" on
+        the CPU and "tensor" elsewhere.
 
     Returns
     -------
@@ -298,7 +591,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None) -> 
     After the neighbour search, everything is whole-tensor work on the pairs:
     a ``bincount`` for core points, connected components of the core points by
     min-label propagation, and a ``scatter_reduce`` for border points.
-    Memory is O(number of neighbour pairs), as in scikit-learn.
+    Memory is O(number of neighbour pairs), as in scikit-learn; O(n) for "fused".
 
     References
     ----------
@@ -308,7 +601,10 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None) -> 
     _check_points(X, "X")
     _check_positive("eps", eps)
     _check_count("min_samples", min_samples, 1)
+    method = _check_method(method, X)
     n = len(X)
+    if pairs is None and method == "fused":
+        return _dbscan_fused(X, eps, min_samples)
     if pairs is None:
         i, j = radius_pairs(X, eps)
     else:

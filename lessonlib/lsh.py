@@ -15,6 +15,11 @@ distances only to the points in its buckets.
   finder for :func:`lessonlib.cluster.dbscan`;
 - :func:`exact_knn` and :func:`recall` -- the exact answer, to score the approximate one.
 
+On the CPU, :func:`query` by default runs its per-query work (look up the
+buckets, drop repeated candidates, keep the k nearest) as one compiled loop
+over the queries (Numba, ``method="fused"``); the whole-tensor version
+(``method="tensor"``) runs on any device.
+
 References
 ----------
 Datar, Immorlica, Indyk and Mirrokni, "Locality-sensitive hashing scheme based
@@ -25,7 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
+import numpy as np
 import torch
+from numba import njit, prange
 
 from .meanshift import _check_count, _check_points, _check_positive
 
@@ -126,7 +134,56 @@ def _candidates(index: LSHIndex, Q: torch.Tensor):
     return pair // n, pair % n
 
 
-def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
+@njit(parallel=True, cache=True)
+def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # pragma: no cover - compiled
+    """For each query: walk its bucket in every table, measure each new point once, keep the k nearest.
+
+    Each chunk of queries has a stamp per indexed point, the last query that
+    measured it, so a point found in several tables is measured once without
+    sorting or clearing anything.
+    """
+    n_tables = keys.shape[0]
+    m_all = Q.shape[0]
+    size = (m_all + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        stamp = np.empty(X.shape[0], dtype=np.int64)
+        for j in range(X.shape[0]):
+            stamp[j] = -1
+        best_d = np.empty(k)
+        best_i = np.empty(k, dtype=np.int64)
+        for m in range(c * size, min(m_all, (c + 1) * size)):
+            for r in range(k):
+                best_d[r] = np.inf
+                best_i[r] = -1
+            seen = 0
+            for t in range(n_tables):
+                lo = np.searchsorted(keys[t], qkeys[t, m])
+                hi = np.searchsorted(keys[t], qkeys[t, m], side="right")
+                for r in range(lo, hi):
+                    j = order[t, r]
+                    if stamp[j] == m:
+                        continue
+                    stamp[j] = m
+                    seen += 1
+                    s = 0.0
+                    for f in range(X.shape[1]):
+                        diff = np.float64(Q[m, f]) - X[j, f]
+                        s += diff * diff
+                    if s < best_d[k - 1] or (s == best_d[k - 1] and j < best_i[k - 1]):
+                        pos = k - 1  # insert into the sorted list of the k best; ties: smaller index first
+                        while pos > 0 and (best_d[pos - 1] > s or (best_d[pos - 1] == s and best_i[pos - 1] > j)):
+                            best_d[pos] = best_d[pos - 1]
+                            best_i[pos] = best_i[pos - 1]
+                            pos -= 1
+                        best_d[pos] = s
+                        best_i[pos] = j
+            for r in range(k):
+                dist[m, r] = np.sqrt(best_d[r])
+                idx[m, r] = best_i[r]
+            scanned[m] = seen
+
+
+def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, method: str = "auto"):
     """Approximate ``k`` nearest neighbours of each row of ``Q`` among the indexed points.
 
     Parameters
@@ -136,6 +193,11 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
     k : int, default 10
     chunk : int, default 1024
         Queries handled together; memory grows with ``chunk`` × points scanned.
+    method : {"auto", "tensor", "fused"}, default "auto"
+        "tensor": whole-tensor steps (gather, ``unique``, padded ``topk``) on
+        any device. "fused" (CPU only): one compiled loop over the queries
+        that keeps only each query's own candidates and its k best. "auto" is
+        "fused" on the CPU and "tensor" elsewhere.
 
     Returns
     -------
@@ -151,7 +213,20 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
     _check_points(Q, "Q", dims=index.data.shape[1])
     _check_count("k", k, 1)
     _check_count("chunk", chunk, 1)
+    from .cluster import _check_method
+
     X = index.data
+    if _check_method(method, X) == "fused":
+        if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
+            X = X.float()
+        qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q.to(X))
+        idx = np.empty((len(Q), k), dtype=np.int64)
+        dist = np.empty((len(Q), k))
+        scanned = np.empty(len(Q), dtype=np.int64)
+        _query_fused(np.ascontiguousarray(X.numpy()), np.ascontiguousarray(Q.to(X).numpy()), qk.numpy(),
+                     index.keys.numpy(), index.order.numpy(), k, idx, dist, scanned,
+                     max(1, min(len(Q), numba.get_num_threads())))
+        return torch.from_numpy(idx), torch.from_numpy(dist).to(X.dtype), torch.from_numpy(scanned)
     out_i, out_d, out_s = [], [], []
     for s in range(0, len(Q), chunk):
         q = Q[s : s + chunk].to(X)
@@ -200,6 +275,10 @@ def radius_pairs(index: LSHIndex, eps: float, *, chunk: int = 1024):
 def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
     """Exact ``k`` nearest rows of ``X`` for each row of ``Q``, by brute force in chunks.
 
+    Each chunk of queries is one ``torch.cdist`` (a matrix product) against
+    all of ``X`` and a ``topk``; a chunk holds at most ``chunk`` queries and
+    2^25 distances, so memory stays bounded for large ``X``.
+
     Returns
     -------
     idx : torch.Tensor of int64, shape (n_queries, k)
@@ -211,6 +290,7 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _check_count("chunk", chunk, 1)
+    chunk = max(1, min(chunk, (1 << 25) // len(X)))  # at most 2^25 distances (128 MiB in float32) at a time
     out_i, out_d = [], []
     for s in range(0, len(Q), chunk):
         d, i = torch.cdist(Q[s : s + chunk].to(X), X).topk(k, dim=1, largest=False, sorted=True)

@@ -232,21 +232,67 @@ def test_gpu_meanshift_rows_on_the_device():
 
 
 def test_cluster_comparison_small_sizes_agree_with_scikit_learn():
-    from lessonlib.bench import cluster_comparison, cluster_goals
+    from lessonlib.bench import CLUSTER_CASES, cluster_comparison, cluster_goals
 
-    table = cluster_comparison({"kmeans": 2_000, "dbscan": 1_500, "knn": 3_000}, devices=["cpu"], repeat=1)
-    assert list(table.implementation) == [
-        "scikit-learn KMeans (lloyd)", "lessonlib kmeans", "scikit-learn DBSCAN", "lessonlib dbscan",
-        "scikit-learn NearestNeighbors", "lessonlib exact_knn (brute force)", "lessonlib LSH",
-    ]
+    table = cluster_comparison({"kmeans": 2_000, "dbscan": 1_500, "dbscan_blobs": 2_000, "knn": 3_000},
+                               devices=["cpu"], repeat=1)
+    assert list(dict.fromkeys(table.case)) == list(CLUSTER_CASES)
+    first = table[table.case == "k-means, 2-D, k = 8"]
+    assert list(first.implementation) == [
+        "scikit-learn KMeans (lloyd)", "lessonlib kmeans (fused)", "lessonlib kmeans (tensor)"]
+    ours = table[table.implementation.str.startswith("lessonlib kmeans")]
+    assert (ours.value - 1).abs().max() < 1e-9 and ours["identical labels"].all()
+    db = table[table.implementation.str.startswith("lessonlib dbscan")]
+    assert len(db) == 8 and (db.value == 1.0).all() and db["identical labels"].all()
     by = table.set_index("implementation")
-    assert by.loc["lessonlib kmeans", "value"] == pytest.approx(1.0, abs=1e-6)
-    assert by.loc["lessonlib dbscan", "value"] == 1.0  # identical labels
     assert by.loc["lessonlib exact_knn (brute force)", "value"] == 1.0
-    assert 0 < by.loc["lessonlib LSH", "value"] <= 1.0
-    assert (table["median (s)"] > 0).all()
-    goals = dict(cluster_goals(table))
-    assert any(text.startswith("dbscan: labels identical") and ok for text, ok in goals.items())
+    assert 0 < by.loc["lessonlib LSH (fused)", "value"] <= 1.0
+    assert by.loc["lessonlib LSH (fused)", "value"] == by.loc["lessonlib LSH (tensor)", "value"]
+    assert (table["best (s)"] > 0).all() and (table["best (s)"] <= table["median (s)"]).all()
+    assert (table["peak RSS (MiB)"] > 10).all() and (table["RSS growth (MiB)"] >= 0).all()
+    goals = cluster_goals(table)
+    assert len(goals) == 2 + 4 + 2  # k-means and DBSCAN cases, LSH per method; no crossover given
+    assert all("identical labels: True" in text for text, _ in goals[:6])
+
+
+def test_cluster_comparison_validates():
+    from lessonlib.bench import cluster_comparison
+
+    with pytest.raises(ValueError, match="cases must be names from CLUSTER_CASES"):
+        cluster_comparison(cases=["k-medoids"])
+    with pytest.raises(ValueError, match="methods must be a non-empty subset"):
+        cluster_comparison(cases=["DBSCAN, moons, eps 0.05"], methods=("numba",))
+
+
+def test_lsh_crossover_small_sizes_and_its_goal():
+    import pandas as pd
+
+    from lessonlib.bench import cluster_goals, lsh_crossover
+
+    none = pd.DataFrame({"case": [], "device": []})  # no k-means, DBSCAN or kNN rows
+    cross = lsh_crossover((2_000, 500), repeat=1)
+    assert list(cross.n) == [500, 2_000]
+    assert ((cross["recall@10"] > 0) & (cross["recall@10"] <= 1)).all()
+    assert (cross[["brute force (s)", "LSH query (s)", "LSH build (s)"]] > 0).all().all()
+    assert cluster_goals(none, cross) == []  # below 1,000,000: no verdict
+    big = cross.assign(n=[500, 1_000_000], **{"recall@10": [0.5, 0.95],
+                                            "LSH query (s)": [1.0, 1.0], "brute force (s)": [2.0, 0.5]})
+    (text, ok), = cluster_goals(none, big)
+    assert not ok and "n = 1,000,000" in text  # slower than brute force there: not met
+    with pytest.raises(ValueError, match="sizes must be ints >= 10"):
+        lsh_crossover((5,))
+
+
+def test_peak_rss_rises_with_a_big_allocation_and_resets():
+    import numpy as np
+
+    from lessonlib.bench import peak_rss, peak_rss_reset
+
+    start = peak_rss_reset()
+    a = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+    assert peak_rss() >= start + 30
+    del a
+    assert peak_rss_reset() < start + 30  # the peak drops back to what is held now (Linux)
 
 
 def test_cluster_data_validates():
@@ -258,13 +304,19 @@ def test_cluster_data_validates():
         cluster_data("dbscan", 3)
     X, Q = cluster_data("knn", 50)
     assert X.shape == (50, 16) and Q.shape == (1000, 16)
+    X, Q = cluster_data("knn32", 50)
+    assert X.shape == (50, 32) and Q.shape == (1000, 32) and X.dtype == torch.float32
+    assert cluster_data("kmeans16", 40).shape == (40, 16) and cluster_data("kmeans", 40).dtype == torch.float64
 
 
 def test_cli_cluster(capsys):
-    assert main(["cluster", "--dbscan", "1500", "--kmeans", "2000", "--knn", "3000"]) in (0, 1)
+    code = main(["cluster", "--dbscan", "1500", "--kmeans", "2000", "--dbscan-blobs", "2000", "--knn", "3000",
+                 "--lsh-sizes", "1000", "--repeat", "1"])
     out = capsys.readouterr().out
-    assert "lessonlib dbscan" in out and "recall@10" in out
-    assert out.count("met:") + out.count("NOT MET:") == 4
+    assert code == (1 if "NOT MET" in out else 0)
+    assert "lessonlib dbscan (fused)" in out and "recall@10" in out and "peak RSS" in out
+    assert "LSH against brute force, 32-D" in out
+    assert out.count("met:") + out.count("NOT MET:") == 8
 
 
 def test_gpu_report_follows_the_reference_schema_with_the_gpu_parts_faked(monkeypatch):

@@ -37,35 +37,53 @@ def _datasets():
     ]
 
 
+METHODS = ["tensor", "fused"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name, X, eps, min_samples", _datasets(), ids=[d[0] for d in _datasets()])
-def test_dbscan_labels_equal_scikit_learn(name, X, eps, min_samples):
+def test_dbscan_labels_equal_scikit_learn(name, X, eps, min_samples, method):
     expected = DBSCAN(eps=eps, min_samples=min_samples).fit(X).labels_
-    got = dbscan(torch.from_numpy(X), eps=eps, min_samples=min_samples)
+    got = dbscan(torch.from_numpy(X), eps=eps, min_samples=min_samples, method=method)
     # the same numbers, not just the same partition: clusters in order of their first core point
     np.testing.assert_array_equal(got.numpy(), expected)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_dbscan_equals_scikit_learn_on_random_seeds_in_float32(seed):
+def test_dbscan_equals_scikit_learn_on_random_seeds_in_float32(seed, method):
     X = _with_noise(make_moons(700 + 37 * seed, noise=0.08, random_state=seed)[0], 50, seed).astype(np.float32)
     expected = DBSCAN(eps=0.09, min_samples=5).fit(X).labels_
-    np.testing.assert_array_equal(dbscan(torch.from_numpy(X), eps=0.09, min_samples=5).numpy(), expected)
+    np.testing.assert_array_equal(dbscan(torch.from_numpy(X), eps=0.09, min_samples=5, method=method).numpy(), expected)
 
 
-def test_dbscan_border_point_joins_the_first_cluster_like_scikit_learn():
+def test_fused_dbscan_with_thousands_of_candidates_per_point_equals_scikit_learn():
+    # eps 0.3 on dense moons: each point has about a thousand neighbours, and border points
+    # reached by both moons' clusters once the noise thins them out
+    X = _with_noise(make_moons(6000, noise=0.06, random_state=3)[0], 300, 4)
+    for eps, ms in ((0.3, 10), (0.15, 60)):
+        expected = DBSCAN(eps=eps, min_samples=ms).fit(X).labels_
+        got = dbscan(torch.from_numpy(X), eps=eps, min_samples=ms, method="fused").numpy()
+        np.testing.assert_array_equal(got, expected)
+        assert len(set(expected)) >= 2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dbscan_border_point_joins_the_first_cluster_like_scikit_learn(method):
     # two clumps of six points, and one point midway within eps of two points of each clump
     left = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [0.1, 0.1], [0.03, 0.05], [0.0, 0.05]])
     right = left * [-1, 1] + [2.0, 0]  # the mirror image about x = 1
     X = np.vstack([right, [[1.0, 0.05]], left])  # the clump listed first is on the right
     expected = DBSCAN(eps=0.95, min_samples=6).fit(X).labels_
-    got = dbscan(torch.from_numpy(X), eps=0.95, min_samples=6).numpy()
+    got = dbscan(torch.from_numpy(X), eps=0.95, min_samples=6, method=method).numpy()
     np.testing.assert_array_equal(got, expected)
     assert got[6] == 0 and set(got) == {0, 1}  # 5 neighbours, not core; both clusters reach it; joins 0
 
 
-def test_dbscan_with_no_core_point_is_all_noise():
+@pytest.mark.parametrize("method", METHODS)
+def test_dbscan_with_no_core_point_is_all_noise(method):
     X = torch.arange(10, dtype=torch.float64)[:, None] * 10
-    assert (dbscan(X, eps=1.0, min_samples=2) == -1).all()
+    assert (dbscan(X, eps=1.0, min_samples=2, method=method) == -1).all()
 
 
 @pytest.mark.parametrize("n, d, block", [(257, 2, 128), (130, 2, 7), (99, 3, 16), (50, 1, 5), (1, 2, 128), (64, 9, 10)])
@@ -115,14 +133,28 @@ def test_dbscan_with_given_pairs_equals_dbscan_with_exact_pairs_and_symmetrises_
 # ---------------------------------------------------------------- k-means
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed, n, k, d", [(0, 1003, 5, 2), (1, 777, 8, 5), (2, 500, 3, 16)])
-def test_kmeans_from_the_same_init_matches_scikit_learn(seed, n, k, d):
+def test_kmeans_from_the_same_init_matches_scikit_learn(seed, n, k, d, method):
     X = make_blobs(n, centers=k, n_features=d, cluster_std=2.0, random_state=seed)[0]
     Xt = torch.from_numpy(X)
     init = kmeans_plusplus(Xt, k, seed=seed)
     ref = KMeans(k, init=init.numpy(), n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(X)
-    C, labels = kmeans(Xt, k, iters=300, init=init)
+    C, labels = kmeans(Xt, k, iters=300, init=init, method=method)
     assert inertia(Xt, C) <= ref.inertia_ * (1 + 1e-9)
+    np.testing.assert_allclose(C.numpy(), ref.cluster_centers_, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(labels.numpy(), ref.labels_)
+
+
+def test_fused_kmeans_with_many_points_and_iterations_matches_scikit_learn():
+    # 30,000 points, k = 20 in 6-D, overlapping blobs: dozens of iterations in which Hamerly's
+    # bounds skip most points; the result must still be Lloyd's, step for step
+    X = make_blobs(30_000, centers=20, n_features=6, cluster_std=3.0, random_state=11)[0]
+    Xt = torch.from_numpy(X)
+    init = kmeans_plusplus(Xt, 20, seed=5)
+    ref = KMeans(20, init=init.numpy(), n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(X)
+    C, labels = kmeans(Xt, 20, iters=300, init=init, method="fused")
+    assert ref.n_iter_ >= 20
     np.testing.assert_allclose(C.numpy(), ref.cluster_centers_, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(labels.numpy(), ref.labels_)
 
@@ -154,19 +186,22 @@ def test_kmeans_plusplus_on_identical_points_still_returns_k_rows():
     assert torch.equal(kmeans_plusplus(X, 3), torch.ones(3, 2, dtype=torch.float64))
 
 
-def test_kmeans_zero_iterations_only_assigns():
+@pytest.mark.parametrize("method", METHODS)
+def test_kmeans_zero_iterations_only_assigns(method):
     X = torch.tensor([[0.0, 0], [0.2, 0], [5, 5], [5.2, 5]])
     init = torch.tensor([[0.0, 0], [5.0, 5]])
-    C, labels = kmeans(X, 2, iters=0, init=init)
+    C, labels = kmeans(X, 2, iters=0, init=init, method=method)
     assert torch.equal(C, init) and labels.tolist() == [0, 0, 1, 1]
-    C, _ = kmeans(X, 2, iters=1, init=init)
+    C, _ = kmeans(X, 2, iters=1, init=init, method=method)
     torch.testing.assert_close(C, torch.tensor([[0.1, 0], [5.1, 5]]))
+    assert C.dtype == X.dtype
 
 
-def test_kmeans_empty_cluster_keeps_its_centroid():
+@pytest.mark.parametrize("method", METHODS)
+def test_kmeans_empty_cluster_keeps_its_centroid(method):
     X = torch.tensor([[0.0, 0], [1.0, 0]])
     init = torch.tensor([[0.5, 0], [100.0, 100]])  # the far centroid gets no points
-    C, labels = kmeans(X, 2, init=init)
+    C, labels = kmeans(X, 2, init=init, method=method)
     assert torch.isfinite(C).all() and torch.equal(C[1], init[1]) and labels.tolist() == [0, 0]
 
 
@@ -196,6 +231,7 @@ def test_kmeans_empty_cluster_keeps_its_centroid():
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))), r"outside \[0, 30\)"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 1]), torch.tensor([1, 0]))), "every self-pair"),
         (lambda X: radius_pairs(X, 0.5, block=0), "block must be an int >= 1"),
+        (lambda X: kmeans(X, 2, method="numba"), "method must be 'auto', 'tensor' or 'fused', got 'numba'"),
         (lambda X: inertia(X, torch.zeros(2, 3)), "centroids must hold 2-D points"),
     ],
 )
@@ -205,7 +241,14 @@ def test_bad_input_raises(call, match):
         call(X)
 
 
-@pytest.mark.parametrize("fn", [lambda X: kmeans(X, 2), lambda X: dbscan(X, eps=0.5)])
+def test_method_of_the_wrong_kind_is_a_type_error():
+    X = torch.rand(30, 2)
+    with pytest.raises(TypeError, match="method must be a str"):
+        dbscan(X, eps=0.5, method=None)
+
+
+@pytest.mark.parametrize("fn", [lambda X: kmeans(X, 2), lambda X: dbscan(X, eps=0.5),
+                                lambda X: kmeans(X, 2, method="tensor"), lambda X: dbscan(X, eps=0.5, method="tensor")])
 def test_nan_is_rejected_with_its_row(fn):
     X = torch.rand(30, 2)
     X[17, 1] = float("nan")
@@ -216,11 +259,11 @@ def test_nan_is_rejected_with_its_row(fn):
 @pytest.mark.gpu
 def test_cluster_on_the_gpu_equals_the_cpu():
     X = torch.from_numpy(_with_noise(make_moons(3001, noise=0.07, random_state=0)[0], 100, 0))
-    np.testing.assert_array_equal(dbscan(X.cuda(), eps=0.08, min_samples=6).cpu().numpy(),
+    np.testing.assert_array_equal(dbscan(X.cuda(), eps=0.08, min_samples=6).cpu().numpy(),  # the tensor path
                                   DBSCAN(eps=0.08, min_samples=6).fit(X.numpy()).labels_)
     init = kmeans_plusplus(X, 4)
     C, labels = kmeans(X.cuda(), 4, init=init.cuda())
-    C0, labels0 = kmeans(X, 4, init=init)
+    C0, labels0 = kmeans(X, 4, init=init, method="tensor")
     torch.testing.assert_close(C.cpu(), C0)
     assert torch.equal(labels.cpu(), labels0)
 

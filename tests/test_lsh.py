@@ -136,3 +136,50 @@ def test_more_tables_extend_fewer_tables():
     X = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
     small, big = lsh.build(X, n_tables=2, seed=4), lsh.build(X, n_tables=5, seed=4)
     assert torch.equal(big.keys[:2], small.keys) and torch.equal(big.proj[:, : 2 * 4], small.proj)
+
+
+def test_fused_and_tensor_queries_agree(blobs):
+    X, Q = blobs
+    index = lsh.build(X, n_tables=6, n_hashes=3, width=6.0, seed=1)
+    fi, fd, fs = lsh.query(index, Q, 10, method="fused")
+    ti, td, ts = lsh.query(index, Q, 10, method="tensor")
+    assert torch.equal(fi, ti) and torch.equal(fs, ts)
+    torch.testing.assert_close(fd, td)
+    assert fd.dtype == X.dtype
+
+
+def test_fused_query_drops_repeats_across_tables_on_many_points():
+    # 20,000 points; 3 tables that each put every point in one bucket: every candidate comes three
+    # times, and the answer must be the exact one with each point measured once
+    X = torch.from_numpy(make_blobs(20_000, centers=20, n_features=5, random_state=3)[0]).float()
+    Q = X[:200] + 0.01
+    idx, dist, scanned = lsh.query(lsh.build(X, n_tables=3, n_hashes=1, width=1e7), Q, 10, method="fused")
+    ref_d, ref_i = NearestNeighbors(n_neighbors=10).fit(X.double().numpy()).kneighbors(Q.double().numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_i)
+    np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-5)
+    assert (scanned == len(X)).all()
+
+
+def test_exact_knn_bounds_its_chunk_on_large_data():
+    # 40,000 points: a chunk of 1,024 queries would be 41 million distances; it is split and still exact
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(40_000, 3, generator=g, dtype=torch.float64)
+    Q = torch.rand(1_100, 3, generator=g, dtype=torch.float64)
+    idx, dist = lsh.exact_knn(X, Q, 5)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=5).fit(X.numpy()).kneighbors(Q.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_i)
+    np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-9)
+
+
+def test_query_rejects_an_unknown_method(blobs):
+    X, Q = blobs
+    with pytest.raises(ValueError, match="method must be 'auto', 'tensor' or 'fused'"):
+        lsh.query(lsh.build(X), Q, method="gpu")
+
+
+def test_fused_query_takes_half_precision_data(blobs):
+    X, Q = blobs
+    index = lsh.build(X.half(), n_tables=4, width=6.0)
+    idx, dist, _ = lsh.query(index, Q.half(), 5, method="fused")
+    ref, _, _ = lsh.query(index, Q.half(), 5, method="tensor")
+    assert lsh.recall(idx, ref) > 0.95 and dist.dtype == torch.float32

@@ -485,7 +485,8 @@ def meanshift_comparison(
         t = bench(fn, X, name=name, repeat=repeat, max_time=20)
         rows.append({"n": len(X), "method": name, "median (s)": t.median,
                      "ARI": float(adjusted_rand_score(truth, labels)),
-                     "clusters": int(len(set(labels.tolist()))), "note": f"{t.repeat} samples"})
+                     "clusters": int(len(set(labels.tolist()))),
+                     "note": f"{t.repeat} sample{'s' * (t.repeat != 1)}"})
     return pd.DataFrame(rows)
 
 

@@ -331,7 +331,8 @@ def meanshift_batch_sweep(
         lecture.append(LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", ""))
     where = "GPU" if data.is_cuda else "CPU"
     return ladder(timings, notes={"lecture (2022)": lecture},
-                  caption=f"Mean shift, 5 steps on {len(data):,} points, {where}, by batch size")
+                  caption=f"Mean shift, 5 steps on {len(data):,} points, {where}, by batch size"
+                          + ("" if data.is_cuda else f", torch on {torch.get_num_threads()} CPU thread(s)"))
 
 
 def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:

@@ -177,3 +177,61 @@ def test_no_measured_number_typed_in_prose(chapter):
             "notebook) on the same line.",
             pytrace=False,
         )
+
+
+# --- each lecture claim the book checks has its verdict on the built page
+
+# page -> (claim, pattern the built text must match); the verdict words come from glue
+VERDICTS = {
+    "meanshift": [
+        ("loop against batched", r"The best batched setting, bs = [^,]+, was (faster|no faster) than the loop"),
+        ("bigger batches are better", r"“bigger is better” (held|did not hold) on this machine"),
+        ("the triangle gives the same clusters", r"so the lecture’s claim (held|did not hold) here"),
+        ("per-call overhead", r"One tiny operation cost [\d.]+ µs\. A point step is \d+ operations"),
+    ],
+    "einsum": [
+        ("broadcasting is 5,000 times faster", r"from broadcasting (held|did not hold) here"),
+        ("einsum is much faster than broadcasting", r"even broadcasting; that claim (held|did not hold) here"),
+        ("einsum is about as fast as @", r"we say\) (held|did not hold)"),
+    ],
+}
+
+
+def page_text(html: str) -> str:
+    """The visible text of a built page, whitespace collapsed."""
+    from html.parser import HTMLParser
+
+    class _Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style") and self.skip > 0
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    p = _Text()
+    p.feed(html)
+    return re.sub(r"\s+", " ", " ".join(p.parts))
+
+
+def missing_verdicts(page: str, html: str) -> list[str]:
+    text = page_text(html)
+    return [claim for claim, pattern in VERDICTS[page] if not re.search(pattern, text)]
+
+
+def test_missing_verdicts_detects_a_page_without_them():
+    assert missing_verdicts("einsum", "<p>nothing measured here</p>") == [c for c, _ in VERDICTS["einsum"]]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("page", sorted(VERDICTS))
+def test_lecture_claims_have_verdicts_on_the_built_page(built_site, page):
+    missing = missing_verdicts(page, (built_site / "book" / f"{page}.html").read_text(encoding="utf-8"))
+    assert not missing, f"book/{page}.html lacks the measured verdict for: {', '.join(missing)}"

@@ -747,25 +747,153 @@ def load_reference(path):
     return load(path)
 
 
-# The lecture's mean shift timings (2022, its author's machine), by batch size.
-LECTURE_MEANSHIFT = {"loop (CPU)": "≈400–600 ms", 5: "157 ms (GPU)", 64: "13 ms (GPU)", "all": "≈1–2 ms (GPU)"}
+# The lecture's mean shift timings (2022, its author's machine), by batch size, with their sources.
+LECTURE_MEANSHIFT = {
+    "loop": "600 ms, later 400 ms (CPU; transcript)",
+    5: "157 ms (GPU; transcript)",
+    64: "13 ms (GPU; transcript)",
+    "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)",
+}
 
 
-def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 8, 16, 64, 256, 1024), *, repeat: int = 3) -> Ladder:
-    """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once."""
-    from .meanshift import _check_points, meanshift_batched
+def meanshift_batch_sweep(
+    data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False, repeat: int = 3
+) -> Ladder:
+    """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once.
+
+    Parameters
+    ----------
+    data : torch.Tensor of shape (n_samples, n_features)
+    batch_sizes : sequence of int, default (5, 64, 1024)
+        The batch sizes the lecture tried and timed; sizes of n or more are
+        dropped, and a row with every point at once is always added.
+    loop : bool, default False
+        Add a first row for the loop version, :func:`~lessonlib.meanshift.meanshift`
+        (CPU data only), so that the speed-ups compare each batch size with it.
+    repeat : int, default 3
+        Samples per row (fewer for a row whose single run is slow).
+
+    Returns
+    -------
+    Ladder
+        One row per version; the lecture's figures, with their source, in the last column.
+    """
+    from .meanshift import _check_points, meanshift, meanshift_batched
 
     _check_points(data)
+    if not isinstance(loop, bool):
+        raise TypeError(f"loop must be True or False, got {type(loop).__name__}")
+    if loop and data.is_cuda:
+        raise ValueError("loop=True times the point-by-point loop, which is for CPU data; data is on the GPU")
+    for bs in batch_sizes:
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ValueError(f"batch_sizes must hold positive ints, got {bs!r}")
     sizes = [bs for bs in batch_sizes if bs < len(data)] + [len(data)]
-    timings = [
-        bench(meanshift_batched, data, bs=bs, repeat=repeat, max_time=6,
-              name=f"bs = {bs}" if bs < len(data) else f"bs = n = {bs}")
-        for bs in sizes
-    ]
-    lecture = [LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", "") for bs in sizes]
+    timings, lecture = [], []
+    if loop:
+        timings.append(bench(meanshift, data, repeat=1, max_time=6, name="loop (meanshift)"))
+        lecture.append(LECTURE_MEANSHIFT["loop"])
+    for bs in sizes:
+        timings.append(bench(meanshift_batched, data, bs=bs, repeat=repeat, max_time=3,
+                             name=f"bs = {bs}" if bs < len(data) else f"bs = n = {bs}"))
+        lecture.append(LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", ""))
     where = "GPU" if data.is_cuda else "CPU"
-    return ladder(timings, notes={"lecture (2022, its own hardware)": lecture},
-                  caption=f"meanshift_batched, 5 steps on {len(data):,} points, {where}, by batch size")
+    return ladder(timings, notes={"lecture (2022)": lecture},
+                  caption=f"Mean shift, 5 steps on {len(data):,} points, {where}, by batch size"
+                          + ("" if data.is_cuda else f", torch on {torch.get_num_threads()} CPU thread(s)"))
+
+
+def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
+    """Count the torch operations ``fn(*args, **kwargs)`` calls, and name them in order.
+
+    Every torch function or tensor method that goes through torch's
+    ``__torch_function__`` protocol counts once (indexing, arithmetic,
+    reductions); reading attributes such as ``.shape`` does not.
+
+    Returns
+    -------
+    tuple of (int, list of str)
+        The count and the operations' names.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    names: list[str] = []
+
+    class _Count(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", str(func))
+            if name != "__get__":  # attribute reads (.shape, .ndim) are not operations
+                names.append(name)
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        fn(*args, **kwargs)
+    return len(names), names
+
+
+def per_call_overhead(*, repeat: int = 7) -> Timing:
+    """Seconds per call of a tiny torch operation: two 2-element tensors multiplied.
+
+    With so little arithmetic the time is nearly all fixed cost: Python's call,
+    torch's dispatch and the allocation of the result. That cost is paid again
+    by every operation in a Python loop, whatever the tensors' size.
+
+    Parameters
+    ----------
+    repeat : int, default 7
+
+    Returns
+    -------
+    Timing
+    """
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat must be a positive int, got {repeat!r}")
+    a, b = torch.ones(2), torch.ones(2)
+    return bench(torch.mul, a, b, name="torch.mul on 2 numbers", repeat=repeat, max_time=2)
+
+
+def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor, *, iters: int = 5) -> dict:
+    """How much of the loop version's time the per-call overhead explains.
+
+    The loop makes ``iters · n`` point steps, each of a fixed number of small
+    torch operations (counted with :func:`torch_calls` on one step). If each
+    operation cost only ``overhead_s``, the loop would take
+    ``operations · overhead_s`` seconds, whatever the arithmetic.
+
+    Parameters
+    ----------
+    loop_s : float
+        Measured seconds of the loop version on ``data``.
+    overhead_s : float
+        Measured seconds of one tiny operation (:func:`per_call_overhead`).
+    data : torch.Tensor of shape (n_samples, n_features)
+    iters : int, default 5
+
+    Returns
+    -------
+    dict
+        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s)
+        and ``fraction`` (explained_s / loop_s).
+    """
+    from functools import partial
+
+    from .meanshift import _check_points, gaussian, one_update
+
+    _check_points(data)
+    for name, value in (("loop_s", loop_s), ("overhead_s", overhead_s)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive int, got {iters!r}")
+    one, _ = torch_calls(one_update, data[:1].clone(), partial(gaussian, bw=2.5))
+    two, _ = torch_calls(one_update, data[:2].clone(), partial(gaussian, bw=2.5))
+    per_step = two - one  # the operations of one point step, without the loop's own set-up
+    steps = iters * len(data)
+    explained = per_step * steps * overhead_s
+    return {"ops_per_step": per_step, "steps": steps, "ops": per_step * steps,
+            "explained_s": float(explained), "fraction": float(explained / loop_s)}
 
 
 def meanshift_comparison(
@@ -822,11 +950,14 @@ def meanshift_comparison(
             rows.append({"n": len(X), "method": name, "median (s)": float("nan"), "ARI": float("nan"),
                          "clusters": None, "note": f"not run: quadratic, over {limit:,} points"})
             continue
-        labels = fn(X)
-        t = bench(fn, X, name=name, repeat=repeat, max_time=20)
+        out = []
+        # bench's untimed warm-up call is the one whose labels are scored: no extra run
+        t = bench(lambda X, fn=fn: out.append(fn(X)), X, name=name, repeat=repeat, max_time=20)
+        labels = out[0]
         rows.append({"n": len(X), "method": name, "median (s)": t.median,
                      "ARI": float(adjusted_rand_score(truth, labels)),
-                     "clusters": int(len(set(labels.tolist()))), "note": f"{t.repeat} samples"})
+                     "clusters": int(len(set(labels.tolist()))),
+                     "note": f"{t.repeat} sample{'s' * (t.repeat != 1)}"})
     return pd.DataFrame(rows)
 
 

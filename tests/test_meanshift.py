@@ -209,3 +209,75 @@ def test_plots_draw():
     with pytest.raises(ValueError, match=r"stop \(0\) must be greater than start \(1\)"):
         plot_func(torch.exp, 1, 0)
     plt.close("all")
+
+
+# ---------------------------------------------------------------- the loop's cost (lessonlib.bench)
+# These check what the measurements count and refuse, never how fast anything is.
+
+from lessonlib.bench import meanshift_batch_sweep, meanshift_loop_overhead, per_call_overhead, torch_calls  # noqa: E402
+
+
+def test_triangular_kernel_finds_the_gaussian_clusters(lecture):
+    # the lecture: swapping in the triangle gives the same clusters
+    _, data, truth = lecture
+    gauss, _ = cluster_labels(meanshift_batched(data, bs=len(data)))
+    triangle, _ = cluster_labels(meanshift_batched(data, bw=8, bs=len(data), kernel=tri))
+    assert adjusted_rand_score(gauss.numpy(), triangle.numpy()) > 0.95
+    assert adjusted_rand_score(truth.numpy(), triangle.numpy()) > 0.95
+
+
+def test_torch_calls_counts_each_operation_once():
+    a, b = torch.randn(3, 2), torch.randn(3, 2)
+    assert torch_calls(lambda: (a * b).sum()) == (2, ["mul", "sum"])
+    assert torch_calls(lambda: a.shape) == (0, [])  # reading an attribute is no operation
+    n, names = torch_calls(lambda: [x + 1 for x in a])
+    assert names.count("add") == 3 and n == 3 + names.count("dim") + names.count("unbind")  # iterating: dim, unbind
+
+
+def test_torch_calls_rejects_a_non_callable():
+    with pytest.raises(TypeError, match="fn must be callable"):
+        torch_calls(3)
+
+
+def test_loop_overhead_counts_one_update_per_point(lecture):
+    _, data, _ = lecture
+    # an independent count: one point step of the loop, written out here
+    x, X = data[0], data.clone()
+    n_ops, _ = torch_calls(lambda: X.__setitem__(0, (gaussian(norm(x - X), 2.5)[:, None] * X).sum(0)
+                                                   / gaussian(norm(x - X), 2.5).sum()))
+    out = meanshift_loop_overhead(1.0, 1e-6, data, iters=5)
+    assert out["steps"] == 5 * len(data)
+    # the written-out step computes the weights twice, one_update once
+    assert out["ops_per_step"] == n_ops - len(torch_calls(lambda: gaussian(norm(x - X), 2.5))[1])
+    assert out["explained_s"] == pytest.approx(out["ops"] * 1e-6)
+    assert out["fraction"] == pytest.approx(out["explained_s"] / 1.0)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(loop_s=0.0), ValueError, "loop_s"),
+    (dict(overhead_s=-1.0), ValueError, "overhead_s"),
+    (dict(iters=0), ValueError, "iters"),
+    (dict(data=[[1.0, 2.0]]), TypeError, "data"),
+])
+def test_loop_overhead_validates(lecture, kwargs, err, match):
+    args = dict(loop_s=1.0, overhead_s=1e-6, data=lecture[1][:10], iters=5) | kwargs
+    with pytest.raises((err, ValueError), match=match):
+        meanshift_loop_overhead(args.pop("loop_s"), args.pop("overhead_s"), args.pop("data"), **args)
+
+
+def test_per_call_overhead_is_a_timing_of_a_tiny_op():
+    t = per_call_overhead(repeat=2)
+    assert t.repeat <= 2 and t.median > 0 and "torch.mul" in t.name
+    with pytest.raises(ValueError, match="repeat"):
+        per_call_overhead(repeat=0)
+
+
+def test_batch_sweep_rows_and_checks(lecture):
+    data = lecture[1][:40].float()
+    sweep = meanshift_batch_sweep(data, (5, 64), loop=True, repeat=1)
+    assert list(sweep.frame.index) == ["loop (meanshift)", "bs = 5", "bs = n = 40"]  # 64 >= n is dropped
+    assert "transcript" in sweep.frame["lecture (2022)"].iloc[0]
+    with pytest.raises(TypeError, match="loop"):
+        meanshift_batch_sweep(data, loop="yes")
+    with pytest.raises(ValueError, match="batch_sizes"):
+        meanshift_batch_sweep(data, (0,))

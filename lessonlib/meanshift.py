@@ -252,10 +252,21 @@ def meanshift_batched(
 
 
 def _conv_axis(field: torch.Tensor, taps: torch.Tensor, axis: int) -> torch.Tensor:
-    """Correlate each line of a 2-D ``field`` with ``taps`` (odd length, centred) along ``axis``; zero outside."""
+    """Correlate each line of a 2-D ``field`` with ``taps`` (odd length, centred) along ``axis``; zero outside.
+
+    On a GPU, cuDNN would run float32 convolutions in TF32 (10-bit mantissa) by
+    default; here they run in full float32 ("ieee"), so the error bound of
+    :func:`meanshift_fast` holds on every device.
+    """
     R = (len(taps) - 1) // 2
     lines = field if axis == 1 else field.T
-    out = torch.nn.functional.conv1d(lines[:, None, :], taps.view(1, 1, -1), padding=R)[:, 0, :]
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        out = torch.nn.functional.conv1d(lines[:, None, :], taps.view(1, 1, -1), padding=R)[:, 0, :]
+    finally:
+        conv.fp32_precision = before
     return out if axis == 1 else out.T
 
 

@@ -281,3 +281,29 @@ def test_batch_sweep_rows_and_checks(lecture):
         meanshift_batch_sweep(data, loop="yes")
     with pytest.raises(ValueError, match="batch_sizes"):
         meanshift_batch_sweep(data, (0,))
+
+
+def test_fast_convolutions_run_in_full_float32_and_leave_the_setting_alone(monkeypatch):
+    """cuDNN's TF32 would cut float32 to a 10-bit mantissa on a GPU; each convolution asks for IEEE float32."""
+    from lessonlib import meanshift as ms
+
+    seen = []
+    real = torch.nn.functional.conv1d
+
+    def spy(*args, **kwargs):
+        seen.append(torch.backends.cudnn.conv.fp32_precision)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv1d", spy)
+    before = torch.backends.cudnn.conv.fp32_precision
+    ms.meanshift_fast(torch.randn(200, 2, generator=torch.Generator().manual_seed(0)) * 5, bw=2.0, iters=1)
+    assert seen and set(seen) == {"ieee"}
+    assert torch.backends.cudnn.conv.fp32_precision == before
+
+
+@pytest.mark.gpu
+def test_fast_on_cuda_matches_the_cpu(lecture):
+    _, data, _ = lecture
+    cpu = meanshift_fast(data, iters=5)
+    gpu = meanshift_fast(data.cuda(), iters=5).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-3)

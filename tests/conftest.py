@@ -11,9 +11,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lessonlib import hardware
 
@@ -24,12 +26,78 @@ SUMMARY: list[str] = []  # lines printed at the end of the run (browser summary)
 
 
 def pytest_collection_modifyitems(config, items):
+    # Unit tests first, on a quiet machine (some measure time). Then the book tests; the
+    # fresh re-runs of every page go last: they run in the background (FRESH_RUNS) while
+    # the other book tests, which time nothing, use the built site.
+    items.sort(key=lambda item: ("book" in item.keywords,
+                                 item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def toc_pages() -> list[str]:
+    """Every page of the book, in the table of contents' order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
+    while stack:
+        entry = stack.pop(0)
+        pages.append(entry["file"])
+        stack[:0] = entry.get("sections", [])
+    return pages
+
+
+def code_pages() -> list[str]:
+    """The pages that run code."""
+    return [p for p in toc_pages() if "{code-cell}" in (ROOT / f"{p}.md").read_text()]
+
+
+class FreshRuns:
+    """Every page with code executed again from scratch, two at a time, in the background.
+
+    Started by :func:`built_site` once the strict build is done (so the build's
+    own timings are never disturbed), longest page first; the determinism tests
+    run last and wait for their page. Each page runs in its own fresh kernel;
+    the timings it prints are not compared.
+    """
+
+    def __init__(self):
+        self.pool, self.futures = None, {}
+
+    def start(self) -> None:
+        import nbformat
+        from myst_nb.core.read import read_myst_markdown_notebook
+        from nbclient import NotebookClient
+
+        def run(page):
+            path = ROOT / f"{page}.md"
+            nb = nbformat.from_dict(read_myst_markdown_notebook(path.read_text(), path=path))
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            return nb
+
+        pages = code_pages()
+        size = {p: len((ROOT / f"{p}.md").read_text()) for p in pages}
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(2, hardware.cpu_cores())))
+        self.futures = {p: self.pool.submit(run, p) for p in sorted(pages, key=lambda p: -size[p])}
+
+    def result(self, page: str):
+        return self.futures[page].result()
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+FRESH_RUNS = FreshRuns()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    FRESH_RUNS.stop()
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -66,4 +134,5 @@ def built_site() -> Path:
             f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}",
             pytrace=False,
         )
+    FRESH_RUNS.start()
     return ROOT / "_build" / "html"

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
-from conftest import ROOT, SUMMARY, jupyter_book
+from conftest import FRESH_RUNS, ROOT, SUMMARY, code_pages, jupyter_book, toc_pages
 
 from lessonlib.hardware import cpu_cores as hardware_cores
 
@@ -28,17 +28,6 @@ def _load_ext():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p["chapters"]]
-    while stack:
-        entry = stack.pop(0)
-        pages.append(entry["file"])
-        stack[:0] = entry.get("sections", [])
-    return pages
 
 
 def test_strict_build_writes_every_page(built_site):
@@ -226,7 +215,7 @@ def _comparable(nb) -> list:
     return cells
 
 
-CODE_PAGES = [p for p in toc_pages() if "{code-cell}" in (ROOT / f"{p}.md").read_text()]
+CODE_PAGES = code_pages()
 
 
 def _built_notebook(page: str):
@@ -249,38 +238,14 @@ def _built_notebook(page: str):
 
 @pytest.fixture(scope="session")
 def fresh_runs(built_site):
-    """Every page with code executed again from scratch, two at a time, longest first.
-
-    Each page runs in its own fresh kernel (a process of its own), so running
-    two at once on a two-core machine changes only how long they take: the
-    timings they print are not compared. Returns page -> (future of the fresh
-    notebook, built notebook).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lessonlib.hardware import cpu_cores
-    from nbclient import NotebookClient
-
-    def run(page, nb):
-        fresh = nbformat.from_dict(nb)
-        client = NotebookClient(fresh, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str((ROOT / page).parent)}})
-        client.execute()
-        return fresh
-
-    built = {page: _built_notebook(page) for page in CODE_PAGES}
-    pool = ThreadPoolExecutor(max_workers=max(1, min(2, cpu_cores())))
-    order = sorted(CODE_PAGES, key=lambda p: -built[p][2])  # longest first packs two workers best
-    futures = {page: pool.submit(run, page, built[page][0]) for page in order}
-    yield {page: (futures[page], built[page][1]) for page in CODE_PAGES}
-    pool.shutdown(wait=True, cancel_futures=True)
+    """Every page with code, executed again from scratch (started by ``built_site``, see conftest)."""
+    return {page: (FRESH_RUNS.result(page), _built_notebook(page)[1]) for page in CODE_PAGES}
 
 
 @pytest.mark.parametrize("page", CODE_PAGES)
 def test_fresh_run_reproduces_the_build(fresh_runs, page):
     """Run the page again from scratch: every non-timing output equals the built one."""
-    future, built = fresh_runs[page]
-    fresh = future.result()
+    fresh, built = fresh_runs[page]
     for (source, new), (_, old) in zip(_comparable(fresh), _comparable(built), strict=True):
         assert new == old, f"outputs differ in the cell starting {source.splitlines()[0]!r}:\n{new!r:.1500}\n!=\n{old!r:.1500}"
 

@@ -102,7 +102,7 @@ def test_tokenizer_and_captions():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda m: shapes_dataset(0), "n must be a positive int"),
+        (lambda m: shapes_dataset(0), "n must be an int >= 1"),
         (lambda m: shapes_dataset(3, size=8), "size must be an int >= 16"),
         (lambda m: m.encode_image(torch.ones(3, 32, 32)), r"images must have shape \(n, 3, H, W\)"),
         (lambda m: m.encode_text("a red circle"), "captions must be a list of strings"),

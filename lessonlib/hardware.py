@@ -129,21 +129,34 @@ def gpu_name() -> str:
     return torch.cuda.get_device_name(0)
 
 
-def driver_version() -> str:
-    """The NVIDIA driver's version from ``nvidia-smi``, or a short reason it is unknown."""
+def nvidia_smi(*fields: str) -> tuple[bool, str]:
+    """Ask ``nvidia-smi`` for ``fields`` (e.g. ``"name"``, ``"driver_version"``), one GPU a line.
+
+    Returns
+    -------
+    (bool, str)
+        ``(True, its output)``, or ``(False, why not)``: no nvidia-smi, or it failed.
+    """
     import shutil
     import subprocess
 
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        return "none (nvidia-smi not found)"
+        return False, "nvidia-smi not found"
     try:
-        out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+        out = subprocess.run([smi, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unknown (nvidia-smi: {type(exc).__name__})"
-    lines = out.stdout.split()
-    return lines[0] if out.returncode == 0 and lines else f"unknown (nvidia-smi exit {out.returncode})"
+        return False, f"nvidia-smi failed: {type(exc).__name__}"
+    if out.returncode != 0:
+        return False, f"nvidia-smi failed: exit {out.returncode}"
+    return True, "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+def driver_version() -> str:
+    """The NVIDIA driver's version from ``nvidia-smi``, or a short reason it is unknown."""
+    ok, text = nvidia_smi("driver_version")
+    return text.split(";")[0] if ok and text else f"unknown ({text})" if not ok else "unknown"
 
 
 def _version(dist: str) -> str:

@@ -70,4 +70,4 @@ def test_driver_version_without_nvidia_smi(monkeypatch):
     from lessonlib import hardware
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert hardware.driver_version().startswith("none")
+    assert hardware.driver_version() == "unknown (nvidia-smi not found)"

@@ -112,3 +112,16 @@ def test_simulator_chosen_even_after_numba_was_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("numba.cuda.simulator")
+
+
+def test_nvidia_smi_queries_and_reports_failure(tmp_path, monkeypatch):
+    """A stand-in nvidia-smi on PATH: its answer is passed on; a failing one is a reason, not an exception."""
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text('#!/bin/sh\ncase "$1" in --query-gpu=driver_version) echo "580.65.06";;\n'
+                    '  --query-gpu=name,driver_version) printf "NVIDIA H200, 580.65.06\\nNVIDIA H200, 580.65.06\\n";;\n'
+                    '  *) exit 9;; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert hardware.nvidia_smi("name", "driver_version") == (True, "NVIDIA H200, 580.65.06; NVIDIA H200, 580.65.06")
+    assert hardware.driver_version() == "580.65.06"
+    assert hardware.nvidia_smi("temperature.gpu") == (False, "nvidia-smi failed: exit 9")

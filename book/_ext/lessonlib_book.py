@@ -68,19 +68,12 @@ def machine_key() -> str:
     From ``nvidia-smi`` (no CUDA library is loaded in the build process). A GPU
     that is present but not visible (nvidia-smi fails) counts as its own kind.
     """
-    import subprocess
+    from lessonlib.hardware import nvidia_smi
 
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return "cpu"
-    try:
-        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"nvidia-smi failed: {type(exc).__name__}"
-    if out.returncode != 0:
-        return f"nvidia-smi failed: exit {out.returncode}"
-    return "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) or "cpu"
+    ok, text = nvidia_smi("name", "driver_version")
+    if not ok:
+        return "cpu" if text == "nvidia-smi not found" else text
+    return text or "cpu"
 
 
 def cache_key(package_dir: Path, machine: str) -> str:

@@ -410,3 +410,20 @@ def test_downloaded_notebook_runs_against_lessonlib(built_site, tmp_path):
     ran = sum(1 for c in nb.cells if c.cell_type == "code")
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     SUMMARY.append(f"download: calculus.ipynb from the site ran {ran} code cells without error in a fresh kernel")
+
+
+def test_determinism_check_leaves_out_machine_cells_and_nothing_else():
+    """Two runs on a GPU runner print different nvidia-smi lines; only cells tagged 'machine' may differ."""
+    def notebook(smi: str, result: str):
+        nb = nbformat.v4.new_notebook()
+        machine = nbformat.v4.new_code_cell("print(nvidia_smi())", metadata={"tags": ["machine"]})
+        machine.outputs = [nbformat.v4.new_output("stream", name="stdout", text=smi)]
+        plain = nbformat.v4.new_code_cell("print(answer)")
+        plain.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result)]
+        nb.cells = [machine, plain]
+        return nb
+
+    first = notebook("NVIDIA H200, 580.65.06, 143771 MiB, 31 C\n", "42\n")
+    later = notebook("NVIDIA H200, 580.65.06, 143771 MiB, 35 C\n", "42\n")
+    assert _comparable(first) == _comparable(later)
+    assert _comparable(first) != _comparable(notebook("NVIDIA H200, 580.65.06, 143771 MiB, 31 C\n", "43\n"))

@@ -100,15 +100,16 @@ def tensor(name: str, value, *, convert: bool = True):
     raise TypeError(f"{name} must be {kinds}, {_got(value)}")
 
 
-def points(name: str, value, *, dims: int | None = None, convert: bool = True):
-    """A 2-D, non-empty, finite floating-point tensor (n, d), with ``d == dims`` where given."""
+def points(name: str, value, *, dims: int | None = None, convert: bool = True, like: str | None = None):
+    """A 2-D, non-empty, finite floating-point tensor (n, d), with ``d == dims`` (those of ``like``) where given."""
     t = tensor(name, value, convert=convert)
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
     if dims is not None and t.shape[1] != dims:
-        raise ValueError(f"{name} must hold {dims}-D points, shape (n, {dims}); got shape {tuple(t.shape)}")
+        also = f", as {like} has" if like else ""
+        raise ValueError(f"{name} must hold {dims}-D points, shape (n, {dims}){also}; got shape {tuple(t.shape)}")
     if not t.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {t.dtype}")
     bad = (~__import__("torch").isfinite(t)).any(dim=1).nonzero()

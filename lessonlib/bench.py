@@ -997,6 +997,7 @@ def cluster_data(what: str, n: int, *, seed: int = 0):
     from sklearn.datasets import make_blobs, make_moons
 
     kinds = ("kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32")
+    _checks.text("what", what)
     if what not in kinds:
         raise ValueError(f"what must be one of {sorted(kinds)}, got {what!r}")
     _checks.integer("n", n, low=10)

@@ -55,7 +55,7 @@ def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
     This is what k-means makes small, and what scikit-learn's ``KMeans.inertia_`` reports.
     """
     X = _check_points(X, "X", convert=True)
-    centroids = _check_points(centroids, "centroids", dims=X.shape[1], convert=True)
+    centroids = _check_points(centroids, "centroids", dims=X.shape[1], convert=True, like="X")
     return float(_assign(X, centroids.to(X))[1].sum())
 
 
@@ -283,7 +283,7 @@ def kmeans(
     if init is None:
         C = kmeans_plusplus(X, k, seed=seed)
     else:
-        init = _check_points(init, "init", dims=X.shape[1], convert=True)
+        init = _check_points(init, "init", dims=X.shape[1], convert=True, like="X")
         if len(init) != k:
             raise ValueError(f"init has {len(init)} centroids but k is {k}")
         C = init.to(X).clone()

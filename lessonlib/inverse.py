@@ -254,6 +254,11 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
     ref = (image("original", original) if original is not None else init).detach()
     if ref.shape != init.shape:
         raise ValueError(f"original has shape {tuple(ref.shape)}, init {tuple(init.shape)}")
+    with torch.no_grad():
+        out = encoder(init.detach().clamp(0, 1)[None])
+    if not isinstance(out, torch.Tensor) or out.shape != (1, len(target)):
+        raise ValueError(f"target has {len(target)} values but the encoder gives embeddings of shape "
+                         f"{tuple(getattr(out, 'shape', ()))} for one image")
     target = F.normalize(target.detach(), dim=0)
     z = torch.logit(init.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)

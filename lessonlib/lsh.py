@@ -211,7 +211,7 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         How many distinct points each query measured a distance to.
     """
     _check_index(index)
-    Q = _check_points(Q, "Q", dims=index.data.shape[1], convert=True)
+    Q = _check_points(Q, "Q", dims=index.data.shape[1], convert=True, like="the index")
     _check_count("k", k, 1)
     _check_count("chunk", chunk, 1)
     from .cluster import _check_method
@@ -286,7 +286,7 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
     dist : torch.Tensor of shape (n_queries, k)
     """
     X = _check_points(X, "X", convert=True)
-    Q = _check_points(Q, "Q", dims=X.shape[1], convert=True)
+    Q = _check_points(Q, "Q", dims=X.shape[1], convert=True, like="X")
     _check_count("k", k, 1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")

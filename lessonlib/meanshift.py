@@ -29,9 +29,10 @@ from .matmul import dist_b
 # ---------------------------------------------------------------- validation
 
 
-def _check_points(data, name: str = "data", dims: int | None = None, *, convert: bool = False) -> torch.Tensor:
+def _check_points(data, name: str = "data", dims: int | None = None, *, convert: bool = False,
+                  like: str | None = None) -> torch.Tensor:
     """``data`` as (n, d) finite float points; a numpy array or list too where ``convert``."""
-    return _checks.points(name, data, dims=dims, convert=convert)
+    return _checks.points(name, data, dims=dims, convert=convert, like=like)
 
 
 def _check_positive(name: str, value) -> float:

@@ -50,6 +50,8 @@ def _check_distances(d, signed: bool = False) -> torch.Tensor:
         raise ValueError(f"d must hold real distances, got {d.dtype}")
     if not signed and not bool((d >= 0).all()):
         raise ValueError("d must hold distances >= 0 (no negative or NaN values)")
+    if signed and bool(torch.isnan(d).any()):
+        raise ValueError("d must not hold NaN")
     return d
 
 

@@ -200,6 +200,8 @@ def test_helpers_take_arrays_and_refuse_what_they_cannot_use():
         tri(torch.tensor([-1.0]), 8)
     with pytest.raises(TypeError, match="d must be"):
         gaussian(None, 2.0)
+    with pytest.raises(ValueError, match="d must not hold NaN"):
+        gaussian(torch.tensor([0.0, math.nan]), 2.0)
     with pytest.raises(TypeError, match="seed must be an int"):
         make_clusters(2, 5, seed=2.5)
     a = meanshift(X.copy(), iters=1)

@@ -125,7 +125,8 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     if not isinstance(logit_scale, torch.Tensor):
         logit_scale = torch.tensor(_checks.real("logit_scale", logit_scale), dtype=image_emb.dtype)
     elif logit_scale.numel() != 1 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
-        raise ValueError(f"logit_scale must be one finite float, got shape {tuple(logit_scale.shape)} {logit_scale.dtype}")
+        raise ValueError(f"logit_scale must be one finite float, got shape {tuple(logit_scale.shape)} "
+                         f"{logit_scale.dtype}")
     n = len(image_emb)
     if same is None:
         same = torch.eye(n, dtype=torch.bool)

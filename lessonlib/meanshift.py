@@ -65,7 +65,8 @@ def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
     """
     centroid = _checks.tensor("centroid", centroid)
     if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
-        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got {tuple(centroid.shape)} {centroid.dtype}")
+        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got {tuple(centroid.shape)} "
+                         f"{centroid.dtype}")
     _check_count("n_samples", n_samples, 1)
     return MultivariateNormal(centroid, torch.diag(torch.tensor([5.0, 5.0], dtype=centroid.dtype))).sample((n_samples,))
 
@@ -365,7 +366,8 @@ def meanshift_fast(
     h = cell * bw
     # refuse before allocating: the taps (2R + 1 of them) and the first grid must both fit in max_cells
     if cutoff / cell > max_cells:
-        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; raise cell (now {cell})")
+        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; "
+                         f"raise cell (now {cell})")
     R = math.ceil(cutoff / cell)
     span = ((X.max(0).values - X.min(0).values) / h).tolist()
     if (span[0] + 2) * (span[1] + 2) > max_cells or 2 * R + 1 > max_cells:

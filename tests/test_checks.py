@@ -207,7 +207,8 @@ def _same(a, b) -> bool:
     return True
 
 
-@pytest.mark.parametrize("fn, valid, args", CASES, ids=[f"{c[0].__module__.split('.')[-1]}.{c[0].__qualname__}" for c in CASES])
+@pytest.mark.parametrize("fn, valid, args", CASES,
+                         ids=[f"{c[0].__module__.split('.')[-1]}.{c[0].__qualname__}" for c in CASES])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_bad_input_is_refused_by_name_or_accepted(fn, valid, args, data):

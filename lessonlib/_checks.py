@@ -57,3 +57,62 @@ def boolean(name: str, value) -> bool:
     if not isinstance(value, (bool, __import__("numpy").bool_)):
         raise TypeError(f"{name} must be True or False, {_got(value)}")
     return bool(value)
+
+
+def positive(name: str, value) -> float:
+    """A finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, {_got(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def callable_(name: str, value):
+    """Anything callable; else a ``TypeError``."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, {_got(value)}")
+    return value
+
+
+def tensor(name: str, value, *, convert: bool = True):
+    """``value`` as a ``torch.Tensor``.
+
+    A numpy array becomes a tensor sharing its memory (its dtype kept); a list
+    or tuple of numbers becomes a tensor of torch's default float dtype. With
+    ``convert=False`` only a tensor will do. Anything else is a ``TypeError``.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    if convert and isinstance(value, np.ndarray):
+        if value.dtype == object or value.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got a numpy array of {value.dtype}")
+        return torch.from_numpy(value) if value.flags.writeable else torch.as_tensor(value.copy())
+    if convert and isinstance(value, (list, tuple)):
+        try:
+            return torch.as_tensor(value, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{name} must be a tensor, a numpy array or a (nested) list of numbers: {exc}") from None
+    kinds = "a torch.Tensor, a numpy array or a list" if convert else "a torch.Tensor"
+    raise TypeError(f"{name} must be {kinds}, {_got(value)}")
+
+
+def points(name: str, value, *, dims: int | None = None, convert: bool = True, like: str | None = None):
+    """A 2-D, non-empty, finite floating-point tensor (n, d), with ``d == dims`` (those of ``like``) where given."""
+    t = tensor(name, value, convert=convert)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
+    if dims is not None and t.shape[1] != dims:
+        also = f", as {like} has" if like else ""
+        raise ValueError(f"{name} must hold {dims}-D points, shape (n, {dims}){also}; got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {t.dtype}")
+    bad = (~__import__("torch").isfinite(t)).any(dim=1).nonzero()
+    if len(bad):
+        raise ValueError(f"{name} has NaN or infinite values, first at row {bad[0, 0].item()}")
+    return t

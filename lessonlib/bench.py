@@ -77,9 +77,8 @@ def matmul_ladder(
     -------
     Ladder
     """
-    matmul._check_matmul(x, w)
-    if isinstance(slow_rows, bool) or not isinstance(slow_rows, int) or not 1 <= slow_rows <= x.shape[0]:
-        raise ValueError(f"slow_rows must be an int in [1, {x.shape[0]}], got {slow_rows!r}")
+    x, w = matmul._check_matmul(x, w, ("x", "w"))
+    _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
     part = x[:slow_rows]
     rungs = [
         (matmul.matmul_loops, part),
@@ -998,10 +997,11 @@ def cluster_data(what: str, n: int, *, seed: int = 0):
     from sklearn.datasets import make_blobs, make_moons
 
     kinds = ("kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32")
+    _checks.text("what", what)
     if what not in kinds:
         raise ValueError(f"what must be one of {sorted(kinds)}, got {what!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 10:
-        raise ValueError(f"n must be an int >= 10, got {n!r}")
+    _checks.integer("n", n, low=10)
+    seed = _checks.seed(seed)
     if what == "kmeans":
         return torch.from_numpy(make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0])
     if what == "kmeans16":

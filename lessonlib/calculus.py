@@ -23,6 +23,30 @@ def _check_real(name: str, value) -> None:
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
+def _check_point(name: str, value):
+    """A finite real number, or a float tensor/array of finite values (a list becomes an array)."""
+    import numpy as np
+
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number, a tensor, an array or a list of numbers") from None
+    if isinstance(value, np.ndarray) or type(value).__module__.startswith("torch"):
+        import torch
+
+        t = torch.as_tensor(value) if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" else value
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must hold numbers, got an array of {value.dtype}")
+        if t.numel() == 0:
+            raise ValueError(f"{name} is empty")
+        if t.dtype == torch.bool or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must hold finite numbers")
+        return value
+    _check_real(name, value)
+    return value
+
+
 def slope(f: Callable, t1, t2):
     """Rise over run: ``(f(t2) - f(t1)) / (t2 - t1)``.
 
@@ -30,6 +54,7 @@ def slope(f: Callable, t1, t2):
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
+    t1, t2 = _check_point("t1", t1), _check_point("t2", t2)
     run = t2 - t1
     if (run == 0) if isinstance(run, numbers.Number) else bool((run == 0).any()):
         raise ValueError(f"t1 and t2 must differ (run t2 - t1 is 0 at t1={t1!r})")
@@ -53,9 +78,12 @@ def derivative(f: Callable, x, *, d: float, method: str = "forward"):
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
+    x = _check_point("x", x)
     _check_real("d", d)
     if d <= 0:
         raise ValueError(f"d must be > 0, got {d!r}")
+    if not isinstance(method, str):
+        raise TypeError(f"method must be 'forward' or 'central', got {type(method).__name__}")
     if method == "forward":
         return (f(x + d) - f(x)) / d
     if method == "central":

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from . import _checks
 from .meanshift import _check_count, _check_points, _check_positive
 
 # ---------------------------------------------------------------- k-means
@@ -53,8 +54,8 @@ def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
 
     This is what k-means makes small, and what scikit-learn's ``KMeans.inertia_`` reports.
     """
-    _check_points(X, "X")
-    _check_points(centroids, "centroids", dims=X.shape[1])
+    X = _check_points(X, "X", convert=True)
+    centroids = _check_points(centroids, "centroids", dims=X.shape[1], convert=True, like="X")
     return float(_assign(X, centroids.to(X))[1].sum())
 
 
@@ -72,11 +73,11 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     ----------
     Arthur and Vassilvitskii, "k-means++: the advantages of careful seeding", SODA 2007.
     """
-    _check_points(X, "X")
+    X = _check_points(X, "X", convert=True)
     _check_count("k", k, 1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _check_count("seed", seed, 0)
+    _checks.seed(seed)
     gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device draws the same rows
     first = int(torch.randint(len(X), (1,), generator=gen))
     chosen = [first]
@@ -272,16 +273,17 @@ def kmeans(
     A cluster that loses all its points keeps its old centroid (scikit-learn
     moves it to a far point instead); with k-means++ seeding this is rare.
     """
-    _check_points(X, "X")
+    X = _check_points(X, "X", convert=True)
     _check_count("k", k, 1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _check_count("iters", iters, 0)
+    _checks.seed(seed)
     method = _check_method(method, X)
     if init is None:
         C = kmeans_plusplus(X, k, seed=seed)
     else:
-        _check_points(init, "init", dims=X.shape[1])
+        init = _check_points(init, "init", dims=X.shape[1], convert=True, like="X")
         if len(init) != k:
             raise ValueError(f"init has {len(init)} centroids but k is {k}")
         C = init.to(X).clone()
@@ -340,7 +342,7 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
     + block spread) window), far below n² when eps is small; in more dimensions
     only the first two axes prune.
     """
-    _check_points(X, "X")
+    X = _check_points(X, "X", convert=True)
     _check_positive("eps", eps)
     _check_count("block", block, 1)
     n, dev = len(X), X.device
@@ -598,7 +600,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     Ester, Kriegel, Sander and Xu, "A density-based algorithm for discovering
     clusters in large spatial databases with noise", KDD 1996.
     """
-    _check_points(X, "X")
+    X = _check_points(X, "X", convert=True)
     _check_positive("eps", eps)
     _check_count("min_samples", min_samples, 1)
     method = _check_method(method, X)
@@ -608,9 +610,15 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     if pairs is None:
         i, j = radius_pairs(X, eps)
     else:
-        i, j = pairs
-        if not (isinstance(i, torch.Tensor) and isinstance(j, torch.Tensor) and i.shape == j.shape and i.ndim == 1):
-            raise ValueError("pairs must be two 1-D int64 tensors of the same length")
+        if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+            raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
+        i, j = (_checks.tensor("pairs", t) for t in pairs)
+        if i.dtype == torch.bool or i.is_floating_point() or i.is_complex() or j.dtype != i.dtype:
+            raise ValueError(f"pairs must hold integer indices, got {i.dtype} and {j.dtype}")
+        if not (i.shape == j.shape and i.ndim == 1):
+            raise ValueError(f"pairs must be two 1-D index tensors of the same length, got shapes "
+                             f"{tuple(i.shape)} and {tuple(j.shape)}")
+        i, j = i.long(), j.long()
         if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
             raise ValueError(f"pairs hold indices outside [0, {n})")
         # as a set of unordered pairs: symmetric, each pair once, whatever the caller passed

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import _checks
 from .data import COLOURS, SHAPES, SIZES, shapes_dataset
 
 PAD, UNK = "<pad>", "<unk>"
@@ -35,12 +36,16 @@ class Tokenizer:
     """Words to integer ids; words it has not seen become ``<unk>``."""
 
     def __init__(self, words):
+        if isinstance(words, (str, bytes)) or not isinstance(words, (list, tuple, set, frozenset)):
+            raise TypeError(f"words must be a list of words, not {type(words).__name__}")
+        if not all(isinstance(w, str) and w for w in words):
+            raise TypeError("words must hold non-empty strings only")
         self.vocab = [PAD, UNK] + sorted(set(words) - {PAD, UNK})
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
     def __call__(self, captions: list[str]) -> torch.Tensor:
-        if isinstance(captions, str) or not all(isinstance(c, str) for c in captions):
-            raise ValueError("captions must be a list of strings")
+        if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
+            raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
         if not captions:
             raise ValueError("captions is empty")
         ids = [[self.index.get(w, 1) for w in c.lower().replace(",", " ").split()] for c in captions]
@@ -70,8 +75,8 @@ class MiniCLIP(nn.Module):
 
     def __init__(self, dim: int = 32, image_size: int = 32):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"dim must be an int >= 2, got {dim!r}")
+        _checks.integer("dim", dim, low=2)
+        _checks.integer("image_size", image_size, low=1)
         self.tokenizer = Tokenizer(caption_words())
         self.image_size = image_size
         self.image_encoder = nn.Sequential(
@@ -86,9 +91,13 @@ class MiniCLIP(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Unit-length embeddings, shape (n, dim), of images of shape (n, 3, H, W)."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must have shape (n, 3, H, W), got {tuple(getattr(images, 'shape', ()))}")
-        return F.normalize(self.image_encoder(images), dim=-1)
+        images = _checks.tensor("images", images)
+        if images.ndim != 4 or images.shape[1] != 3 or 0 in images.shape:
+            raise ValueError(f"images must have shape (n, 3, H, W), none of them 0, got {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise ValueError(f"images must be floating point, values in [0, 1], got {images.dtype}")
+        weight = self.image_encoder[0].weight
+        return F.normalize(self.image_encoder(images.to(weight.dtype)), dim=-1)
 
     def encode_text(self, captions: list[str]) -> torch.Tensor:
         """Unit-length embeddings, shape (n, dim), of a list of captions."""
@@ -106,13 +115,28 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     ``same``, an (n, n) boolean matrix, marks pairs with identical captions:
     those count as correct for each other (a small data set repeats captions).
     """
-    if image_emb.shape != text_emb.shape or image_emb.ndim != 2:
-        raise ValueError(f"embeddings must both be (n, dim), got {tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
+    image_emb, text_emb = _checks.tensor("image_emb", image_emb), _checks.tensor("text_emb", text_emb)
+    for name, t in (("image_emb", image_emb), ("text_emb", text_emb)):
+        if t.ndim != 2 or 0 in t.shape or not t.is_floating_point():
+            raise ValueError(f"{name} must be a non-empty (n, dim) float tensor, got {tuple(t.shape)} {t.dtype}")
+    if image_emb.shape != text_emb.shape:
+        raise ValueError(f"image_emb and text_emb must both be (n, dim), got {tuple(image_emb.shape)} and "
+                         f"{tuple(text_emb.shape)}")
+    if not isinstance(logit_scale, torch.Tensor):
+        logit_scale = torch.tensor(_checks.real("logit_scale", logit_scale), dtype=image_emb.dtype)
+    elif logit_scale.numel() != 1 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
+        raise ValueError(f"logit_scale must be one finite float, got shape {tuple(logit_scale.shape)} "
+                         f"{logit_scale.dtype}")
     n = len(image_emb)
     if same is None:
         same = torch.eye(n, dtype=torch.bool)
+    same = _checks.tensor("same", same)
+    if same.dtype != torch.bool:
+        raise ValueError(f"same must be a boolean matrix, got {same.dtype}")
     if same.shape != (n, n):
         raise ValueError(f"same must be ({n}, {n}), got {tuple(same.shape)}")
+    if not bool(same.any(0).all() and same.any(1).all()):  # an empty row would divide 0 by 0: NaN
+        raise ValueError("same must have a True entry in every row and every column (each pair matches itself)")
     logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
     target = same.float() / same.float().sum(1, keepdim=True)  # spread over equal captions
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
@@ -129,11 +153,14 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
     history : list of float
         The loss after every batch.
     """
-    for name, v, low in (("n_train", n_train, 2), ("epochs", epochs, 1), ("bs", bs, 2)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    _checks.integer("n_train", n_train, low=2)
+    _checks.integer("epochs", epochs, low=1)
+    _checks.integer("bs", bs, low=2)
+    if bs > n_train:  # the batch loop would run zero times: nothing trained
+        raise ValueError(f"bs ({bs}) must be at most n_train ({n_train}), or no batch is ever drawn")
+    _checks.integer("dim", dim, low=2)
+    _checks.positive("lr", lr)
+    _checks.seed(seed)
     torch.manual_seed(seed)
     images, captions, _ = shapes_dataset(n_train, seed=seed)
     model = MiniCLIP(dim=dim)
@@ -157,8 +184,16 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
 @torch.no_grad()
 def retrieval_accuracy(model: MiniCLIP, images: torch.Tensor, captions: list[str]) -> float:
     """Zero-shot accuracy: how often an image's most similar caption, among all 24, is its own."""
+    if not isinstance(model, MiniCLIP):
+        raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
+    images = _checks.tensor("images", images)
+    if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
+        raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
+    if not captions:
+        raise ValueError("captions is empty")
     if len(images) != len(captions):
-        raise ValueError(f"{len(images)} images but {len(captions)} captions")
+        raise ValueError(f"images and captions must have the same length, got {len(images)} images but "
+                         f"{len(captions)} captions")
     candidates = all_captions()
     sims = model.encode_image(images) @ model.encode_text(candidates).T
     picked = [candidates[i] for i in sims.argmax(1).tolist()]
@@ -197,19 +232,34 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
         (cosine between embedding and target, RMS pixel distance to ``original``,
         or to ``init`` without one) after each step.
     """
-    if not isinstance(target, torch.Tensor) or target.ndim != 1:
-        raise ValueError(f"target must be a 1-D embedding, got shape {tuple(getattr(target, 'shape', ()))}")
-    if not isinstance(init, torch.Tensor) or init.ndim != 3 or init.shape[0] != 3:
-        raise ValueError(f"init must have shape (3, H, W), got {tuple(getattr(init, 'shape', ()))}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if prior is not None and not prior >= 0:
-        raise ValueError(f"prior must be >= 0, got {prior!r}")
-    ref = (original if original is not None else init).detach()
+    _checks.callable_("encoder", encoder)
+    target = _checks.tensor("target", target)
+    if target.ndim != 1 or len(target) == 0 or not target.is_floating_point() or not bool(torch.isfinite(target).all()):
+        raise ValueError(f"target must be a 1-D finite float embedding, got shape {tuple(target.shape)} {target.dtype}")
+    if not bool(target.any()):
+        raise ValueError("target must not be all zeros: it has no direction")
+
+    def image(name, t):
+        t = _checks.tensor(name, t)
+        if t.ndim != 3 or t.shape[0] != 3 or 0 in t.shape:
+            raise ValueError(f"{name} must have shape (3, H, W), got {tuple(t.shape)}")
+        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must hold finite floats in [0, 1], got {t.dtype}")
+        return t
+
+    init = image("init", init)
+    _checks.integer("steps", steps, low=1)
+    _checks.positive("lr", lr)
+    if prior is not None:
+        _checks.real("prior", prior, low=0)
+    ref = (image("original", original) if original is not None else init).detach()
     if ref.shape != init.shape:
         raise ValueError(f"original has shape {tuple(ref.shape)}, init {tuple(init.shape)}")
+    with torch.no_grad():
+        out = encoder(init.detach().clamp(0, 1)[None])
+    if not isinstance(out, torch.Tensor) or out.shape != (1, len(target)):
+        raise ValueError(f"target has {len(target)} values but the encoder gives embeddings of shape "
+                         f"{tuple(getattr(out, 'shape', ()))} for one image")
     target = F.normalize(target.detach(), dim=0)
     z = torch.logit(init.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -249,13 +299,28 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     scores : list of (str, float)
         Every caption with its cosine similarity, best first.
     """
-    if not isinstance(image_embedding, torch.Tensor) or image_embedding.ndim != 1:
-        raise ValueError(f"image_embedding must be 1-D, got shape {tuple(getattr(image_embedding, 'shape', ()))}")
-    if not isinstance(word_lists, dict) or not word_lists:
+    if not isinstance(model, MiniCLIP):
+        raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
+    image_embedding = _checks.tensor("image_embedding", image_embedding)
+    dim = model.text_projection[-1].out_features
+    if image_embedding.shape != (dim,) or not image_embedding.is_floating_point():
+        raise ValueError(f"image_embedding must be a 1-D float embedding of the model's size ({dim},), "
+                         f"got shape {tuple(image_embedding.shape)} {image_embedding.dtype}")
+    if not bool(torch.isfinite(image_embedding).all()):
+        raise ValueError("image_embedding has NaN or infinite values")
+    if not isinstance(word_lists, dict):
+        raise TypeError(f"word_lists must be a dict of lists of words, got {type(word_lists).__name__}")
+    if not word_lists:
         raise ValueError("word_lists must be a non-empty dict of lists of words")
     for key, words in word_lists.items():
-        if not words or not all(isinstance(w, str) for w in words):
+        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+            # a bare string would be iterated letter by letter
+            raise TypeError(f"word_lists[{key!r}] must be a list of strings, got {type(words).__name__}")
+        if not words:
             raise ValueError(f"word_lists[{key!r}] must be a non-empty list of strings")
+    _checks.text("template", template)
+    if template.count("{}") != 1:
+        raise ValueError(f"template must hold exactly one '{{}}' for the words, got {template!r}")
     captions = [template.format(" ".join(combo)) for combo in itertools.product(*word_lists.values())]
     sims = (model.encode_text(captions) @ F.normalize(image_embedding, dim=0)).tolist()
     scores = sorted(zip(captions, sims), key=lambda cs: -cs[1])

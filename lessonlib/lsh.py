@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from . import _checks
 from .meanshift import _check_count, _check_points, _check_positive
 
 _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
@@ -94,11 +95,11 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     -----
     O(n · d · n_tables · n_hashes) to hash, plus a sort per table.
     """
-    _check_points(X, "X")
+    X = _check_points(X, "X", convert=True)
     _check_count("n_tables", n_tables, 1)
     _check_count("n_hashes", n_hashes, 1)
     _check_positive("width", width)
-    _check_count("seed", seed, 0)
+    _checks.seed(seed)
     gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
     dtype = torch.float64 if X.dtype == torch.float64 else torch.float32
     mix = torch.randint(1, _PRIME, (n_hashes,), generator=gen)
@@ -115,7 +116,7 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
 
 def _check_index(index) -> None:
     if not isinstance(index, LSHIndex):
-        raise ValueError(f"index must be an LSHIndex from lessonlib.lsh.build, got {type(index).__name__}")
+        raise TypeError(f"index must be an LSHIndex from lessonlib.lsh.build, got {type(index).__name__}")
 
 
 def _candidates(index: LSHIndex, Q: torch.Tensor):
@@ -210,7 +211,7 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         How many distinct points each query measured a distance to.
     """
     _check_index(index)
-    _check_points(Q, "Q", dims=index.data.shape[1])
+    Q = _check_points(Q, "Q", dims=index.data.shape[1], convert=True, like="the index")
     _check_count("k", k, 1)
     _check_count("chunk", chunk, 1)
     from .cluster import _check_method
@@ -284,8 +285,8 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
     idx : torch.Tensor of int64, shape (n_queries, k)
     dist : torch.Tensor of shape (n_queries, k)
     """
-    _check_points(X, "X")
-    _check_points(Q, "Q", dims=X.shape[1])
+    X = _check_points(X, "X", convert=True)
+    Q = _check_points(Q, "Q", dims=X.shape[1], convert=True, like="X")
     _check_count("k", k, 1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
@@ -304,8 +305,9 @@ def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
 
     Both are (n_queries, k) index tensors; -1 entries of ``found`` count as misses.
     """
+    found, exact = _checks.tensor("found", found), _checks.tensor("exact", exact)
     for name, t in (("found", found), ("exact", exact)):
-        if not isinstance(t, torch.Tensor) or t.ndim != 2 or t.is_floating_point():
+        if t.ndim != 2 or t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
             raise ValueError(f"{name} must be a 2-D integer tensor (n_queries, k), got {getattr(t, 'shape', t)!r}")
     if found.shape[0] != exact.shape[0] or exact.shape[1] == 0:
         raise ValueError(f"found {tuple(found.shape)} and exact {tuple(exact.shape)} must have the same queries, k >= 1")

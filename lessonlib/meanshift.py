@@ -23,35 +23,36 @@ import math
 import torch
 from torch.distributions.multivariate_normal import MultivariateNormal
 
+from . import _checks
 from .matmul import dist_b
 
 # ---------------------------------------------------------------- validation
 
 
-def _check_points(data, name: str = "data", dims: int | None = None) -> None:
-    if not isinstance(data, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(data).__name__}")
-    if data.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(data.shape)}")
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(data.shape)}")
-    if dims is not None and data.shape[1] != dims:
-        raise ValueError(f"{name} must hold {dims}-D points, shape (n, {dims}); got shape {tuple(data.shape)}")
-    if not data.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {data.dtype}")
-    bad = (~torch.isfinite(data)).any(dim=1).nonzero()
-    if len(bad):
-        raise ValueError(f"{name} has NaN or infinite values, first at row {bad[0, 0].item()}")
+def _check_points(data, name: str = "data", dims: int | None = None, *, convert: bool = False,
+                  like: str | None = None) -> torch.Tensor:
+    """``data`` as (n, d) finite float points; a numpy array or list too where ``convert``."""
+    return _checks.points(name, data, dims=dims, convert=convert, like=like)
 
 
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def _check_positive(name: str, value) -> float:
+    return _checks.positive(name, value)
 
 
-def _check_count(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+def _check_count(name: str, value, low: int) -> int:
+    return _checks.integer(name, value, low=low)
+
+
+def _check_distances(d, signed: bool = False) -> torch.Tensor:
+    """Distances for a kernel: a tensor (a numpy array or list is converted) of real values, >= 0 unless ``signed``."""
+    d = _checks.tensor("d", d)
+    if d.dtype == torch.bool or d.is_complex():
+        raise ValueError(f"d must hold real distances, got {d.dtype}")
+    if not signed and not bool((d >= 0).all()):
+        raise ValueError("d must hold distances >= 0 (no negative or NaN values)")
+    if signed and bool(torch.isnan(d).any()):
+        raise ValueError("d must not hold NaN")
+    return d
 
 
 # ---------------------------------------------------------------- data and plots
@@ -62,10 +63,12 @@ def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
 
     Uses torch's global generator; :func:`make_clusters` seeds it.
     """
-    if not isinstance(centroid, torch.Tensor) or centroid.shape != (2,):
-        raise ValueError(f"centroid must be a tensor of shape (2,), got {getattr(centroid, 'shape', centroid)!r}")
+    centroid = _checks.tensor("centroid", centroid)
+    if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
+        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got {tuple(centroid.shape)} "
+                         f"{centroid.dtype}")
     _check_count("n_samples", n_samples, 1)
-    return MultivariateNormal(centroid, torch.diag(torch.tensor([5.0, 5.0]))).sample((n_samples,))
+    return MultivariateNormal(centroid, torch.diag(torch.tensor([5.0, 5.0], dtype=centroid.dtype))).sample((n_samples,))
 
 
 def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
@@ -82,6 +85,7 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
     """
     _check_count("n_clusters", n_clusters, 1)
     _check_count("n_samples", n_samples, 1)
+    seed = _checks.seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         centroids = torch.rand(n_clusters, 2) * 70 - 35
@@ -137,12 +141,14 @@ def gaussian(d: torch.Tensor, bw: float) -> torch.Tensor:
     ``bw``, the bandwidth, is the standard deviation: how far away a point can
     be and still count.
     """
+    d = _check_distances(d, signed=True)  # the density is symmetric: a signed offset is fine
     _check_positive("bw", bw)
     return torch.exp(-0.5 * (d / bw) ** 2) / (bw * math.sqrt(2 * math.pi))
 
 
 def tri(d: torch.Tensor, i: float) -> torch.Tensor:
     """Triangular weight: 1 at distance 0, falling linearly to 0 at distance ``i``, 0 beyond."""
+    d = _check_distances(d)
     _check_positive("i", i)
     return (-d + i).clamp_min(0) / i
 
@@ -172,8 +178,13 @@ def one_update(X: torch.Tensor, kernel) -> None:
     """Move every point of ``X``, in place and in order, to the ``kernel``-weighted mean of ``X``.
 
     ``kernel(distances)`` gives weights, e.g. ``partial(gaussian, bw=2.5)``.
-    Points later in the loop see the earlier ones already moved.
+    Points later in the loop see the earlier ones already moved. ``X`` must be a
+    floating-point tensor or numpy array (moved in place; a list could not be).
     """
+    if isinstance(X, (list, tuple)):
+        raise TypeError("X must be a torch.Tensor or a numpy array, moved in place; got a list")
+    X = _check_points(X, "X", convert=True)
+    _checks.callable_("kernel", kernel)
     for i, x in enumerate(X):
         dist = norm(x - X)  # x (2,) broadcasts against X (n, 2): no x[None] needed
         weight = kernel(dist)
@@ -201,9 +212,10 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     -----
     O(iters · n²) work, n of it in Python loop steps.
     """
-    _check_points(data)
+    data = _check_points(data, convert=True)
     _check_positive("bw", bw)
     _check_count("iters", iters, 0)
+    _checks.callable_("kernel", kernel)
     X = data.clone()
     for _ in range(iters):
         one_update(X, lambda d: kernel(d, bw))  # kernel(distances, bw), as in meanshift_batched
@@ -237,10 +249,11 @@ def meanshift_batched(
     -----
     O(iters · n² · d) work and O(bs · n · d) memory.
     """
-    _check_points(data)
+    data = _check_points(data, convert=True)
     _check_positive("bw", bw)
     _check_count("iters", iters, 0)
     _check_count("bs", bs, 1)
+    _checks.callable_("kernel", kernel)
     n = len(data)
     X = data.clone()
     for _ in range(iters):
@@ -343,7 +356,7 @@ def meanshift_fast(
 
     Work per step: O(n) + O(G·(2·cutoff/cell + 1)) for G grid nodes.
     """
-    _check_points(data, dims=2)
+    data = _check_points(data, dims=2, convert=True)
     _check_positive("bw", bw)
     _check_count("iters", iters, 0)
     _check_positive("cutoff", cutoff)
@@ -351,7 +364,17 @@ def meanshift_fast(
     _check_count("max_cells", max_cells, 1)
     X = data.clone()
     h = cell * bw
+    # refuse before allocating: the taps (2R + 1 of them) and the first grid must both fit in max_cells
+    if cutoff / cell > max_cells:
+        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; "
+                         f"raise cell (now {cell})")
     R = math.ceil(cutoff / cell)
+    span = ((X.max(0).values - X.min(0).values) / h).tolist()
+    if (span[0] + 2) * (span[1] + 2) > max_cells or 2 * R + 1 > max_cells:
+        raise ValueError(
+            f"the points span about {span[0] + 2:.3g}×{span[1] + 2:.3g} grid nodes, over max_cells={max_cells}; "
+            f"raise cell (now {cell}) or max_cells"
+        )
     t = torch.arange(-R, R + 1, dtype=X.dtype, device=X.device) * h  # tap offsets
     w = torch.exp(-0.5 * (t / bw) ** 2)  # the Gaussian along one axis
     wt = w * t  # ... times the offset, for the weighted-offset field
@@ -409,7 +432,7 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
     -----
     O(n · k) for k clusters: each pass labels every unlabelled point near one seed.
     """
-    _check_points(shifted, "shifted")
+    shifted = _check_points(shifted, "shifted", convert=True)
     _check_positive("tol", tol)
     n = len(shifted)
     labels = torch.full((n,), -1, dtype=torch.long, device=shifted.device)

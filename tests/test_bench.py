@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lessonlib.bench import LECTURE_MATMUL, main, matmul_ladder, square_gflops
+from lessonlib.bench import LECTURE_MATMUL, cluster_data, main, matmul_ladder, square_gflops
 
 
 def test_matmul_ladder_times_every_rung_with_the_lecture_beside_it():
@@ -23,15 +23,24 @@ def test_matmul_ladder_times_every_rung_with_the_lecture_beside_it():
     assert f["GFLOP/s"].gt(0).all()
 
 
-@pytest.mark.parametrize("slow_rows", [0, 38, 2.0])
+@pytest.mark.parametrize("slow_rows", [0, 38])
 def test_matmul_ladder_rejects_bad_slow_rows(slow_rows):
     with pytest.raises(ValueError, match=r"slow_rows must be an int in \[1, 37\]"):
         matmul_ladder(torch.rand(37, 4), torch.rand(4, 2), slow_rows=slow_rows)
+    with pytest.raises(TypeError, match=r"slow_rows must be an int, got 2.0"):
+        matmul_ladder(torch.rand(37, 4), torch.rand(4, 2), slow_rows=2.0)
 
 
 def test_matmul_ladder_checks_shapes():
-    with pytest.raises(ValueError, match=r"a.shape\[1\] \(4\) must equal b.shape\[0\] \(5\)"):
+    with pytest.raises(ValueError, match=r"x.shape\[1\] \(4\) must equal w.shape\[0\] \(5\)"):
         matmul_ladder(torch.rand(7, 4), torch.rand(5, 2))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got None"):  # it said "a must be" before
+        matmul_ladder(None, torch.rand(5, 2))
+
+
+def test_cluster_data_checks_its_seed():
+    with pytest.raises(TypeError, match="seed must be an int, got 2.5"):
+        cluster_data("dbscan", 20, seed=2.5)
 
 
 def test_square_gflops_positive_and_validated():

@@ -223,9 +223,7 @@ def test_kmeans_empty_cluster_keeps_its_centroid(method):
         (lambda X: dbscan(X, eps=-1.0), "eps must be a positive number, got -1.0"),
         (lambda X: dbscan(X, eps=float("nan")), "eps must be a positive number"),
         (lambda X: dbscan(X, eps=0.5, min_samples=0), "min_samples must be an int >= 1, got 0"),
-        (lambda X: dbscan(X, eps=0.5, min_samples=2.5), "min_samples must be an int >= 1, got 2.5"),
         (lambda X: dbscan(X[None], eps=0.5), r"X must be 2-D .* got shape \(1, 30, 2\)"),
-        (lambda X: dbscan(X.numpy(), eps=0.5), "X must be a torch.Tensor, got ndarray"),
         (lambda X: dbscan(X.long(), eps=0.5), "X must be floating point"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.arange(3), torch.arange(4))), "pairs must be two 1-D"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))), r"outside \[0, 30\)"),
@@ -245,6 +243,24 @@ def test_method_of_the_wrong_kind_is_a_type_error():
     X = torch.rand(30, 2)
     with pytest.raises(TypeError, match="method must be a str"):
         dbscan(X, eps=0.5, method=None)
+    with pytest.raises(TypeError, match="min_samples must be an int, got 2.5"):
+        dbscan(X, eps=0.5, min_samples=2.5)
+    with pytest.raises(TypeError, match="X must be a torch.Tensor, a numpy array or a list, got None"):
+        dbscan(None, eps=0.5)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        kmeans(X, 2, seed=2.5)
+    with pytest.raises(TypeError, match="pairs must be a tuple"):
+        dbscan(X, eps=0.5, pairs=torch.arange(3))
+
+
+def test_arrays_are_accepted_and_float_pairs_refused():
+    X = torch.rand(30, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(dbscan(X.numpy(), eps=0.2), dbscan(X, eps=0.2))
+    assert torch.equal(kmeans(X.tolist(), 3)[1], kmeans(X, 3)[1])
+    i, j = radius_pairs(X, 0.2)
+    assert torch.equal(dbscan(X, eps=0.2, pairs=(i.numpy(), j.numpy())), dbscan(X, eps=0.2, pairs=(i, j)))
+    with pytest.raises(ValueError, match="pairs must hold integer indices, got torch.float32"):  # bincount failed before
+        dbscan(X, eps=0.2, pairs=(i.float(), j.float()))
 
 
 @pytest.mark.parametrize("fn", [lambda X: kmeans(X, 2), lambda X: dbscan(X, eps=0.5),

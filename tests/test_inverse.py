@@ -105,7 +105,6 @@ def test_tokenizer_and_captions():
         (lambda m: shapes_dataset(0), "n must be an int >= 1"),
         (lambda m: shapes_dataset(3, size=8), "size must be an int >= 16"),
         (lambda m: m.encode_image(torch.ones(3, 32, 32)), r"images must have shape \(n, 3, H, W\)"),
-        (lambda m: m.encode_text("a red circle"), "captions must be a list of strings"),
         (lambda m: invert(m.encode_image, torch.ones(2, 3), init=torch.rand(3, 32, 32)), "target must be a 1-D"),
         (lambda m: invert(m.encode_image, torch.ones(32), init=torch.rand(32, 32)), r"init must have shape \(3, H, W\)"),
         (lambda m: invert(m.encode_image, torch.ones(32), init=torch.rand(3, 32, 32), steps=0), "steps must be"),
@@ -120,3 +119,32 @@ def test_tokenizer_and_captions():
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call(MiniCLIP())
+
+
+def test_the_issues_bad_inputs_are_refused_by_name():
+    m = MiniCLIP()
+    with pytest.raises(TypeError, match="captions must be a list of strings"):
+        m.encode_text("a red circle")
+    with pytest.raises(TypeError, match="words must be a list of words, not str"):
+        Tokenizer("a red circle")  # it made a vocabulary of letters before
+    with pytest.raises(TypeError, match=r"word_lists\['shape'\] must be a list of strings, got str"):
+        interrogate(torch.ones(32), {"shape": "circle"}, model=m)  # it iterated the letters before
+    with pytest.raises(ValueError, match="images must be floating point"):
+        m.encode_image(torch.ones(1, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"images must have shape \(n, 3, H, W\), none of them 0"):
+        m.encode_image(torch.ones(1, 3, 0, 0))
+    e = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    with pytest.raises(ValueError, match="same must have a True entry in every row"):  # NaN before
+        clip_loss(e, e, torch.tensor(1.0), torch.zeros(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"bs \(10\) must be at most n_train \(4\)"):  # trained nothing before
+        train_miniclip(4, bs=10)
+    with pytest.raises(TypeError, match="seed must be an int, got 2.5"):
+        train_miniclip(4, bs=2, seed=2.5)
+    with pytest.raises(TypeError, match="lr must be a positive number"):
+        train_miniclip(4, bs=2, lr="x")
+
+
+def test_float64_images_give_the_float32_embedding():
+    m = MiniCLIP()
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(m.encode_image(x.double()), m.encode_image(x))

@@ -100,7 +100,6 @@ def test_build_is_reproducible_and_seed_matters():
         (lambda X: lsh.build(X, width=0.0), "width must be a positive number, got 0.0"),
         (lambda X: lsh.build(X[0]), r"X must be 2-D \(n_samples, n_features\), got shape \(3,\)"),
         (lambda X: lsh.build(X[:0]), r"X is empty"),
-        (lambda X: lsh.query("index", X), "index must be an LSHIndex"),
         (lambda X: lsh.query(lsh.build(X), X[:, :2]), r"Q must hold 3-D points"),
         (lambda X: lsh.query(lsh.build(X), X, 0), "k must be an int >= 1, got 0"),
         (lambda X: lsh.radius_pairs(lsh.build(X), -0.1), "eps must be a positive number, got -0.1"),
@@ -114,6 +113,17 @@ def test_bad_input_raises(call, match):
     X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match=match):
         call(X)
+
+
+def test_wrong_kinds_are_type_errors_and_arrays_are_accepted():
+    X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError, match="index must be an LSHIndex"):
+        lsh.query("index", X)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        lsh.build(X, seed=2.5)
+    with pytest.raises(TypeError, match="found must be"):
+        lsh.recall(None, torch.zeros(3, 2, dtype=torch.long))
+    assert torch.equal(lsh.exact_knn(X.numpy(), X[:4].numpy(), 3)[0], lsh.exact_knn(X, X[:4], 3)[0])
 
 
 def test_nan_query_is_rejected():

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -75,12 +76,21 @@ ALL = RUNGS + [einsum_expand]
         (torch.ones(0, 2), torch.ones(2, 2), r"a has an empty dimension: shape \(0, 2\)"),
         (torch.ones(3, 2), torch.ones(2, 0), r"b has an empty dimension: shape \(2, 0\)"),
         (torch.ones(3, 2), torch.ones(2, 2, dtype=torch.float64), "must share a dtype"),
-        ([[1.0]], torch.ones(1, 1), "a must be a torch.Tensor, got list"),
     ],
 )
 def test_bad_input_is_refused_with_shapes(f, a, b, match):
     with pytest.raises(ValueError, match=match):
         f(a, b)
+
+
+@pytest.mark.parametrize("f", ALL, ids=lambda f: f.__name__)
+def test_arrays_and_lists_are_accepted_other_kinds_refused(f):
+    a, b = [[1.0, 2.0], [3.0, 4.0]], np.array([[1.0], [2.0]], dtype=np.float32)
+    torch.testing.assert_close(f(a, b), f(torch.tensor(a), torch.from_numpy(b)))
+    with pytest.raises(TypeError, match="a must be a torch.Tensor, a numpy array or a list, got None"):
+        f(None, torch.ones(1, 1))
+    with pytest.raises(TypeError, match="b must be"):
+        f(torch.ones(1, 1), "b")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
 import math
+
+import numpy as np
 from functools import partial
 
 import pytest
@@ -174,6 +176,38 @@ def test_fast_is_two_d_only_and_guards_its_grid():
         meanshift_fast(torch.tensor([[0.0, 0.0], [1e6, 1e6]]), max_cells=10_000)
     with pytest.raises(ValueError, match="cell must be a positive number"):
         meanshift_fast(torch.ones(4, 2), cell=0)
+    with pytest.raises(ValueError, match="raise cell"):  # refused before the 8e9 taps are allocated
+        meanshift_fast(torch.ones(4, 2), cell=1e-9)
+    with pytest.raises(TypeError, match="cell must be a positive number, got None"):
+        meanshift_fast(torch.ones(4, 2), cell=None)
+
+
+def test_helpers_take_arrays_and_refuse_what_they_cannot_use():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])
+    expected = torch.from_numpy(X.copy())
+    one_update(expected, partial(gaussian, bw=2.5))
+    one_update(X, partial(gaussian, bw=2.5))  # a numpy array moves in place, as a tensor does
+    np.testing.assert_allclose(X, expected.numpy())
+    with pytest.raises(ValueError, match="X must be floating point"):  # it used to truncate silently
+        one_update(torch.ones(3, 2, dtype=torch.int64), partial(gaussian, bw=2.5))
+    with pytest.raises(TypeError, match="X must be a torch.Tensor or a numpy array"):
+        one_update([[0.0, 0.0]], partial(gaussian, bw=2.5))
+    with pytest.raises(TypeError, match="kernel must be callable"):
+        one_update(torch.ones(3, 2), None)
+    assert torch.allclose(gaussian([0.0, 1.0], 2.0), gaussian(torch.tensor([0.0, 1.0]), 2.0))
+    assert torch.equal(tri(np.array([0.0, 4.0, 9.0]), 8), torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="d must hold distances >= 0"):  # weights above 1 before
+        tri(torch.tensor([-1.0]), 8)
+    with pytest.raises(TypeError, match="d must be"):
+        gaussian(None, 2.0)
+    with pytest.raises(ValueError, match="d must not hold NaN"):
+        gaussian(torch.tensor([0.0, math.nan]), 2.0)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        make_clusters(2, 5, seed=2.5)
+    a = meanshift(X.copy(), iters=1)
+    assert torch.equal(a, meanshift(torch.from_numpy(X.copy()), iters=1))
+    c = sample(np.array([1.0, 2.0]), 3)
+    assert c.shape == (3, 2)
 
 
 def test_other_validation():

@@ -926,8 +926,8 @@ def meanshift_comparison(
     from .meanshift import cluster_labels, make_clusters, meanshift_batched, meanshift_fast, true_labels
 
     methods = {
-        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[0], batched_max),
-        "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[0], None),
+        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
+        "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[1], None),
         "sklearn MeanShift, bin_seeding": (
             lambda X: MeanShift(bandwidth=2 * bw, bin_seeding=True).fit(X.numpy()).labels_, None),
         "sklearn MeanShift, defaults": (

@@ -423,10 +423,13 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
 
     Returns
     -------
-    labels : torch.Tensor of int64, shape (n_samples,)
-        0 for the largest cluster, 1 for the next, and so on.
     centres : torch.Tensor of shape (n_clusters, n_features)
         Mean position of each cluster's points.
+    labels : torch.Tensor of int64, shape (n_samples,)
+        0 for the largest cluster, 1 for the next, and so on.
+
+    The order is that of :func:`lessonlib.cluster.kmeans` (and of
+    scikit-learn's ``k_means`` and ``mean_shift`` functions): centres first.
 
     Notes
     -----
@@ -453,4 +456,4 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
     centres = torch.zeros(k, shifted.shape[1], dtype=shifted.dtype, device=shifted.device)
     centres.index_add_(0, labels, shifted)
     centres /= torch.bincount(labels, minlength=k)[:, None].to(shifted.dtype)
-    return labels, centres
+    return centres, labels

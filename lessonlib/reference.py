@@ -46,7 +46,7 @@ import re
 from pathlib import Path
 
 from . import _checks
-from .bench import (
+from .bench.claims import (
     GPU_CLAIMS,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_ROWS,

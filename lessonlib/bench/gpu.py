@@ -42,7 +42,17 @@ from .meanshift import cpu_meanshift_timings, lecture_points
 
 
 def device_bandwidth(nbytes: int = 1 << 30) -> float:
-    """GB/s of a device-to-device copy (bytes read + bytes written, over time). GPU only."""
+    """GB/s of a device-to-device copy (bytes read + bytes written, over time). GPU only.
+
+    Parameters
+    ----------
+    nbytes : int, default 2**30
+        Bytes copied per call.
+
+    Returns
+    -------
+    float
+    """
     require_gpu()
     nbytes = _checks.integer("nbytes", nbytes, low=4)
     src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
@@ -137,8 +147,19 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16, repea
 def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
     """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off) on n×n float32. GPU only.
 
-    Keys are ``SQUARE_ROWS``: the rows of ``GPU_KERNEL_ROWS`` and ``"cuBLAS (TF32 off)"``.
     torch's TF32 setting is restored afterwards.
+
+    Parameters
+    ----------
+    n : int, default 4096
+    tpb : int, default 16
+        Threads per block along each dimension.
+
+    Returns
+    -------
+    dict of str to float
+        Keyed by ``claims.SQUARE_ROWS``: the rows of ``claims.GPU_KERNEL_ROWS``
+        and ``"cuBLAS (TF32 off)"``.
     """
     require_gpu()
     from .. import kernels

@@ -100,10 +100,10 @@ class Variant:
     per_method : bool
         True: one row per device and method (``"fused"``, ``"tensor"``);
         False: one row per device.
-    run : callable
-        ``run(ctx, device, method)`` returns the call to time, with no arguments.
-    compare : callable
-        ``compare(ctx, reference_result, result)`` returns an :class:`Agreement`.
+    run
+        A function: ``run(ctx, device, method)`` returns the call to time, with no arguments.
+    compare
+        A function: ``compare(ctx, reference_result, result)`` returns an :class:`Agreement`.
     """
 
     label: str
@@ -122,13 +122,13 @@ class Algorithm:
         The implementation column of scikit-learn's row.
     agreement : str
         What the agreement value measures.
-    prepare : callable
-        ``prepare(data, params)`` returns the context every call below takes
+    prepare
+        A function: ``prepare(data, params)`` returns the context every call below takes
         (the data on the CPU, the parameters, a shared start).
-    run_reference : callable
-        ``run_reference(ctx)`` returns scikit-learn's call to time, with no arguments.
-    reference_note : callable
-        ``reference_note(ctx, reference_result)``: the note of scikit-learn's row.
+    run_reference
+        A function: ``run_reference(ctx)`` returns scikit-learn's call to time, with no arguments.
+    reference_note
+        A function: ``reference_note(ctx, reference_result)`` gives the note of scikit-learn's row.
     variants : tuple of Variant
         Our versions, each compared with scikit-learn's result.
     """
@@ -379,8 +379,8 @@ class Measure:
     bound : float
     unit : str
         Appended to both numbers when printed (``"×"``, ``"%"``).
-    digits : int, default 3
-        Decimals of ``value`` when printed.
+    digits : int
+        Decimals of ``value`` when printed (3 unless given).
     """
 
     name: str

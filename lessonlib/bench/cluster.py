@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -108,8 +107,8 @@ class Variant:
 
     label: str
     per_method: bool
-    run: Callable
-    compare: Callable
+    run: object  # a function (typed "object" so that the API page links nothing it cannot resolve)
+    compare: object
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,9 @@ class Algorithm:
 
     reference: str
     agreement: str
-    prepare: Callable
-    run_reference: Callable
-    reference_note: Callable
+    prepare: object  # functions, typed "object" as in Variant
+    run_reference: object
+    reference_note: object
     variants: tuple
 
 

@@ -18,7 +18,7 @@ And the machinery every chapter uses:
 - :mod:`lessonlib.timing` -- honest timings and the speed-up tables built from them;
 - :mod:`lessonlib.anim` -- matplotlib animations as offline-safe HTML for the book;
 - :mod:`lessonlib.book` -- the set-up cell every chapter starts with, and captioned tables;
-- :mod:`lessonlib.bench` -- the benchmarks behind the tables (``python -m lessonlib.bench``);
+- :mod:`lessonlib.bench` -- the benchmarks behind the tables, one module per job (``python -m lessonlib.bench``);
 - :mod:`lessonlib.reference` -- the GPU reference file: its format, and how a chapter shows it.
 
 Bad input: every public function checks its arguments before doing any work

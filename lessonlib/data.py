@@ -275,3 +275,50 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---------------------------------------------------------------- the clustering benchmarks' data
+
+CLUSTER_KINDS = ("kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32")
+
+
+def cluster_data(what: str, n: int, *, seed: int = 0):
+    """The data set of one clustering benchmark, as tensors (scikit-learn's generators, ``bench`` extra).
+
+    Parameters
+    ----------
+    what : {"kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32"}
+        ``kmeans``: 8 blobs in 2-D; ``kmeans16``: 32 blobs in 16-D (both
+        float64, so that two programs' labels can be compared one by one);
+        ``dbscan``: two moons, noise 0.06; ``dbscan_blobs``: 8 blobs in 2-D;
+        ``knn``: 50 blobs in 16-D; ``knn32``: 100 blobs in 32-D (float32).
+    n : int
+        Points, at least 10.
+    seed : int, default 0
+
+    Returns
+    -------
+    torch.Tensor of shape (n, d), or tuple of (torch.Tensor, torch.Tensor)
+        ``X``; for ``knn`` and ``knn32``, ``(X, Q)`` with 1,000 queries drawn
+        from the same distribution.
+    """
+    from ._deps import require
+
+    _checks.text("what", what)
+    if what not in CLUSTER_KINDS:
+        raise ValueError(f"what must be one of {sorted(CLUSTER_KINDS)}, got {what!r}")
+    n = _checks.integer("n", n, low=10)
+    seed = _checks.seed(seed)
+    datasets = require("sklearn.datasets", "bench", "the clustering benchmarks' data")
+    make_blobs, make_moons = datasets.make_blobs, datasets.make_moons
+    if what == "kmeans":
+        return torch.from_numpy(make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0])
+    if what == "kmeans16":
+        return torch.from_numpy(make_blobs(n, centers=32, n_features=16, cluster_std=2.0, random_state=seed)[0])
+    if what == "dbscan":
+        return torch.from_numpy(make_moons(n, noise=0.06, random_state=seed)[0]).float()
+    if what == "dbscan_blobs":
+        return torch.from_numpy(make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0]).float()
+    centers, d = (50, 16) if what == "knn" else (100, 32)
+    X = torch.from_numpy(make_blobs(n + 1000, centers=centers, n_features=d, random_state=seed)[0]).float()
+    return X[:n], X[n:]

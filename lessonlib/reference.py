@@ -27,7 +27,7 @@ The format, in words (every time in seconds, every rate per second):
 - ``matmul``: the MNIST-shaped product, with ``shape``, ``data``, ``tpb``,
   ``host_memory`` (pageable or pinned, in words), ``cpu`` (the CPU ladder's
   rows, each with the ``rows`` it ran on) and ``gpu`` (every row of
-  ``lessonlib.bench.GPU_MATMUL_ROWS``);
+  ``lessonlib.bench.claims.GPU_MATMUL_ROWS``);
 - ``meanshift``: ``points``, ``cpu`` and ``gpu`` rows (the lecture's loop on
   the CPU, the batch sweep and all points at once on the GPU);
 - ``cluster``: the clustering chapter's table, one object per row;
@@ -46,7 +46,7 @@ import re
 from pathlib import Path
 
 from . import _checks
-from .bench import (
+from .bench.claims import (
     GPU_CLAIMS,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_ROWS,
@@ -227,7 +227,7 @@ def validate(report, *, source: str = "the report") -> dict:
     Parameters
     ----------
     report : dict
-        A parsed reference file, or what :func:`lessonlib.bench.gpu_report` returns.
+        A parsed reference file, or what :func:`lessonlib.bench.gpu.gpu_report` returns.
     source : str, default "the report"
         How to name it in the error message (a file's path).
 
@@ -427,7 +427,7 @@ def claim_text(measured: Verdict | None, ref: dict | None, claim: str) -> str:
     ref : dict or None
         A reference file, or None when there is none.
     claim : str
-        A key of ``lessonlib.bench.GPU_CLAIMS``.
+        A key of ``lessonlib.bench.claims.GPU_CLAIMS``.
 
     Returns
     -------
@@ -459,7 +459,7 @@ def claims_table(measured, ref: dict | None, claims=None, *, text: str = "The le
     ref : dict or None
         A reference file; adds a column, and the reference label to the caption.
     claims : list of str, optional
-        Keys of ``lessonlib.bench.GPU_CLAIMS``; by default every claim in ``measured``, or all.
+        Keys of ``lessonlib.bench.claims.GPU_CLAIMS``; by default every claim in ``measured``, or all.
     text : str
         The caption's first sentence.
 

@@ -20,7 +20,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lessonlib import _checks, book, bench, calculus, cluster, data, inverse, lsh, matmul, meanshift, timing
+from lessonlib import _checks, book, calculus, cluster, data, inverse, lsh, matmul, meanshift, timing
+from lessonlib.bench import matmul as bench_matmul
 
 
 def test_integer_rule():
@@ -179,8 +180,8 @@ CASES += [
     (lsh.exact_knn, lambda: {"X": _pts(20, 3), "Q": _pts(3, 3), "k": 2, "chunk": 2}, ["X", "Q", "k", "chunk"]),
     (lsh.recall, lambda: {"found": torch.zeros(3, 2, dtype=torch.long), "exact": torch.ones(3, 2, dtype=torch.long)},
      ["found", "exact"]),
-    (bench.matmul_ladder, lambda: {"x": torch.rand(2, 3), "w": torch.rand(3, 2), "slow_rows": 1}, ["x", "w"]),
-    (bench.cluster_data, lambda: {"what": "dbscan", "n": 10, "seed": 0}, ["what", "n", "seed"]),
+    (bench_matmul.matmul_ladder, lambda: {"x": torch.rand(2, 3), "w": torch.rand(3, 2), "slow_rows": 1}, ["x", "w"]),
+    (data.cluster_data, lambda: {"what": "dbscan", "n": 10, "seed": 0}, ["what", "n", "seed"]),
 ]
 
 # arguments a function changes by design (one_update moves the points in place)

@@ -170,3 +170,36 @@ def test_fetch_command_line(local_server, tmp_path, capsys):
     assert digest in capsys.readouterr().out
     assert main(["fetch", "--url", f"{base}/m.pkl.gz", "--sha256", "f" * 64, "--out", str(tmp_path / "n")]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the clustering benchmarks' data
+
+
+def test_cluster_data_shapes_dtypes_and_seed():
+    import torch
+
+    from lessonlib.data import cluster_data
+
+    X, Q = cluster_data("knn", 50)
+    assert X.shape == (50, 16) and Q.shape == (1000, 16)
+    X, Q = cluster_data("knn32", 50)
+    assert X.shape == (50, 32) and Q.shape == (1000, 32) and X.dtype == torch.float32
+    assert cluster_data("kmeans16", 40).shape == (40, 16) and cluster_data("kmeans", 40).dtype == torch.float64
+    assert cluster_data("dbscan", 40).dtype == torch.float32
+    assert torch.equal(cluster_data("dbscan", 40, seed=3), cluster_data("dbscan", 40, seed=3))
+    assert not torch.equal(cluster_data("dbscan", 40, seed=3), cluster_data("dbscan", 40, seed=4))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"what": "kmedoids", "n": 100}, ValueError, "what must be one of"),
+    ({"what": 3, "n": 100}, TypeError, "what must be a str"),
+    ({"what": "dbscan", "n": 3}, ValueError, "n must be an int >= 10, got 3"),
+    ({"what": "dbscan", "n": 20.0}, TypeError, "n must be an int"),
+    ({"what": "dbscan", "n": 20, "seed": 2.5}, TypeError, "seed must be an int, got 2.5"),
+    ({"what": "dbscan", "n": 20, "seed": -1}, ValueError, "seed must be an int"),
+])
+def test_cluster_data_validates(kwargs, error, message):
+    from lessonlib.data import cluster_data
+
+    with pytest.raises(error, match=message):
+        cluster_data(**kwargs)

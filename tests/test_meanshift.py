@@ -248,7 +248,12 @@ def test_plots_draw():
 # ---------------------------------------------------------------- the loop's cost (lessonlib.bench)
 # These check what the measurements count and refuse, never how fast anything is.
 
-from lessonlib.bench import meanshift_batch_sweep, meanshift_loop_overhead, per_call_overhead, torch_calls  # noqa: E402
+from lessonlib.bench.meanshift import (  # noqa: E402
+    meanshift_batch_sweep,
+    meanshift_loop_overhead,
+    per_call_overhead,
+    torch_calls,
+)
 
 
 def test_triangular_kernel_finds_the_gaussian_clusters(lecture):

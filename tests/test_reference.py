@@ -6,15 +6,15 @@ import json
 import pytest
 
 from lessonlib import reference
-from lessonlib.bench import (
+from lessonlib.bench.claims import (
     AS_LECTURED_KERNEL,
     AS_LECTURED_TORCH,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_ROWS,
     MEANSHIFT_CPU_ROWS,
     SQUARE_ROWS,
-    main,
 )
+from lessonlib.bench.cli import main
 from lessonlib.reference import LABEL, SCHEMA, ReferenceFormatError, load_reference, validate
 
 

@@ -1,0 +1,131 @@
+"""Benchmarks: every timing table the book shows, each made by one named function, runnable from the command line.
+
+Benchmarks are not tests: tests check that results are right, these measure
+how fast they come. The chapters call these functions, so a table in the book
+and a run of ``python -m lessonlib.bench ...`` measure the same thing.
+``BENCHMARKS`` lists every table (and measured figure) with the function that
+produces it and the chapter that shows it.
+
+Modules, one job each:
+
+- :mod:`lessonlib.bench.matmul` -- the matrix-product ladder, a square product's GFLOP/s, reading speed;
+- :mod:`lessonlib.bench.gpu` -- GPU timings of the product, the kernels and mean shift, and the GPU report;
+- :mod:`lessonlib.bench.claims` -- the lecture's GPU figures and claims, and the verdicts on them;
+- :mod:`lessonlib.bench.meanshift` -- mean shift on the CPU: batch sizes, the cost of a call, scikit-learn;
+- :mod:`lessonlib.bench.cluster` -- k-means, DBSCAN and neighbours against scikit-learn, and the goals;
+- :mod:`lessonlib.bench.lsh` -- LSH against brute force, and DBSCAN with LSH's pairs;
+- :mod:`lessonlib.bench.memory` -- a process's peak resident memory, reset between measurements;
+- :mod:`lessonlib.bench.cli` -- the command line.
+
+Usage::
+
+    python -m lessonlib.bench matmul [--rows N] [--square N] [--repeat N]
+    python -m lessonlib.bench meanshift [--sizes N ...] [--batched-max N] [--repeat N]
+    python -m lessonlib.bench cluster [--dbscan N] [--kmeans N] [--knn N] [--lsh-sizes N ...] [--repeat N]
+    python -m lessonlib.bench gpu --out FILE     # needs a CUDA GPU
+    python -m lessonlib.bench claims [FILE]      # the lecture's GPU claims, judged on FILE
+
+``gpu`` runs every GPU measurement the book shows and writes them, with the
+device, driver, library versions, date and command, to one JSON file (its
+format is :mod:`lessonlib.reference`'s), then prints one line per lecture GPU
+claim: held or not, with the measured ratio. The chapters show such a file
+(``book/_data/reference_gpu.json``) as a labelled reference on machines that
+have no GPU; ``claims`` prints the same lines from a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One table (or measured figure) the book shows, and what produces it.
+
+    Attributes
+    ----------
+    table : str
+        What the table shows.
+    function : str
+        The producing function, ``"module.name"`` inside ``lessonlib.bench``.
+    chapter : str
+        The page that shows it (its file name in ``book/``, without ``.md``).
+    command : str
+        The ``python -m lessonlib.bench`` command that runs it too, or ``""``.
+    """
+
+    table: str
+    function: str
+    chapter: str
+    command: str = ""
+
+    def producer(self):
+        """The producing function itself (imports its module)."""
+        module, name = self.function.rsplit(".", 1)
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+BENCHMARKS = (
+    Benchmark("The matrix-product ladder, CPU", "matmul.matmul_ladder", "einsum", "matmul"),
+    Benchmark("A square product's GFLOP/s, CPU", "matmul.square_gflops", "einsum", "matmul"),
+    Benchmark("Reading x_train once (torch.sum)", "matmul.read_speed", "einsum"),
+    Benchmark("Roofline model beside the measured GPU times", "gpu.roofline_table", "gpu_kernels", "gpu"),
+    Benchmark("The roofline's measured column", "gpu.roofline_measured", "gpu_kernels", "gpu"),
+    Benchmark("The matrix-product ladder, CPU rows of the GPU chapter", "matmul.matmul_ladder", "gpu_kernels",
+              "gpu"),
+    Benchmark("GPU rows of the MNIST-shaped product", "gpu.gpu_rows_table", "gpu_kernels", "gpu"),
+    Benchmark("GPU rows of the MNIST-shaped product, timed", "gpu.gpu_matmul_timings", "gpu_kernels", "gpu"),
+    Benchmark("Kernels and cuBLAS on a 4096² product", "gpu.gpu_square_gflops", "gpu_kernels", "gpu"),
+    Benchmark("Device-to-device copy bandwidth", "gpu.device_bandwidth", "gpu_kernels", "gpu"),
+    Benchmark("The lecture's GPU claims about the matrix product", "claims.matmul_claims", "gpu_kernels", "gpu"),
+    Benchmark("Mean shift by batch size, CPU", "meanshift.meanshift_batch_sweep", "meanshift"),
+    Benchmark("Mean shift CPU rows of the GPU claims", "meanshift.cpu_meanshift_timings", "meanshift", "gpu"),
+    Benchmark("Mean shift on the GPU by batch size", "gpu.gpu_meanshift_timings", "meanshift", "gpu"),
+    Benchmark("The lecture's mean shift GPU claims", "claims.meanshift_claims", "meanshift", "gpu"),
+    Benchmark("The cost of one torch call", "meanshift.per_call_overhead", "meanshift"),
+    Benchmark("How much of the loop the per-call cost explains", "meanshift.meanshift_loop_overhead", "meanshift"),
+    Benchmark("Mean shift against scikit-learn, by n", "meanshift.meanshift_comparison", "meanshift", "meanshift"),
+    Benchmark("How mean shift's time grows with n (slopes)", "meanshift.scaling_slopes", "meanshift"),
+    Benchmark("k-means, DBSCAN and neighbours against scikit-learn", "cluster.cluster_comparison", "clustering",
+              "cluster"),
+    Benchmark("The clustering chapter's performance goals", "cluster.cluster_goals", "clustering", "cluster"),
+    Benchmark("LSH against brute force, by number of tables", "lsh.lsh_sweep", "clustering"),
+    Benchmark("LSH's tensor query at the chosen setting", "lsh.lsh_query_time", "clustering"),
+    Benchmark("LSH against brute force, by number of points", "lsh.lsh_crossover", "clustering", "cluster"),
+    Benchmark("DBSCAN with exact and LSH neighbours", "lsh.dbscan_lsh", "clustering"),
+    Benchmark("Every GPU figure, written to the reference file", "gpu.gpu_report", "benchmarks", "gpu"),
+)
+
+
+def benchmarks_frame():
+    """``BENCHMARKS`` as a table: what each shows, its function, its chapter and its command.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    return pd.DataFrame({
+        "table": [b.table for b in BENCHMARKS],
+        "function": [f"lessonlib.bench.{b.function}" for b in BENCHMARKS],
+        "chapter": [b.chapter for b in BENCHMARKS],
+        "command": [f"python -m lessonlib.bench {b.command}" if b.command else "" for b in BENCHMARKS],
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (:func:`lessonlib.bench.cli.main`); return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+
+    Returns
+    -------
+    int
+    """
+    from .cli import main as cli_main
+
+    return cli_main(argv)

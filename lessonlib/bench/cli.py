@@ -1,0 +1,177 @@
+"""The command line: ``python -m lessonlib.bench {matmul,meanshift,cluster,gpu,claims}``.
+
+Each command prints the hardware first, then runs its benchmarks with a
+progress bar (tqdm, from the ``bench`` extra) and prints their tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .. import hardware
+from ._common import progress as progress_bar
+
+DESCRIPTION = "Benchmarks: the timing tables the book shows, runnable from the command line."
+
+
+def _cluster_main(args) -> int:
+    import pandas as pd
+
+    from .cluster import CLUSTER_SETUP, cluster_comparison, cluster_goals
+    from .lsh import LSH_CROSSOVER_PARAMS, lsh_crossover
+
+    sizes = {"kmeans": args.kmeans, "dbscan": args.dbscan, "dbscan_blobs": args.dbscan_blobs, "knn": args.knn}
+    table = cluster_comparison(sizes, repeat=args.repeat, progress=True)
+    crossover = lsh_crossover(args.lsh_sizes, repeat=args.repeat, progress=True) if args.lsh_sizes else None
+    for what, setup in CLUSTER_SETUP.items():
+        print(f"{what}: {setup}")
+    cols = ["case", "implementation", "device", "n", "best (s)", "median (s)", "agreement", "value",
+            "peak RSS (MiB)", "RSS growth (MiB)", "note"]
+    with pd.option_context("display.width", 250, "display.max_columns", 14, "display.max_colwidth", 60,
+                           "display.float_format", "{:.4g}".format):
+        print(table[cols].to_string(index=False))
+        if crossover is not None:
+            print(f"LSH against brute force, 32-D, 1,000 queries, k = 10, index {LSH_CROSSOVER_PARAMS}:")
+            print(crossover.to_string(index=False))
+    goals = cluster_goals(table, crossover)
+    for goal in goals:
+        print(("met:     " if goal.met else "NOT MET: ") + str(goal))
+    return 0 if all(goal.met for goal in goals) else 1
+
+
+def _claims_main(args, argv: list[str]) -> int:
+    """``gpu``: measure, check, write, then one line per claim. ``claims``: the lines, from a file."""
+    from ..reference import ReferenceFormatError, load_reference, write_reference
+    from .claims import gpu_claims
+    from .gpu import gpu_report
+
+    if args.what == "gpu":
+        try:
+            report = gpu_report(command="python -m lessonlib.bench " + shlex.join(argv), progress=True)
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {write_reference(report, args.out)} in {report['provenance']['seconds']:.0f} s")
+    else:
+        try:
+            report = load_reference(args.file)
+        except ReferenceFormatError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if report is None:
+            print(f"error: no reference file at {args.file}", file=sys.stderr)
+            return 2
+        p = report["provenance"]
+        print(f"reference: {p['gpu']}, driver {p['driver']}, {p['date']}")
+    for v in gpu_claims(report):
+        print(f"{v.claim.text}: {v}")
+    return 0
+
+
+def _meanshift_main(args) -> int:
+    import pandas as pd
+
+    from .meanshift import meanshift_comparison
+
+    table = meanshift_comparison(args.sizes, repeat=args.repeat, batched_max=args.batched_max,
+                                 sklearn_default_max=args.batched_max, progress=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 10):
+        print(table.to_string(index=False))
+    fast = table[table.method == "meanshift_fast"].set_index("n")["median (s)"]
+    skl = table[table.method == "sklearn MeanShift, bin_seeding"].set_index("n")["median (s)"]
+    for n in fast.index:
+        print(f"n = {n:,}: meanshift_fast is {skl[n] / fast[n]:.1f}× faster than MeanShift(bin_seeding=True)")
+    return 0
+
+
+def _matmul_main(args) -> int:
+    from ._common import mnist_data
+    from .matmul import matmul_ladder, square_gflops
+
+    x, w, source = mnist_data(args.rows)
+    parts = ["ladder", "square"]
+    for part in progress_bar(parts, desc="matmul", unit="table", show=True):
+        if part == "ladder":
+            table = matmul_ladder(x, w, slow_rows=min(5, len(x)), repeat=args.repeat,
+                                  caption=f"({len(x)} × 784) @ (784 × 10) float32 on {source}")
+        else:
+            peak = square_gflops(args.square, repeat=args.repeat)
+    print(table)
+    best = float(table.frame["GFLOP/s"].iloc[-1])
+    print(f"torch {args.square}² float32 matmul: {peak:.1f} GFLOP/s; "
+          f"MNIST-shaped @: {best:.1f} GFLOP/s = {100 * best / peak:.0f}% of it")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m lessonlib.bench``, one sub-command per group of benchmarks.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="what", required=True)
+    mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")
+    mm.add_argument("--rows", type=_positive_int, default=50_000, help="rows of x for the fast rungs (default 50000)")
+    mm.add_argument("--square", type=_positive_int, default=2048,
+                    help="size of the square matmul for the peak (default 2048)")
+    mm.add_argument("--repeat", type=_positive_int, default=5, help="timed samples per rung (default 5)")
+    msp = sub.add_parser("meanshift", help="mean shift versions against scikit-learn, by data size")
+    msp.add_argument("--sizes", type=_positive_int, nargs="+", default=[1_500, 15_000, 100_000, 1_000_000],
+                     help="numbers of points (default 1500 15000 100000 1000000)")
+    msp.add_argument("--batched-max", type=_positive_int, default=15_000,
+                     help="largest n for the quadratic methods (default 15000)")
+    msp.add_argument("--repeat", type=_positive_int, default=3, help="timed samples per row (default 3)")
+    cl = sub.add_parser("cluster", help="k-means, DBSCAN and LSH against scikit-learn, with the goals' verdicts")
+    cl.add_argument("--dbscan", type=_positive_int, default=20_000, help="points for DBSCAN (default 20000)")
+    cl.add_argument("--kmeans", type=_positive_int, default=100_000, help="points for k-means (default 100000)")
+    cl.add_argument("--knn", type=_positive_int, default=100_000,
+                    help="points for the neighbour search (default 100000)")
+    cl.add_argument("--dbscan-blobs", type=_positive_int, default=100_000,
+                    help="points for DBSCAN on blobs (default 100000)")
+    cl.add_argument("--lsh-sizes", type=_positive_int, nargs="*",
+                    default=[10_000, 30_000, 100_000, 300_000, 1_000_000],
+                    help="sizes of the 32-D LSH crossover (default up to 1000000; none to skip it)")
+    cl.add_argument("--repeat", type=_positive_int, default=3,
+                    help="timed samples per measurement, best taken (default 3)")
+    gp = sub.add_parser("gpu", help="every GPU measurement of the book, written to a JSON file")
+    gp.add_argument("--out", type=Path, required=True, help="where to write the JSON")
+    cm = sub.add_parser("claims", help="one line per lecture GPU claim, judged on a reference file")
+    cm.add_argument("file", type=Path, nargs="?", default=Path("book/_data/reference_gpu.json"),
+                    help="a file written by the gpu command (default book/_data/reference_gpu.json)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+
+    Returns
+    -------
+    int
+        0 on success; 1 from ``cluster`` when a performance goal is not met;
+        2 when ``gpu`` has no GPU or ``claims`` no valid file.
+    """
+    args = parser().parse_args(argv)
+    print(hardware.label())
+    if args.what in ("gpu", "claims"):
+        return _claims_main(args, sys.argv[1:] if argv is None else argv)
+    if args.what == "cluster":
+        return _cluster_main(args)
+    if args.what == "meanshift":
+        return _meanshift_main(args)
+    return _matmul_main(args)

@@ -1,0 +1,240 @@
+"""Locality-sensitive hashing against brute force: the tables sweep, the crossover, and DBSCAN's neighbours.
+
+- :func:`lsh_sweep` -- recall, points scanned and query time against the number of tables;
+- :func:`lsh_query_time` -- one setting's query time, by method (fused or tensor);
+- :func:`lsh_crossover` -- LSH's and brute force's query times against the number of points;
+- :func:`dbscan_lsh` -- DBSCAN with exact neighbour pairs against pairs from LSH.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .. import _checks
+from ..timing import Timing, bench
+from ._common import progress as progress_bar
+from .memory import timed_with_memory
+
+# LSH settings for the 32-D crossover: found by a small sweep at n = 200,000 (recall@10 >= 0.9, fewest points scanned)
+LSH_CROSSOVER_PARAMS = {"n_tables": 16, "n_hashes": 8, "width": 24.0}
+
+
+def _sizes(name: str, values, low: int) -> list[int]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(values).__name__}")
+    out = [_checks.integer(f"{name} entries", v, low=low) for v in values]
+    if not out:
+        raise ValueError(f"{name} is empty: give at least one")
+    return out
+
+
+def _queries(X, Q):
+    X = _checks.points("X", X, convert=False)
+    Q = _checks.points("Q", Q, dims=X.shape[1], convert=False, like="X")
+    return X, Q
+
+
+def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, n_hashes: int = 4,
+              width: float = 8.0, k: int = 10, repeat: int = 3):
+    """LSH's recall, work and query time against the number of tables, with brute force beside it.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, d)
+        The indexed points.
+    Q : torch.Tensor of shape (q, d)
+        The queries.
+    tables : sequence of int, default (1, 2, 4, 8, 16, 32)
+        Numbers of tables to try; each index is built outside the timed query.
+    n_hashes : int, default 4
+        Hashes per table.
+    width : float, default 8.0
+        Bucket width.
+    k : int, default 10
+        Neighbours per query.
+    repeat : int, default 3
+        Timed samples per query time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per number of tables: ``tables``, ``recall@k``, ``points
+        scanned (%)``, ``query time (s)`` (median), ``brute force (s)`` (the
+        median of :func:`lessonlib.lsh.exact_knn`, the same on every row) and
+        ``vs brute force`` (how many times faster than it).
+    """
+    import pandas as pd
+
+    from .. import lsh
+
+    X, Q = _queries(X, Q)
+    tables = _sizes("tables", tables, 1)
+    n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
+    width = _checks.positive("width", width)
+    k = _checks.integer("k", k, low=1, high=len(X))
+    repeat = _checks.integer("repeat", repeat, low=1)
+    exact, _ = lsh.exact_knn(X, Q, k)
+    t_exact = bench(lsh.exact_knn, X, Q, k, repeat=repeat).median
+    rows = []
+    for n_tables in tables:
+        index = lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width)
+        found, _, scanned = lsh.query(index, Q, k)
+        t_query = bench(lsh.query, index, Q, k, repeat=repeat).median
+        rows.append({"tables": n_tables, f"recall@{k}": lsh.recall(found, exact),
+                     "points scanned (%)": 100 * float(scanned.float().mean()) / len(X),
+                     "query time (s)": t_query, "brute force (s)": t_exact, "vs brute force": t_exact / t_query})
+    return pd.DataFrame(rows)
+
+
+def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes: int = 4, width: float = 8.0,
+                   k: int = 10, method: str = "tensor", repeat: int = 3) -> Timing:
+    """The time of one LSH query setting with one method, the index built outside the timing.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, d)
+    Q : torch.Tensor of shape (q, d)
+    n_tables, n_hashes : int
+        The index's tables and hashes per table.
+    width : float, default 8.0
+    k : int, default 10
+    method : {"tensor", "fused", "auto"}, default "tensor"
+        Passed to :func:`lessonlib.lsh.query`.
+    repeat : int, default 3
+
+    Returns
+    -------
+    Timing
+    """
+    from .. import lsh
+
+    X, Q = _queries(X, Q)
+    n_tables = _checks.integer("n_tables", n_tables, low=1)
+    n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
+    width = _checks.positive("width", width)
+    k = _checks.integer("k", k, low=1, high=len(X))
+    _checks.text("method", method)
+    if method not in ("tensor", "fused", "auto"):
+        raise ValueError(f"method must be 'tensor', 'fused' or 'auto', got {method!r}")
+    repeat = _checks.integer("repeat", repeat, low=1)
+    index = lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width)
+    return bench(lsh.query, index, Q, k, method=method, repeat=repeat, name=f"LSH query ({method})")
+
+
+def lsh_crossover(
+    sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000),
+    *,
+    params: dict | None = None,
+    repeat: int = 3,
+    progress: bool = False,
+):
+    """Query time of LSH and of brute force against the number of points, on the 32-D ``knn32`` data.
+
+    The largest data set is drawn once and each size takes its first n rows
+    (a random subset: the blobs come shuffled); the same 1,000 queries run
+    against each. LSH's index is built outside the timed query, and its build
+    time is reported beside it.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Numbers of indexed points, each >= 10.
+    params : dict, optional
+        Passed to :func:`lessonlib.lsh.build`; default ``LSH_CROSSOVER_PARAMS``.
+    repeat : int, default 3
+    progress : bool, default False
+        Show a progress bar (tqdm, from the ``bench`` extra).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per n: brute force and LSH query times (best of ``repeat``),
+        LSH build time, recall@10 of LSH, the share of points it measured, and
+        the peak resident memory (MiB) of each method's run.
+    """
+    import pandas as pd
+
+    from .. import lsh
+    from ..data import cluster_data
+
+    sizes = sorted(_sizes("sizes", sizes, 10))
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"params must be a dict, got {type(params).__name__}")
+    repeat = _checks.integer("repeat", repeat, low=1)
+    params = {**LSH_CROSSOVER_PARAMS, **(params or {})}
+    X_all, Q = cluster_data("knn32", sizes[-1])
+    rows = []
+    for n in progress_bar(sizes, desc="LSH crossover", unit="size", show=progress):
+        X = X_all[:n]
+        exact, _ = lsh.exact_knn(X, Q, 10)
+        t_brute, rss_brute, _ = timed_with_memory(lambda: lsh.exact_knn(X, Q, 10), repeat=repeat)  # noqa: B023
+        start = time.perf_counter()
+        index = lsh.build(X, **params)
+        build = time.perf_counter() - start
+        found, _, scanned = lsh.query(index, Q, 10)
+        t_lsh, rss_lsh, _ = timed_with_memory(lambda: lsh.query(index, Q, 10), repeat=repeat)  # noqa: B023
+        rows.append({"n": n, "brute force (s)": t_brute.min, "LSH query (s)": t_lsh.min,
+                     "LSH build (s)": build, "recall@10": lsh.recall(found, exact),
+                     "points scanned (%)": 100 * float(scanned.float().mean()) / n,
+                     "peak RSS brute force (MiB)": rss_brute, "peak RSS LSH (MiB)": rss_lsh})
+        del index
+    return pd.DataFrame(rows)
+
+
+def dbscan_lsh(X: torch.Tensor, *, eps: float = 0.05, min_samples: int = 10, tables=(1, 2, 4, 8),
+               n_hashes: int = 2, width: float = 0.1, repeat: int = 3):
+    """DBSCAN with exact neighbour pairs against DBSCAN with pairs found by LSH, on the same points.
+
+    The exact row times :func:`lessonlib.cluster.dbscan` on its own column
+    search; each LSH row times building the index, finding the approximate
+    pairs (:func:`lessonlib.lsh.radius_pairs`) and clustering with them.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, d)
+    eps : float, default 0.05
+    min_samples : int, default 10
+    tables : sequence of int, default (1, 2, 4, 8)
+        Numbers of LSH tables, one row each.
+    n_hashes : int, default 2
+    width : float, default 0.1
+    repeat : int, default 3
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row for the exact pairs (``tables`` 0), then one per number of
+        tables: ``neighbours`` (in words), ``tables``, ``pairs found (%)`` of
+        the exact pairs, ``ARI vs exact`` (adjusted Rand index against the
+        exact labels), ``noise points`` and ``time (s)`` (median).
+    """
+    import pandas as pd
+
+    from .. import cluster, lsh
+    from .._deps import require
+
+    ari = require("sklearn.metrics", "bench", "comparing labels (adjusted Rand index)").adjusted_rand_score
+    X = _checks.points("X", X, convert=False)
+    eps = _checks.positive("eps", eps)
+    min_samples = _checks.integer("min_samples", min_samples, low=1)
+    tables = _sizes("tables", tables, 1)
+    n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
+    width = _checks.positive("width", width)
+    repeat = _checks.integer("repeat", repeat, low=1)
+    exact_pairs = cluster.radius_pairs(X, eps)
+    exact = cluster.dbscan(X, eps=eps, min_samples=min_samples)
+    rows = [{"neighbours": "exact (columns)", "tables": 0, "pairs found (%)": 100.0, "ARI vs exact": 1.0,
+             "noise points": int((exact == -1).sum()),
+             "time (s)": bench(cluster.dbscan, X, eps=eps, min_samples=min_samples, repeat=repeat).median}]
+    for n_tables in tables:
+        def approx(n_tables=n_tables):  # index, approximate pairs, clusters: what the time column measures
+            pairs = lsh.radius_pairs(lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width), eps)
+            return cluster.dbscan(X, eps=eps, min_samples=min_samples, pairs=pairs), pairs
+        labels, found = approx()
+        rows.append({"neighbours": f"LSH, {n_tables} table{'s' * (n_tables > 1)}", "tables": n_tables,
+                     "pairs found (%)": 100 * len(found[0]) / max(1, len(exact_pairs[0])),
+                     "ARI vs exact": float(ari(exact.numpy(), labels.numpy())),
+                     "noise points": int((labels == -1).sum()), "time (s)": bench(approx, repeat=repeat).median})
+    return pd.DataFrame(rows)

@@ -1,0 +1,171 @@
+"""The matrix-product ladder on the CPU, and the rates it is judged against.
+
+- :func:`matmul_ladder` -- every rung of the ladder on ``x @ w``, per output row;
+- :func:`square_gflops` -- a square product's GFLOP/s: this machine's practical peak;
+- :func:`read_speed` -- how fast torch reads a tensor once (its sum): the memory side;
+- :func:`ladder_rows`, :func:`ladder_per_row` -- a ladder's rows, keyed by function, for the claims.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .. import _checks
+from .. import matmul as mm
+from ..timing import Ladder, Timing, bench, ladder
+from ._common import matmul_operands
+
+# The lecture's own timings (2022, its author's machine), quoted beside each rung.
+LECTURE_MATMUL = {
+    "matmul_loops": "415 ms (5 rows)",
+    "matmul_broadcast": "663 ms (all rows)",
+    "matmul_einsum": "15 ms (all rows)",
+    "matmul": "15 ms (all rows)",
+}
+
+
+def matmul_ladder(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    slow_rows: int = 5,
+    repeat: int = 5,
+    max_time: float = 8.0,
+    caption: str = "",
+) -> Ladder:
+    """Time every rung of the matrix-product ladder on ``x @ w``.
+
+    The rungs with Python loops over rows and columns run on the first
+    ``slow_rows`` rows of ``x``; the others on all of ``x``. The table compares
+    time per output row, with the lecture's figures in a last column.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, k)
+    w : torch.Tensor of shape (k, m)
+    slow_rows : int, default 5
+        Rows for the slow rungs (loops, Numba, elementwise).
+    repeat, max_time
+        Passed to :func:`lessonlib.timing.bench` for every rung.
+    caption : str
+        What was multiplied; where and when it was measured is added.
+
+    Returns
+    -------
+    Ladder
+    """
+    x, w = matmul_operands(x, w)
+    _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
+    _checks.integer("repeat", repeat, low=1)
+    _checks.positive("max_time", max_time)
+    _checks.text("caption", caption, empty=True)
+    part = x[:slow_rows]
+    rungs = [
+        (mm.matmul_loops, part),
+        (mm.matmul_njit, part),
+        (mm.matmul_elementwise, part),
+        (mm.matmul_broadcast, x),
+        (mm.matmul_einsum, x),
+        (torch.matmul, x),
+    ]
+    timings = [
+        bench(f, a, w, name=f"{f.__name__} ({a.shape[0]:,} rows)", repeat=repeat, max_time=max_time)
+        for f, a in rungs
+    ]
+    rows = [a.shape[0] for _, a in rungs]
+    return ladder(
+        timings,
+        work=rows,
+        flops=[2 * r * w.shape[0] * w.shape[1] for r in rows],
+        notes={"lecture (2022, its own hardware)": [LECTURE_MATMUL.get(f.__name__, "") for f, _ in rungs]},
+        caption=caption,
+    )
+
+
+def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> float:
+    """This machine's float32 GFLOP/s on an n×n by n×n product with torch: a practical peak.
+
+    Parameters
+    ----------
+    n : int, default 2048
+    repeat, max_time
+        Passed to :func:`lessonlib.timing.bench`.
+
+    Returns
+    -------
+    float
+        ``2 n³`` over the median time, in billions per second.
+    """
+    n = _checks.integer("n", n, low=1)
+    _checks.integer("repeat", repeat, low=1)
+    _checks.positive("max_time", max_time)
+    a = torch.randn(n, n)
+    t = bench(torch.matmul, a, a, repeat=repeat, max_time=max_time)
+    return 2 * n**3 / t.median / 1e9
+
+
+def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tuple[Timing, float]:
+    """How fast torch reads ``x`` once: the time of ``torch.sum(x)`` and the GB/s it implies.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Non-empty.
+    repeat, max_time
+        Passed to :func:`lessonlib.timing.bench`.
+
+    Returns
+    -------
+    tuple of (Timing, float)
+        The timing of the sum, and ``x``'s bytes over its median, in GB/s.
+    """
+    x = _checks.tensor("x", x, convert=False)
+    if x.numel() == 0:
+        raise ValueError(f"x is empty: shape {tuple(x.shape)}")
+    _checks.integer("repeat", repeat, low=1)
+    _checks.positive("max_time", max_time)
+    t = bench(torch.sum, x, repeat=repeat, max_time=max_time, name="torch.sum")
+    return t, x.numel() * x.element_size() / t.median / 1e9
+
+
+_LADDER_ROW = re.compile(r"^(?P<fn>\w+) \((?P<rows>[\d,]+) rows\)$")
+
+
+def ladder_rows(table: Ladder) -> dict:
+    """The rows of a :func:`matmul_ladder` table keyed by function name, each with the rows it ran on.
+
+    Parameters
+    ----------
+    table : Ladder
+        From :func:`matmul_ladder`.
+
+    Returns
+    -------
+    dict of str to tuple of (int, pandas.Series)
+        ``{"matmul_loops": (5, row), ...}``.
+    """
+    if not isinstance(table, Ladder):
+        raise TypeError(f"table must be a Ladder from matmul_ladder, got {type(table).__name__}")
+    out = {}
+    for name, row in table.frame.iterrows():
+        m = _LADDER_ROW.match(str(name))
+        if m is None:
+            raise ValueError(f"table row {name!r} is not a matmul_ladder row ('<function> (<n> rows)')")
+        out[m["fn"]] = (int(m["rows"].replace(",", "")), row)
+    return out
+
+
+def ladder_per_row(table: Ladder) -> dict[str, float]:
+    """Seconds per output row of each rung of a :func:`matmul_ladder` table, keyed by function name.
+
+    Parameters
+    ----------
+    table : Ladder
+
+    Returns
+    -------
+    dict of str to float
+    """
+    return {fn: float(row["median (s)"]) / rows for fn, (rows, row) in ladder_rows(table).items()}

@@ -1,0 +1,316 @@
+"""Mean shift timings on the CPU: the loop against batches, the cost of a call, and scikit-learn.
+
+- :func:`meanshift_batch_sweep` -- the loop version and ``meanshift_batched`` by batch size;
+- :func:`cpu_meanshift_timings` -- the CPU rows the lecture's GPU claims compare with;
+- :func:`torch_calls`, :func:`per_call_overhead`, :func:`meanshift_loop_overhead` --
+  how much of the loop's time the fixed cost of each torch call explains;
+- :func:`meanshift_comparison` -- our versions against scikit-learn's ``MeanShift`` by data size;
+- :func:`scaling_slopes` -- how each method's time grows with n, from that comparison.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import _checks
+from ..timing import Ladder, Timing, bench, ladder
+from ._common import progress as progress_bar
+from .claims import MEANSHIFT_CPU_ROWS, MEANSHIFT_LOOP
+
+
+def lecture_points(data: torch.Tensor | None = None) -> torch.Tensor:
+    """``data`` checked as (n, d) points, or by default the lecture's 1,500 points (``make_clusters(6, 250)``).
+
+    Parameters
+    ----------
+    data : torch.Tensor of shape (n, d), optional
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    from ..meanshift import make_clusters
+
+    if data is None:
+        return make_clusters(6, 250)[1]
+    return _checks.points("data", data, convert=False)
+
+
+def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3, max_time: float = 10.0) -> dict[str, Timing]:
+    """The CPU rows the mean shift GPU claims compare with (runs on any machine).
+
+    Parameters
+    ----------
+    data : torch.Tensor of shape (n, 2), optional
+        By default the lecture's 1,500 points (``make_clusters(6, 250)``); moved to the CPU.
+    repeat, max_time
+        Passed to :func:`lessonlib.timing.bench`.
+
+    Returns
+    -------
+    dict of str to Timing
+        ``"CPU, loop (as lectured)"``: ``meanshift(data, bw=8, kernel=tri)``,
+        the notebook's loop version (its ``one_update`` uses ``tri(dist, 8)``);
+        ``"CPU, batched, bs = 500"``: ``meanshift_batched(data, bs=500)``.
+    """
+    from ..meanshift import meanshift, meanshift_batched, tri
+
+    data = lecture_points(data).cpu()
+    _checks.integer("repeat", repeat, low=1)
+    _checks.positive("max_time", max_time)
+    batched = [k for k in MEANSHIFT_CPU_ROWS if k != MEANSHIFT_LOOP][0]
+    return {
+        MEANSHIFT_LOOP: bench(meanshift, data, bw=8, kernel=tri, name=MEANSHIFT_LOOP, repeat=repeat, max_time=max_time),
+        batched: bench(meanshift_batched, data, bs=500, name=batched, repeat=repeat, max_time=max_time),
+    }
+
+
+LECTURE_MEANSHIFT = {
+    "loop": "600 ms, later 400 ms (CPU; transcript)",
+    5: "157 ms (GPU; transcript)",
+    64: "13 ms (GPU; transcript)",
+    "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)",
+}
+
+
+def meanshift_batch_sweep(
+    data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False, repeat: int = 3
+) -> Ladder:
+    """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once.
+
+    Parameters
+    ----------
+    data : torch.Tensor of shape (n_samples, n_features)
+    batch_sizes : sequence of int, default (5, 64, 1024)
+        The batch sizes the lecture tried and timed; sizes of n or more are
+        dropped, and a row with every point at once is always added.
+    loop : bool, default False
+        Add a first row for the loop version, :func:`~lessonlib.meanshift.meanshift`
+        (CPU data only), so that the speed-ups compare each batch size with it.
+    repeat : int, default 3
+        Samples per row (fewer for a row whose single run is slow).
+
+    Returns
+    -------
+    Ladder
+        One row per version; the lecture's figures, with their source, in the last column.
+    """
+    from ..meanshift import meanshift, meanshift_batched
+
+    data = _checks.points("data", data, convert=False)
+    loop = _checks.boolean("loop", loop)
+    repeat = _checks.integer("repeat", repeat, low=1)
+    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
+        raise TypeError(f"batch_sizes must be a sequence of ints, got {type(batch_sizes).__name__}")
+    if loop and data.is_cuda:
+        raise ValueError("loop=True times the point-by-point loop, which is for CPU data; data is on the GPU")
+    batch_sizes = [_checks.integer("batch_sizes entries", bs, low=1) for bs in batch_sizes]
+    sizes = [bs for bs in batch_sizes if bs < len(data)] + [len(data)]
+    timings, lecture = [], []
+    if loop:
+        timings.append(bench(meanshift, data, repeat=1, max_time=6, name="loop (meanshift)"))
+        lecture.append(LECTURE_MEANSHIFT["loop"])
+    for bs in sizes:
+        timings.append(bench(meanshift_batched, data, bs=bs, repeat=repeat, max_time=3,
+                             name=f"bs = {bs}" if bs < len(data) else f"bs = n = {bs}"))
+        lecture.append(LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", ""))
+    where = "GPU" if data.is_cuda else "CPU"
+    return ladder(timings, notes={"lecture (2022)": lecture},
+                  caption=f"Mean shift, 5 steps on {len(data):,} points, {where}, by batch size"
+                          + ("" if data.is_cuda else f", torch on {torch.get_num_threads()} CPU thread(s)"))
+
+
+def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
+    """Count the torch operations ``fn(*args, **kwargs)`` calls, and name them in order.
+
+    Every torch function or tensor method that goes through torch's
+    ``__torch_function__`` protocol counts once (indexing, arithmetic,
+    reductions); reading attributes such as ``.shape`` does not.
+
+    Returns
+    -------
+    tuple of (int, list of str)
+        The count and the operations' names.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    names: list[str] = []
+
+    class _Count(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", str(func))
+            if name != "__get__":  # attribute reads (.shape, .ndim) are not operations
+                names.append(name)
+            return func(*args, **(kwargs or {}))
+
+    with _Count():
+        fn(*args, **kwargs)
+    return len(names), names
+
+
+def per_call_overhead(*, repeat: int = 7) -> Timing:
+    """Seconds per call of a tiny torch operation: two 2-element tensors multiplied.
+
+    With so little arithmetic the time is nearly all fixed cost: Python's call,
+    torch's dispatch and the allocation of the result. That cost is paid again
+    by every operation in a Python loop, whatever the tensors' size.
+
+    Parameters
+    ----------
+    repeat : int, default 7
+
+    Returns
+    -------
+    Timing
+    """
+    _checks.integer("repeat", repeat, low=1)
+    a, b = torch.ones(2), torch.ones(2)
+    return bench(torch.mul, a, b, name="torch.mul on 2 numbers", repeat=repeat, max_time=2)
+
+
+def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor, *, iters: int = 5) -> dict:
+    """How much of the loop version's time the per-call overhead explains.
+
+    The loop makes ``iters · n`` point steps, each of a fixed number of small
+    torch operations (counted with :func:`torch_calls` on one step). If each
+    operation cost only ``overhead_s``, the loop would take
+    ``operations · overhead_s`` seconds, whatever the arithmetic.
+
+    Parameters
+    ----------
+    loop_s : float
+        Measured seconds of the loop version on ``data``.
+    overhead_s : float
+        Measured seconds of one tiny operation (:func:`per_call_overhead`).
+    data : torch.Tensor of shape (n_samples, n_features)
+    iters : int, default 5
+
+    Returns
+    -------
+    dict
+        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s)
+        and ``fraction`` (explained_s / loop_s).
+    """
+    from functools import partial
+
+    from ..meanshift import gaussian, one_update
+
+    data = _checks.points("data", data, convert=False)
+    loop_s = _checks.positive("loop_s", loop_s)
+    overhead_s = _checks.positive("overhead_s", overhead_s)
+    iters = _checks.integer("iters", iters, low=1)
+    one, _ = torch_calls(one_update, data[:1].clone(), partial(gaussian, bw=2.5))
+    two, _ = torch_calls(one_update, data[:2].clone(), partial(gaussian, bw=2.5))
+    per_step = two - one  # the operations of one point step, without the loop's own set-up
+    steps = iters * len(data)
+    explained = per_step * steps * overhead_s
+    return {"ops_per_step": per_step, "steps": steps, "ops": per_step * steps,
+            "explained_s": float(explained), "fraction": float(explained / loop_s)}
+
+
+def meanshift_comparison(
+    sizes=(1_500, 15_000, 100_000),
+    *,
+    bw: float = 2.5,
+    batched_max: int = 15_000,
+    sklearn_default_max: int = 15_000,
+    repeat: int = 3,
+    progress: bool = False,
+):
+    """Time the mean shift versions and scikit-learn's ``MeanShift`` on the same data.
+
+    For each n, the lecture's six clusters with n/6 points each. Rows: our
+    ``meanshift_batched`` (bs=1024) and ``meanshift_fast``, both five Gaussian
+    steps followed by :func:`~lessonlib.meanshift.cluster_labels`; and
+    scikit-learn's ``MeanShift`` with its flat kernel of radius 2·bw, with
+    ``bin_seeding=True`` and with its defaults. A method is skipped above its
+    size limit (quadratic ones get slow) and its row says so.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (n, method): median seconds, adjusted Rand index against
+        the true clusters, number of clusters found, and a note.
+    """
+    import pandas as pd
+
+    from .._deps import require
+    from ..meanshift import cluster_labels, make_clusters, meanshift_batched, meanshift_fast, true_labels
+
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"sizes must be a sequence of ints, got {type(sizes).__name__}")
+    sizes = [_checks.integer("sizes entries", n, low=6) for n in sizes]
+    if not sizes:
+        raise ValueError("sizes is empty: give at least one size")
+    bw = _checks.positive("bw", bw)
+    batched_max = _checks.integer("batched_max", batched_max, low=1)
+    sklearn_default_max = _checks.integer("sklearn_default_max", sklearn_default_max, low=1)
+    repeat = _checks.integer("repeat", repeat, low=1)
+    MeanShift = require("sklearn.cluster", "bench", "comparing with scikit-learn").MeanShift
+    adjusted_rand_score = require("sklearn.metrics", "bench", "comparing with scikit-learn").adjusted_rand_score
+
+    methods = {
+        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
+        "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[1], None),
+        "sklearn MeanShift, bin_seeding": (
+            lambda X: MeanShift(bandwidth=2 * bw, bin_seeding=True).fit(X.numpy()).labels_, None),
+        "sklearn MeanShift, defaults": (
+            lambda X: MeanShift(bandwidth=2 * bw).fit(X.numpy()).labels_, sklearn_default_max),
+    }
+    jobs = [(n, name) for n in sizes for name in methods]
+    jobs = progress_bar(jobs, desc="mean shift", unit="run", show=progress)
+    rows, data = [], {}
+    for n, name in jobs:
+        fn, limit = methods[name]
+        if n not in data:
+            per = max(1, round(n / 6))
+            data[n] = (make_clusters(6, per)[1], true_labels(6, per))
+        X, truth = data[n]
+        if limit is not None and len(X) > limit:
+            rows.append({"n": len(X), "method": name, "median (s)": float("nan"), "ARI": float("nan"),
+                         "clusters": None, "note": f"not run: quadratic, over {limit:,} points"})
+            continue
+        out = []
+        # bench's untimed warm-up call is the one whose labels are scored: no extra run
+        t = bench(lambda X, fn=fn: out.append(fn(X)), X, name=name, repeat=repeat, max_time=20)
+        labels = out[0]
+        rows.append({"n": len(X), "method": name, "median (s)": t.median,
+                     "ARI": float(adjusted_rand_score(truth, labels)),
+                     "clusters": int(len(set(labels.tolist()))),
+                     "note": f"{t.repeat} sample{'s' * (t.repeat != 1)}"})
+    return pd.DataFrame(rows)
+
+
+def scaling_slopes(comparison) -> dict[str, float]:
+    """How each method's time grows with n: the slope of log time against log n, from :func:`meanshift_comparison`.
+
+    On log-log axes a time that grows like n^k is a straight line of slope k;
+    this fits that line (least squares) to each method's measured rows.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        From :func:`meanshift_comparison`: columns ``n``, ``method`` and ``median (s)``.
+
+    Returns
+    -------
+    dict of str to float
+        Method to slope, for every method measured at two sizes or more, in the table's order.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(comparison, pd.DataFrame):
+        raise TypeError(f"comparison must be a pandas DataFrame, got {type(comparison).__name__}")
+    missing = [c for c in ("n", "method", "median (s)") if c not in comparison]
+    if missing:
+        raise ValueError(f"comparison is missing the columns {missing}")
+    slopes = {}
+    for name, runs in comparison.dropna(subset=["median (s)"]).groupby("method", sort=False):
+        if runs.n.nunique() < 2:
+            continue  # one size only: no slope
+        n, t = runs.n.to_numpy(float), runs["median (s)"].to_numpy(float)
+        slopes[name] = float(np.polyfit(np.log(n), np.log(t), 1)[0])
+    return slopes

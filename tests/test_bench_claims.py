@@ -1,0 +1,98 @@
+"""lessonlib.bench.claims: the lecture's GPU claims judged on the lecture's own figures, and on others."""
+
+import pytest
+
+# ---------------------------------------------------------------- the lecture's GPU claims
+
+
+def _lecture_matmul():
+    """The course notebook's own figures (01_matmul.ipynb), as the claims take them."""
+    from lessonlib.bench.claims import AS_LECTURED_KERNEL, AS_LECTURED_TORCH
+
+    cpu_per_row = {"matmul_loops": 0.421 / 5, "matmul_broadcast": 0.663 / 50_000,
+                   "matmul_einsum": 0.0151 / 50_000, "matmul": 0.0152 / 50_000}
+    return cpu_per_row, {AS_LECTURED_KERNEL: 3.61e-3, AS_LECTURED_TORCH: 458e-6}
+
+
+def test_the_lectures_own_matmul_figures_hold_their_claims():
+    from lessonlib.bench.claims import matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    verdicts = matmul_claims(cpu, gpu, 50_000)
+    assert [v.claim.id for v in verdicts] == ["kernel_beats_cpu", "cuda_vs_broadcast", "five_million"]
+    assert all(v.held for v in verdicts)
+    ratios = [v.ratio for v in verdicts]
+    assert ratios == pytest.approx([15.1 / 3.61, 663 / 0.458, 421 / 5 * 50_000 / 0.458])  # ms, worked by hand
+    assert str(verdicts[0]).startswith("held: 4.18× (kernel as lectured 3.61 ms; CPU einsum 15.1 ms")
+    assert "4,210 s for 50,000 rows" in str(verdicts[2])
+
+
+def test_matmul_claims_that_do_not_hold_say_so():
+    from lessonlib.bench.claims import AS_LECTURED_KERNEL, AS_LECTURED_TORCH, matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    slow = {**gpu, AS_LECTURED_KERNEL: 0.02, AS_LECTURED_TORCH: 0.0021}  # 663 ms / 2.1 ms = 316 (< 1000/sqrt(10))
+    verdicts = {v.claim.id: v for v in matmul_claims(cpu, slow, 50_000)}
+    assert not verdicts["kernel_beats_cpu"].held and str(verdicts["kernel_beats_cpu"]).startswith("did not hold: 0.76×")
+    assert verdicts["cuda_vs_broadcast"].ratio == pytest.approx(315.7, abs=0.1)
+    assert not verdicts["cuda_vs_broadcast"].held
+    assert verdicts["five_million"].held  # 4,210 s / 2.1 ms = 2.0 million: above 5 million / sqrt(10)
+    fast = {**gpu, AS_LECTURED_TORCH: 0.002}  # 331x: a thousand within half an order of magnitude
+    assert {v.claim.id: v.held for v in matmul_claims(cpu, fast, 50_000)}["cuda_vs_broadcast"]
+
+
+def test_the_cpu_with_the_faster_of_einsum_and_matmul_is_what_the_kernel_must_beat():
+    from lessonlib.bench.claims import matmul_claims
+
+    cpu, gpu = _lecture_matmul()
+    cpu = {**cpu, "matmul": 0.003 / 50_000}  # @ at 3 ms: the kernel's 3.61 ms no longer beats the CPU
+    v = matmul_claims(cpu, gpu, 50_000)[0]
+    assert not v.held and "CPU @ 3 ms" in v.detail
+
+
+def test_the_lectures_own_meanshift_figures_hold_their_claims_and_a_slower_big_batch_does_not():
+    from lessonlib.bench.claims import MEANSHIFT_LOOP, meanshift_claims
+
+    cpu = {MEANSHIFT_LOOP: 0.452}
+    gpu = {"GPU, bs = 5": 0.157, "GPU, bs = 64": 0.013, "GPU, bs = 500": 0.001, "GPU, bs = 1024": 0.0009}
+    ms, batches = meanshift_claims(cpu, gpu)
+    assert ms.held and ms.ratio == pytest.approx(452) and batches.held and batches.ratio == pytest.approx(0.157 / 0.0009)
+    ms, batches = meanshift_claims({**cpu, "CPU, batched, bs = 500": 0.2}, {**gpu, "GPU, bs = 1024": 0.02,
+                                                                           "GPU, bs = 500": 0.004})
+    assert not batches.held and "bs=1024 20 ms" in str(batches)
+    assert not ms.held and ms.ratio == pytest.approx(113)  # below 400 / sqrt(10) = 126.5
+    assert "against the batched version on the CPU (200 ms): 50.0×" in str(ms)
+
+
+@pytest.mark.parametrize("bad,error,message", [
+    ({}, ValueError, r"cpu is missing the rows \['CPU, loop \(as lectured\)'\]"),
+    ([], TypeError, "cpu must be a dict"),
+    ({"CPU, loop (as lectured)": -1.0}, ValueError, "must be a number > 0"),
+    ({"CPU, loop (as lectured)": "1 s"}, TypeError, "must be a number"),
+])
+def test_claims_check_their_inputs(bad, error, message):
+    from lessonlib.bench.claims import meanshift_claims
+
+    gpu = {f"GPU, bs = {bs}": 0.01 for bs in (5, 64, 500, 1024)}
+    with pytest.raises(error, match=message):
+        meanshift_claims(bad, gpu)
+
+
+
+def test_gpu_claims_refuses_a_report_of_the_wrong_shape():
+    from lessonlib.bench.claims import gpu_claims
+
+    with pytest.raises(TypeError, match="report must be a dict"):
+        gpu_claims([])
+    with pytest.raises(ValueError, match="missing 'matmul'"):
+        gpu_claims({"format": "lessonlib-gpu-reference", "version": 1})
+
+
+def test_medians_reads_each_timing():
+    from lessonlib.bench.claims import medians
+    from lessonlib.timing import Timing, provenance
+
+    t = Timing("a", (1.0, 3.0, 2.0), 1, provenance())
+    assert medians({"a": t}) == {"a": 2.0}
+    with pytest.raises(TypeError, match="timings must be a dict of name to Timing"):
+        medians({"a": 2.0})

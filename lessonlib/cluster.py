@@ -29,7 +29,6 @@ import torch
 from numba import njit, prange
 
 from . import _checks
-from .meanshift import _check_count, _check_points, _check_positive
 
 # ---------------------------------------------------------------- k-means
 
@@ -54,8 +53,8 @@ def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
 
     This is what k-means makes small, and what scikit-learn's ``KMeans.inertia_`` reports.
     """
-    X = _check_points(X, "X", convert=True)
-    centroids = _check_points(centroids, "centroids", dims=X.shape[1], convert=True, like="X")
+    X = _checks.points("X", X, convert=True)
+    centroids = _checks.points("centroids", centroids, dims=X.shape[1], convert=True, like="X")
     return float(_assign(X, centroids.to(X))[1].sum())
 
 
@@ -73,8 +72,8 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     ----------
     Arthur and Vassilvitskii, "k-means++: the advantages of careful seeding", SODA 2007.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _checks.seed(seed)
@@ -89,19 +88,6 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
         chosen.append(nxt)
         d2 = torch.minimum(d2, _sq_dists(X, X[nxt : nxt + 1])[:, 0])
     return X[chosen].clone()
-
-
-def _check_method(method: str, X: torch.Tensor) -> str:
-    """Resolve ``method``: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), got {type(method).__name__}")
-    if method not in ("auto", "tensor", "fused"):
-        raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {method!r}")
-    if method == "fused" and X.device.type != "cpu":
-        raise ValueError(f"method 'fused' runs on the CPU only; X is on {X.device}")
-    if method == "auto":
-        return "fused" if X.device.type == "cpu" else "tensor"
-    return method
 
 
 def _as_numpy(X: torch.Tensor) -> np.ndarray:
@@ -273,17 +259,17 @@ def kmeans(
     A cluster that loses all its points keeps its old centroid (scikit-learn
     moves it to a far point instead); with k-means++ seeding this is rare.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _check_count("iters", iters, 0)
+    _checks.integer("iters", iters, low=0)
     _checks.seed(seed)
-    method = _check_method(method, X)
+    method = _checks.method(method, X)
     if init is None:
         C = kmeans_plusplus(X, k, seed=seed)
     else:
-        init = _check_points(init, "init", dims=X.shape[1], convert=True, like="X")
+        init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
         if len(init) != k:
             raise ValueError(f"init has {len(init)} centroids but k is {k}")
         C = init.to(X).clone()
@@ -342,9 +328,9 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
     + block spread) window), far below n² when eps is small; in more dimensions
     only the first two axes prune.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_positive("eps", eps)
-    _check_count("block", block, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.positive("eps", eps)
+    _checks.integer("block", block, low=1)
     n, dev = len(X), X.device
     x0 = X[:, 0].double()
     col = torch.floor((x0 - x0.min()) / eps).long()
@@ -600,10 +586,10 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     Ester, Kriegel, Sander and Xu, "A density-based algorithm for discovering
     clusters in large spatial databases with noise", KDD 1996.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_positive("eps", eps)
-    _check_count("min_samples", min_samples, 1)
-    method = _check_method(method, X)
+    X = _checks.points("X", X, convert=True)
+    _checks.positive("eps", eps)
+    _checks.integer("min_samples", min_samples, low=1)
+    method = _checks.method(method, X)
     n = len(X)
     if pairs is None and method == "fused":
         return _dbscan_fused(X, eps, min_samples)

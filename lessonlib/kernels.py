@@ -45,15 +45,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import hardware
+from . import _checks, hardware
 from .ptx import COMPILE_ONLY_ENV  # set only in lessonlib.ptx's compiler process
 
 if os.environ.get(COMPILE_ONLY_ENV) != "1":
     hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
 
 from numba import cuda, float32, uint64  # noqa: E402
-
-from .matmul import _check_matmul  # noqa: E402
 
 TPB = 16  # threads per block, along each of the two block dimensions
 TM = 8  # the register-blocked kernel: each thread computes a TM × TM block of outputs
@@ -86,9 +84,8 @@ def blocks_per_grid(n_rows: int, n_cols: int, tpb: int = TPB) -> tuple[int, int]
     Rounds up, so the last block in each direction may hang over the edge:
     that is why every kernel checks its position before writing.
     """
-    for name, v, low in (("n_rows", n_rows, 1), ("n_cols", n_cols, 1), ("tpb", tpb, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    for name, v in (("n_rows", n_rows), ("n_cols", n_cols), ("tpb", tpb)):
+        _checks.integer(name, v, low=1)
     return math.ceil(n_rows / tpb), math.ceil(n_cols / tpb)
 
 
@@ -116,8 +113,7 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = Non
     int
         How many kernel calls were made.
     """
-    if not callable(kernel):
-        raise ValueError(f"kernel must be callable, got {type(kernel).__name__}")
+    _checks.callable_("kernel", kernel)
     if tpb is None:
         blocks_per_grid(grid_x, grid_y)  # validates the sizes
         xs, ys = range(grid_x), range(grid_y)
@@ -325,10 +321,9 @@ MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per t
 
 
 def _check_kernel_args(kernel, tpb) -> None:
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
-    if isinstance(tpb, bool) or not isinstance(tpb, int) or not 1 <= tpb <= 32:
-        raise ValueError(f"tpb must be an int in [1, 32] (tpb*tpb threads per block), got {tpb!r}")
+    """``TypeError`` for a kernel name that is not a str or a tpb that is not an int; ``ValueError`` for bad values."""
+    _checks.choice("kernel", kernel, KERNELS)
+    _checks.integer("tpb", tpb, low=1, high=32)  # a block holds at most 32 × 32 = 1024 threads
 
 
 def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
@@ -415,11 +410,14 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
 
     Raises
     ------
+    TypeError
+        For inputs that are not tensors, a kernel name that is not a str, or a
+        ``tpb`` that is not an int.
     ValueError
-        For mismatched or non-2-D inputs, an unknown kernel, a bad ``tpb``,
-        another dtype, or an output too large for the kernel's launch grid.
+        For mismatched or non-2-D inputs, an unknown kernel, a ``tpb`` out of
+        range, another dtype, or an output too large for the kernel's launch grid.
     """
-    _check_matmul(a, b)
+    _checks.matmul_operands(a, b)
     _check_kernel_args(kernel, tpb)
     if a.dtype not in _DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {a.dtype}")
@@ -441,7 +439,7 @@ def torch_cuda_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     RuntimeError
         If there is no CUDA device.
     """
-    _check_matmul(a, b)
+    _checks.matmul_operands(a, b)
     if not hardware.has_cuda():
         raise RuntimeError("torch_cuda_matmul needs a CUDA device; torch sees none on this machine")
     return (a.cuda() @ b.cuda()).cpu()

@@ -36,7 +36,6 @@ import torch
 from numba import njit, prange
 
 from . import _checks
-from .meanshift import _check_count, _check_points, _check_positive
 
 _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
 
@@ -95,10 +94,10 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     -----
     O(n · d · n_tables · n_hashes) to hash, plus a sort per table.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("n_tables", n_tables, 1)
-    _check_count("n_hashes", n_hashes, 1)
-    _check_positive("width", width)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("n_tables", n_tables, low=1)
+    _checks.integer("n_hashes", n_hashes, low=1)
+    _checks.positive("width", width)
     _checks.seed(seed)
     gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
     dtype = torch.float64 if X.dtype == torch.float64 else torch.float32
@@ -211,13 +210,12 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         How many distinct points each query measured a distance to.
     """
     _check_index(index)
-    Q = _check_points(Q, "Q", dims=index.data.shape[1], convert=True, like="the index")
-    _check_count("k", k, 1)
-    _check_count("chunk", chunk, 1)
-    from .cluster import _check_method
+    Q = _checks.points("Q", Q, dims=index.data.shape[1], convert=True, like="the index")
+    _checks.integer("k", k, low=1)
+    _checks.integer("chunk", chunk, low=1)
 
     X = index.data
-    if _check_method(method, X) == "fused":
+    if _checks.method(method, X) == "fused":
         if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
             X = X.float()
         qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q.to(X))
@@ -260,8 +258,8 @@ def radius_pairs(index: LSHIndex, eps: float, *, chunk: int = 1024):
     i, j : torch.Tensor of int64, each of shape (n_pairs,)
     """
     _check_index(index)
-    _check_positive("eps", eps)
-    _check_count("chunk", chunk, 1)
+    _checks.positive("eps", eps)
+    _checks.integer("chunk", chunk, low=1)
     X = index.data
     I, J = [], []
     for s in range(0, len(X), chunk):
@@ -285,12 +283,12 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
     idx : torch.Tensor of int64, shape (n_queries, k)
     dist : torch.Tensor of shape (n_queries, k)
     """
-    X = _check_points(X, "X", convert=True)
-    Q = _check_points(Q, "Q", dims=X.shape[1], convert=True, like="X")
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    Q = _checks.points("Q", Q, dims=X.shape[1], convert=True, like="X")
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _check_count("chunk", chunk, 1)
+    _checks.integer("chunk", chunk, low=1)
     chunk = max(1, min(chunk, (1 << 25) // len(X)))  # at most 2^25 distances (128 MiB in float32) at a time
     out_i, out_d = [], []
     for s in range(0, len(Q), chunk):

@@ -62,3 +62,40 @@ def test_library_code_stays_valid_python_with_the_same_statements_after_the_chec
     assert '"""' not in out
     # the last statement (the result) is kept, line for line
     assert src.rstrip().splitlines()[-1] == out.rstrip().splitlines()[-1]
+
+
+CHECKS_MODULE = '''def g(X, k, seed=0):
+    """Doc."""
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("k", k, low=1)
+    a, b = _checks.matmul_operands(X, X.T)
+    gen = torch.Generator().manual_seed(_checks.seed(seed))
+    return a @ b, gen
+'''
+
+
+def test_calls_to_the_checks_module_go_as_statements_and_as_assignments():
+    out = strip_code(CHECKS_MODULE, docstring=True, checks=True)
+    # the three leading checks go; a check nested inside real work stays, and so does the result
+    assert out == ('def g(X, k, seed=0):\n    gen = torch.Generator().manual_seed(_checks.seed(seed))\n'
+                   '    return a @ b, gen\n')
+
+
+@pytest.mark.parametrize("line", [
+    "    X = other.points(X)",  # not the checks module
+    "    X[0] = _checks.points(\"X\", X)",  # a subscript target writes into data: not a pure check
+    "    X = _checks.points(\"X\", X) + 1",  # a check inside an expression: real work
+    "    y = _checks",  # no call
+])
+def test_look_alikes_are_kept(line):
+    code = f"def h(X):\n{line}\n    return X\n"
+    assert strip_code(code, docstring=True, checks=True) == code
+
+
+def test_a_module_that_uses_checks_shows_no_check_line():
+    from lessonlib import cluster, lsh
+
+    for fn in (matmul.matmul_loops, meanshift.meanshift, cluster.kmeans, lsh.build):
+        out = strip_code(inspect.getsource(fn), docstring=True, checks=True)
+        first = out.splitlines()[1]
+        assert "_checks." not in first and "_check_" not in first, (fn.__name__, first)

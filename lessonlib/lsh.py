@@ -10,6 +10,7 @@ tables give a near point several chances to share one. A query then measures
 distances only to the points in its buckets.
 
 - :func:`build` -- hash the data into ``n_tables`` sorted tables;
+- :func:`keys` -- the bucket of every point in every table;
 - :func:`query` -- approximate k nearest neighbours, and how many points were looked at;
 - :func:`radius_pairs` -- approximate pairs within ``eps``, a drop-in neighbour
   finder for :func:`lessonlib.cluster.dbscan`;
@@ -28,6 +29,7 @@ on p-stable distributions", SoCG 2004.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numba
@@ -60,14 +62,35 @@ class LSHIndex:
     order: torch.Tensor  # (n_tables, n)
 
 
-def _keys(index_or_parts, Q: torch.Tensor) -> torch.Tensor:
-    """Bucket key of every row of ``Q`` in every table, shape (n_tables, m)."""
-    proj, shift, mix, width, L, K = index_or_parts
-    h = torch.floor((Q.to(proj.dtype) @ proj + shift) / width).long()  # (m, L*K): which piece of each line
+def keys(index: LSHIndex, Q: torch.Tensor) -> torch.Tensor:
+    """The bucket key of every row of ``Q`` in every table of ``index``.
+
+    Each of a table's ``n_hashes`` hashes cuts a random line into pieces of
+    length ``width``: ``h(x) = floor((a·x + b) / width)``. The table's key is
+    ``Σ h_k · mix_k`` modulo a prime, one number that names the cell of the
+    table's random grid the point falls in.
+
+    Parameters
+    ----------
+    index : LSHIndex
+        From :func:`build`; its random lines, shifts and multipliers are used.
+    Q : torch.Tensor of shape (n_queries, n_features)
+        Points with the index's number of features; a numpy array or a list is converted.
+
+    Returns
+    -------
+    torch.Tensor of int64, shape (n_tables, n_queries)
+        Keys in ``[0, 2**31 - 1)``. Two points share a bucket of table ``t``
+        exactly when their keys in row ``t`` are equal.
+    """
+    _check_index(index)
+    Q = _checks.points("Q", Q, dims=index.proj.shape[0], convert=True, like="the index")
+    L, K = index.n_tables, index.n_hashes
+    h = torch.floor((Q.to(index.proj) @ index.proj + index.shift) / index.width).long()  # (m, L*K): which piece
     h = torch.remainder(h, _PRIME).view(len(Q), L, K)
     key = torch.zeros(len(Q), L, dtype=torch.long, device=Q.device)
     for k in range(K):  # key = Σ h_k · mix_k  (mod prime); each product < 2^62
-        key = torch.remainder(key + h[:, :, k] * mix[k], _PRIME)
+        key = torch.remainder(key + h[:, :, k] * index.mix[k], _PRIME)
     return key.T.contiguous()
 
 
@@ -108,9 +131,9 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
         proj.append(torch.randn(n_hashes, X.shape[1], generator=gen, dtype=dtype))  # 2-stable: Gaussian
         shift.append(torch.rand(n_hashes, generator=gen, dtype=dtype) * width)
     proj, shift, mix = torch.cat(proj).T.to(X.device), torch.cat(shift).to(X.device), mix.to(X.device)
-    keys = _keys((proj, shift, mix, float(width), n_tables, n_hashes), X)
-    keys, order = torch.sort(keys, dim=1, stable=True)
-    return LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, keys, order)
+    index = LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, None, None)  # no tables yet
+    sorted_keys, order = torch.sort(keys(index, X), dim=1, stable=True)
+    return dataclasses.replace(index, keys=sorted_keys, order=order)
 
 
 def _check_index(index) -> None:
@@ -120,7 +143,7 @@ def _check_index(index) -> None:
 
 def _candidates(index: LSHIndex, Q: torch.Tensor):
     """Unique (query, point) pairs that share a bucket in at least one table, grouped by query."""
-    qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q)
+    qk = keys(index, Q)
     n, m = len(index.data), len(Q)
     flat = []
     for t in range(index.n_tables):
@@ -218,7 +241,7 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
     if _checks.method(method, X) == "fused":
         if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
             X = X.float()
-        qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q.to(X))
+        qk = keys(index, Q.to(X))
         idx = np.empty((len(Q), k), dtype=np.int64)
         dist = np.empty((len(Q), k))
         scanned = np.empty(len(Q), dtype=np.int64)

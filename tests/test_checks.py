@@ -20,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lessonlib import _checks, book, bench, calculus, cluster, data, inverse, lsh, matmul, meanshift, timing
+from lessonlib import _checks, book, bench, calculus, cluster, data, inverse, kernels, lsh, matmul, meanshift, timing
 
 
 def test_integer_rule():
@@ -56,6 +56,32 @@ def test_seed_and_text_rules():
     with pytest.raises(ValueError, match="caption must not be empty"):
         _checks.text("caption", "  ")
     assert _checks.text("caption", "", empty=True) == ""
+
+
+def test_matrix_and_matmul_operand_rules():
+    a, b = _checks.matmul_operands(np.ones((2, 3), dtype=np.float32), [[1.0], [2.0], [3.0]], convert=True)
+    assert isinstance(a, torch.Tensor) and a.shape == (2, 3) and b.shape == (3, 1)
+    with pytest.raises(ValueError, match="a and b must share a dtype"):
+        _checks.matmul_operands(np.ones((2, 3)), [[1.0], [2.0], [3.0]], convert=True)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        _checks.matrix("x", np.ones((2, 2)))  # no conversion unless asked
+    with pytest.raises(ValueError, match=r"x.shape\[1\] \(3\) must equal w.shape\[0\] \(2\)"):
+        _checks.matmul_operands(torch.ones(2, 3), torch.ones(2, 2), ("x", "w"))
+    assert torch.isnan(_checks.matrix("x", torch.full((2, 2), math.nan))).all()  # NaN is float arithmetic's business
+
+
+def test_method_and_choice_rules():
+    cpu = torch.zeros(1, 1)
+    assert _checks.method("auto", cpu) == "fused" and _checks.method("tensor", cpu) == "tensor"
+    with pytest.raises(TypeError, match="method must be a str"):
+        _checks.method(1, cpu)
+    with pytest.raises(ValueError, match="method must be 'auto', 'tensor' or 'fused', got 'fast'"):
+        _checks.method("fast", cpu)
+    assert _checks.choice("kernel", "b", ("a", "b")) == "b"
+    with pytest.raises(TypeError, match="kernel must be a str, one of 'a', 'b'; got None"):
+        _checks.choice("kernel", None, ("a", "b"))
+    with pytest.raises(ValueError, match="kernel must be one of 'a', 'b'; got 'c'"):
+        _checks.choice("kernel", "c", ("a", "b"))
 
 
 JUNK = [None, "x", "", 2.5, -1, 0, True, math.nan, math.inf, [], [1, 2], {}, object(),
@@ -171,6 +197,12 @@ CASES += [
     (cluster.dbscan, lambda: {"X": _pts(), "eps": 0.5, "min_samples": 2, "pairs": None, "method": "auto"},
      ["X", "eps", "min_samples", "pairs", "method"]),
     (cluster.radius_pairs, lambda: {"X": _pts(), "eps": 0.5, "block": 4}, ["X", "eps", "block"]),
+    (cluster.sq_dists, lambda: {"X": _pts(), "C": _pts(3)}, ["X", "C"]),
+    (cluster.components, lambda: {"n": 4, "i": torch.tensor([0, 2]), "j": torch.tensor([1, 3])}, ["n", "i", "j"]),
+    (lsh.keys, lambda: {"index": _INDEX, "Q": _pts(3, 3)}, ["index", "Q"]),
+    (kernels.blocks_per_grid, lambda: {"n_rows": 3, "n_cols": 5, "tpb": 2}, ["n_rows", "n_cols", "tpb"]),
+    (kernels.launch_config, lambda: {"kernel": "tiled", "m": 3, "n": 5, "tpb": 2}, ["kernel", "tpb"]),
+    (kernels.get_kernel, lambda: {"kernel": "coalesced", "tpb": 16}, ["kernel", "tpb"]),
     (lsh.build, lambda: {"X": _pts(20, 3), "n_tables": 2, "n_hashes": 2, "width": 1.0, "seed": 0},
      ["X", "n_tables", "n_hashes", "width", "seed"]),
     (lsh.query, lambda: {"index": _INDEX, "Q": _pts(3, 3), "k": 2, "chunk": 2, "method": "auto"},

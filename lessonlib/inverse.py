@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import torch
 from torch import nn
@@ -325,10 +324,3 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     sims = (model.encode_text(captions) @ F.normalize(image_embedding, dim=0)).tolist()
     scores = sorted(zip(captions, sims), key=lambda cs: -cs[1])
     return scores[0][0], scores
-
-
-def timed(fn, *args, **kwargs):
-    """``(result, seconds)`` of one call: for reporting a training run's wall time."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

@@ -101,6 +101,7 @@ def _timings():
 CASES = [
     (timing.format_seconds, lambda: {"s": 1.5}, ["s"]),
     (timing.format_ratio, lambda: {"x": 2.0}, ["x"]),
+    (timing.timed, lambda: {"fn": math.pi.__abs__}, ["fn"]),
     (timing.bench, lambda: {"fn": math.pi.__abs__, "name": "s", "warmup": 1, "repeat": 1, "number": 1, "min_time": 0.001,
                             "max_time": 1.0, "sync": "block"},
      ["fn", "name", "warmup", "repeat", "number", "min_time", "max_time", "sync"]),

@@ -262,3 +262,29 @@ def test_ladder_rejects_bad_work_and_notes():
         ladder([good], work=[0])
     with pytest.raises(ValueError, match=r"notes\['x'\] has 2 entries"):
         ladder([good], notes={"x": ["1", "2"]})
+
+
+def test_timed_returns_the_result_and_the_wall_time_of_one_call():
+    calls = []
+
+    def sleeper(s, *, tag):
+        calls.append(tag)
+        time.sleep(s)
+        return tag * 2
+
+    outer0 = time.monotonic_ns()  # an independent clock around the call
+    out, seconds = timing.timed(sleeper, 0.05, tag="ab")
+    outer = (time.monotonic_ns() - outer0) / 1e9
+    assert out == "abab" and calls == ["ab"]  # called once, with its arguments
+    assert 0.05 <= seconds <= outer  # at least the sleep, at most what the outer clock saw
+
+
+def test_timed_refuses_a_non_callable_and_lets_errors_through():
+    with pytest.raises(TypeError, match="fn must be callable, got None"):
+        timing.timed(None)
+
+    def boom():
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        timing.timed(boom)

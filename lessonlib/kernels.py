@@ -22,6 +22,18 @@ grid. Written that way, a matrix product is one thread per output cell:
 - :func:`small_grids` -- silences Numba's low-occupancy warning for launches
   that are small on purpose (demonstrations), and nothing else.
 
+Where a thread is. ``cuda.grid(2)`` returns ``(x, y)``, each one
+``blockIdx * blockDim + threadIdx`` along its axis of the launch grid, and
+``x`` is the index that changes fastest from one thread to the next (the 32
+threads of a warp are neighbours in ``x``). Every kernel here calls the output's
+row ``i`` and its column ``j``, and every kernel after the lecture's puts ``x``
+on the columns: ``j, i = cuda.grid(2)`` (the register-blocked kernel takes its
+columns from ``blockIdx.x`` and ``threadIdx.x`` the same way), so neighbouring
+threads read and write neighbouring memory. The one exception is the lecture's
+kernel, kept as it was lectured, with its one-line float32 variant:
+``i, j = cuda.grid(2)`` puts ``x`` on the rows. ``matmul_cuda_coalesced``
+is exactly that swap, and :func:`launch_config` lays the grid out to match.
+
 The raw ``@cuda.jit`` kernels check nothing, as CUDA kernels do: given a
 too-small output they fill only part of it, and given mismatched shapes they
 read whatever lies in memory. :func:`cuda_matmul` checks its inputs and is the
@@ -133,11 +145,11 @@ def matmul_cuda_naive(a, b, c):
     """One thread per output cell: ``matmul_kernel`` compiled for the GPU, as the lecture wrote it.
 
     ``tmp = 0.0`` is a Python float, so Numba keeps the sum in float64; and
-    ``cuda.grid(2)`` gives ``x``, the index that changes fastest between
-    neighbouring threads, to the row. Like every raw kernel here it checks
-    nothing about its arguments.
+    ``i, j = cuda.grid(2)`` puts ``x`` on the row: the exception to the
+    module's grid convention, kept as lectured. Like every raw kernel here it
+    checks nothing about its arguments.
     """
-    i, j = cuda.grid(2)  # this thread's (row, column): block index * block size + thread index
+    i, j = cuda.grid(2)  # as lectured: x, the fastest index between neighbouring threads, is the row
     if i < c.shape[0] and j < c.shape[1]:
         tmp = 0.0
         for k in range(a.shape[1]):
@@ -149,9 +161,11 @@ def matmul_cuda_naive(a, b, c):
 def matmul_cuda_naive_fp32(a, b, c):
     """``matmul_cuda_naive`` with one line changed: the running sum is float32.
 
-    Checks nothing about its arguments (a raw kernel).
+    It keeps the lecture's ``i, j = cuda.grid(2)`` (``x`` on the row), so that
+    this rung changes the type only. Checks nothing about its arguments (a raw
+    kernel).
     """
-    i, j = cuda.grid(2)
+    i, j = cuda.grid(2)  # as lectured (the next rung swaps these)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)  # the one-line fix: float32 products are now added in float32
         for k in range(a.shape[1]):
@@ -161,14 +175,15 @@ def matmul_cuda_naive_fp32(a, b, c):
 
 @cuda.jit
 def matmul_cuda_coalesced(a, b, c):
-    """``matmul_cuda_naive_fp32`` with one line changed: ``x`` runs along the columns.
+    """``matmul_cuda_naive_fp32`` with one line changed: ``j, i = cuda.grid(2)``.
 
-    Threads that are neighbours in ``x`` now read neighbouring elements of ``b``
-    and write neighbouring elements of ``c``, which the GPU merges into few
-    memory transactions. Launch it with the grid's ``x`` covering the columns.
+    ``x`` is now the column, the module's convention from here on: threads that
+    are neighbours in ``x`` read neighbouring elements of ``b`` and write
+    neighbouring elements of ``c``, which the GPU merges into few memory
+    transactions. Launch it with the grid's ``x`` covering the columns.
     Checks nothing about its arguments (a raw kernel).
     """
-    j, i = cuda.grid(2)  # swapped: x (fastest between neighbouring threads) is the column
+    j, i = cuda.grid(2)  # swapped: x is the column (the module's convention)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)
         for k in range(a.shape[1]):
@@ -203,7 +218,7 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
         sa = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of a, shared by the block
         sb = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of b
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        j, i = cuda.grid(2)  # x runs along columns, so neighbouring threads read neighbouring memory
+        j, i = cuda.grid(2)  # the module's convention: x is the column
         n_k = a.shape[1]
         tmp = dtype(0)
         for t in range((n_k + tpb - 1) // tpb):  # as many tiles as K needs, whatever the grid
@@ -274,8 +289,8 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
         rb = cuda.local.array(shape=tm, dtype=dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         u_tx, u_ty = uint64(tx), uint64(ty)
-        row0 = cuda.blockIdx.y * bm  # this block's first output row and column
-        col0 = cuda.blockIdx.x * bm
+        row0 = cuda.blockIdx.y * bm  # this block's first output row and column: x is the column, as in
+        col0 = cuda.blockIdx.x * bm  # j, i = cuda.grid(2)
         m, n_k = a.shape
         n = b.shape[1]
         zero = dtype(0)  # typed: a bare 0 would mix an int, or a float64, into the sums
@@ -362,7 +377,8 @@ def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[in
     """``(blocks per grid, threads per block)`` for an ``m × n`` output.
 
     The lecture's kernels (``naive``, ``naive_fp32``) put rows on the grid's
-    ``x``; the others put columns on ``x`` and rows on ``y``. A real GPU allows
+    ``x``; the others put columns on ``x`` and rows on ``y`` (the module's grid
+    convention). A real GPU allows
     at most 65,535 blocks along ``y``, a limit the simulator never enforces,
     so a launch that would need more is refused here.
 

@@ -137,7 +137,7 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     if not bool(same.any(0).all() and same.any(1).all()):  # an empty row would divide 0 by 0: NaN
         raise ValueError("same must have a True entry in every row and every column (each pair matches itself)")
     logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
-    target = same.float() / same.float().sum(1, keepdim=True)  # spread over equal captions
+    target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)  # spread over equal captions
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
 
 

@@ -446,9 +446,9 @@ def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
                              f"with shape {tuple(t.shape)}")
     if len(i) != len(j) or i.device != j.device:
         raise ValueError(f"i and j must be edges on one device: same length, got {len(i)} and {len(j)}")
-    i, j = i.long(), j.long()
     if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
         raise ValueError(f"i and j must hold node indices in [0, {n})")
+    i, j = i.long(), j.long()
     lab = torch.arange(n, device=i.device)
     while len(i):
         a, b = lab[i], lab[j]  # the roots at either end

@@ -55,11 +55,14 @@ def _plain_target(t: ast.expr) -> bool:
 
 
 def _is_check_call(stmt: ast.stmt) -> bool:
-    """A check as a statement, ``_check_x(...)``, or its result bound to names: ``X = _checks.points("X", X)``."""
+    """A check as a statement, ``_check_x(...)``, or its result bound to names: ``X = _checks.points("X", X)``,
+    ``a, b = _checks.tensor("a", a), _checks.tensor("b", b)``."""
     if isinstance(stmt, ast.Expr):
         return _is_check(stmt.value)
     if isinstance(stmt, ast.Assign):
-        return all(_plain_target(t) for t in stmt.targets) and _is_check(stmt.value)
+        value = stmt.value
+        checks = value.elts if isinstance(value, ast.Tuple) else [value]  # a, b = _check(a), _check(b)
+        return all(_plain_target(t) for t in stmt.targets) and all(_is_check(v) for v in checks)
     return False
 
 

@@ -3,7 +3,8 @@
 The lecture's story is a ladder: the same matrix product, each rung faster than
 the last. A rung's time means something only when it is measured the same way
 as its neighbours, in the same run, on a named machine. :func:`bench` measures
-one rung (:func:`timed` times a single long call, for reporting only); :func:`ladder` puts rungs side by side with their speed-ups and a
+one rung (:func:`timed` times a single long call, for reporting only);
+:func:`ladder` puts rungs side by side with their speed-ups and a
 caption naming the hardware and the time of the run.
 
 Rules :func:`bench` keeps:

@@ -81,6 +81,12 @@ def matmul_kernel(grid, a, b, c):
         ``(i, j)``, this call's position in the launch grid.
     a, b, c : 2-D arrays or tensors
         Inputs and the output to write into.
+
+    Notes
+    -----
+    Like the CUDA kernels it stands for, it checks nothing about its
+    arguments: it runs once per grid position, and :func:`launch_kernel`
+    checks the grid.
     """
     i, j = grid
     if i < c.shape[0] and j < c.shape[1]:  # a launch grid can be larger than the output

@@ -19,6 +19,7 @@ shift): each step re-weights the already-shifted data.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch.distributions.multivariate_normal import MultivariateNormal
@@ -112,8 +113,9 @@ def plot_func(f, start: float = 0, stop: float = 10, steps: int = 100, ax=None):
     """Plot ``f`` on ``steps`` points from ``start`` to ``stop``."""
     import matplotlib.pyplot as plt
 
-    if not callable(f):
-        raise ValueError(f"f must be callable, got {type(f).__name__}")
+    _checks.callable_("f", f)
+    _checks.real("start", start)
+    _checks.real("stop", stop)
     if not stop > start:
         raise ValueError(f"stop ({stop}) must be greater than start ({start})")
     _checks.integer("steps", steps, low=2)
@@ -152,11 +154,12 @@ def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
     norm scaled by 1/√n); p=1 adds absolute values (L1, the "city block"
     distance; mean absolute error is its scaled form).
     """
-    if not isinstance(v, torch.Tensor):
-        raise ValueError(f"v must be a torch.Tensor, got {type(v).__name__}")
+    v = _checks.tensor("v", v)
     if v.ndim == 0 or v.shape[-1] == 0:
         raise ValueError(f"v must have a non-empty last axis, got shape {tuple(v.shape)}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 1:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a number >= 1 (math.inf for the max norm), got {type(p).__name__}")
+    if not p >= 1:  # NaN fails too
         raise ValueError(f"p must be a number >= 1 (below 1 it is not a norm), got {p!r}")
     if math.isinf(p):
         return v.abs().amax(-1)

@@ -266,6 +266,13 @@ def test_other_validation():
         tri(torch.ones(3), -2)
     with pytest.raises(ValueError, match="p must be a number >= 1"):
         norm(torch.ones(3), 0.5)
+    with pytest.raises(TypeError, match="p must be a number >= 1"):
+        norm(torch.ones(3), "2")
+    with pytest.raises(TypeError, match="v must be a torch.Tensor, a numpy array or a list, got None"):
+        norm(None)
+    assert float(norm([3.0, 4.0])) == 5.0  # a list is converted
+    with pytest.raises(TypeError, match="f must be callable"):
+        plot_func(None)
     with pytest.raises(ValueError, match="tol must be a positive number"):
         cluster_labels(torch.ones(3, 2), tol=0)
     with pytest.raises(ValueError, match=r"shifted has NaN"):

@@ -390,8 +390,10 @@ def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[in
 
     Raises
     ------
+    TypeError
+        For a kernel name that is not a str, or a size or ``tpb`` that is not an int.
     ValueError
-        For an unknown kernel, a bad size, or a grid that a GPU cannot launch.
+        For an unknown kernel, a size or ``tpb`` out of range, or a grid that a GPU cannot launch.
     """
     _check_kernel_args(kernel, tpb)
     if kernel in ("naive", "naive_fp32"):

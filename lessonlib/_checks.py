@@ -116,3 +116,66 @@ def points(name: str, value, *, dims: int | None = None, convert: bool = True, l
     if len(bad):
         raise ValueError(f"{name} has NaN or infinite values, first at row {bad[0, 0].item()}")
     return t
+
+
+def matrix(name: str, value, *, convert: bool = False):
+    """``value`` as a non-empty 2-D floating-point tensor; a numpy array or list too where ``convert``.
+
+    NaN and infinity are not looked for: the matrix-product rungs let them pass
+    through as ordinary float arithmetic.
+    """
+    t = tensor(name, value, convert=convert)
+    shape = tuple(t.shape)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {t.ndim}-D with shape {shape}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {t.dtype} with shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"{name} has an empty dimension: shape {shape}")
+    return t
+
+
+def same_kind(a, b, names=("a", "b")) -> None:
+    """Two tensors that share a dtype and a device."""
+    an, bn = names
+    if a.dtype != b.dtype:
+        raise ValueError(f"{an} and {bn} must share a dtype, got {a.dtype} and {b.dtype}")
+    if a.device != b.device:
+        raise ValueError(f"{an} and {bn} must be on one device, got {a.device} and {b.device}")
+
+
+def matmul_operands(a, b, names=("a", "b"), *, convert: bool = False):
+    """``(a, b)`` as tensors for which ``a @ b`` makes sense: 2-D floats, inner sizes equal, one dtype and device."""
+    an, bn = names
+    a = matrix(an, a, convert=convert)
+    b = matrix(bn, b, convert=convert)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"{an}.shape[1] ({a.shape[1]}) must equal {bn}.shape[0] ({b.shape[0]}): "
+            f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}"
+        )
+    same_kind(a, b, names)
+    return a, b
+
+
+def method(value, X) -> str:
+    """Resolve a ``method`` argument: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
+    if not isinstance(value, str):
+        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), {_got(value)}")
+    if value not in ("auto", "tensor", "fused"):
+        raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {value!r}")
+    if value == "fused" and X.device.type != "cpu":
+        raise ValueError(f"method 'fused' runs on the CPU only; X is on {X.device}")
+    if value == "auto":
+        return "fused" if X.device.type == "cpu" else "tensor"
+    return value
+
+
+def choice(name: str, value, options) -> str:
+    """``value``, a str among ``options``: ``TypeError`` for another kind, ``ValueError`` for another str."""
+    listed = ", ".join(map(repr, options))
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {listed}; {_got(value)}")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value

@@ -20,6 +20,8 @@ import html
 import re
 from collections.abc import Callable, Iterable
 
+from . import _checks
+
 _CDN_LINK = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*')
 _ID = re.compile(r"(?<=_anim_img)[0-9a-f]{32}")
 _NFRAMES = re.compile(r"var frames = new Array\((\d+)\);")
@@ -27,13 +29,13 @@ _NFRAMES = re.compile(r"var frames = new Array\((\d+)\);")
 
 def _frame_count(frames) -> int:
     if isinstance(frames, bool):
-        raise ValueError(f"frames must be a positive int or a non-empty sequence, got {frames!r}")
+        raise TypeError(f"frames must be a positive int or a non-empty sequence, got {frames!r}")
     if isinstance(frames, int):
         n = frames
     elif isinstance(frames, Iterable) and hasattr(frames, "__len__"):
         n = len(frames)
     else:
-        raise ValueError(
+        raise TypeError(
             f"frames must be a positive int or a sequence with a length, got {type(frames).__name__}"
         )
     if n < 1:
@@ -92,26 +94,20 @@ def animate(
     from matplotlib.figure import Figure
 
     if not isinstance(fig, Figure):
-        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
-    if not callable(update):
-        raise ValueError(f"update must be callable, got {type(update).__name__}")
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    _checks.callable_("update", update)
     n = _frame_count(frames)
     if n > max_frames:
         raise ValueError(
             f"{n} frames exceeds max_frames={max_frames}; every frame is embedded in the "
             "page, so use fewer frames (or raise max_frames deliberately)"
         )
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
-        raise ValueError(f"interval must be a positive int (milliseconds), got {interval!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi <= 0:
-        raise ValueError(f"dpi must be a positive int, got {dpi!r}")
-    if not (isinstance(max_mb, (int, float)) and max_mb > 0):
-        raise ValueError(f"max_mb must be > 0, got {max_mb!r}")
+    _checks.integer("interval", interval, low=1)  # milliseconds
+    _checks.integer("dpi", dpi, low=1)
+    _checks.positive("max_mb", max_mb)
     for name, text in (("alt", alt), ("caption", alt if caption is None else caption)):
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{name} must be a non-empty string describing the animation, got {text!r}")
-    if default_mode not in ("loop", "once", "reflect"):
-        raise ValueError(f"default_mode must be 'loop', 'once' or 'reflect', got {default_mode!r}")
+        _checks.text(name, text)  # a description of the animation, for readers who cannot see it
+    _checks.choice("default_mode", default_mode, ("loop", "once", "reflect"))
 
     try:
         anim = FuncAnimation(fig, update, frames=frames, interval=interval, repeat=True)

@@ -15,12 +15,7 @@ import math
 import numbers
 from collections.abc import Callable
 
-
-def _check_real(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+from . import _checks
 
 
 def _check_point(name: str, value):
@@ -43,7 +38,7 @@ def _check_point(name: str, value):
         if t.dtype == torch.bool or not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} must hold finite numbers")
         return value
-    _check_real(name, value)
+    _checks.real(name, value)
     return value
 
 
@@ -79,7 +74,7 @@ def derivative(f: Callable, x, *, d: float, method: str = "forward"):
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
     x = _check_point("x", x)
-    _check_real("d", d)
+    _checks.real("d", d)
     if d <= 0:
         raise ValueError(f"d must be > 0, got {d!r}")
     if not isinstance(method, str):
@@ -105,8 +100,8 @@ class Dual:
     __slots__ = ("a", "b")
 
     def __init__(self, a, b=0.0):
-        _check_real("a (real part)", a)
-        _check_real("b (infinitesimal part)", b)
+        _checks.real("a (real part)", a)
+        _checks.real("b (infinitesimal part)", b)
         self.a, self.b = float(a), float(b)
 
     @staticmethod
@@ -159,7 +154,7 @@ class Dual:
 
     def __pow__(self, other):
         if isinstance(other, numbers.Real) and not isinstance(other, (bool, Dual)):
-            _check_real("exponent", other)
+            _checks.real("exponent", other)
             if self.a == 0 and other < 1 and other != 0:
                 raise ValueError(f"x**{other} has no derivative at x = 0")
             if self.a < 0 and not float(other).is_integer():
@@ -220,7 +215,7 @@ def _unary(name: str, f: Callable, fprime: Callable, domain: Callable | None = N
             if domain is not None and not domain(x.a):
                 raise ValueError(f"{name} of a dual number needs {why}, got real part {x.a}")
             return Dual(f(x.a), fprime(x.a) * x.b)  # f(a + bε) = f(a) + f'(a) b ε
-        _check_real("x", x)
+        _checks.real("x", x)
         if domain is not None and not domain(x):
             raise ValueError(f"{name} needs {why}, got {x}")
         return f(x)
@@ -255,7 +250,7 @@ def diff(f: Callable) -> Callable:
         raise TypeError(f"f must be callable, got {type(f).__name__}")
 
     def fprime(x):
-        _check_real("x", x)
+        _checks.real("x", x)
         y = f(Dual(x, 1.0))
         if isinstance(y, Dual):
             return y.b

@@ -9,7 +9,11 @@ scatter-reductions), so the same code runs on a CPU or, with the data on
   centroid, move each centroid to the mean of its points, repeat;
 - :func:`kmeans_plusplus` -- the usual seeding: spread-out first centroids;
 - :func:`inertia` -- the sum of squared distances k-means makes small;
+- :func:`sq_dists` -- every squared distance from points to centroids, as one
+  matrix product;
 - :func:`dbscan` -- density-based clusters of any shape, with noise;
+- :func:`components` -- connected components of a graph given as two index
+  tensors, by label propagation (DBSCAN's clusters);
 - :func:`radius_pairs` -- every pair of points within ``eps``, the neighbour
   search behind :func:`dbscan`, by broadcasting over blocks of nearby points.
 
@@ -29,13 +33,41 @@ import torch
 from numba import njit, prange
 
 from . import _checks
-from .meanshift import _check_count, _check_points, _check_positive
 
 # ---------------------------------------------------------------- k-means
 
 
-def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """Squared distances (n, k) as |x|² - 2 x·c + |c|²: the cross term is one matrix product."""
+def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distance from every row of ``X`` to every row of ``C``.
+
+    Expands ``|x - c|² = |x|² - 2 x·c + |c|²``, so the cross term for all
+    pairs at once is one matrix product.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+        Floating point; a numpy array or a list is converted.
+    C : torch.Tensor of shape (n_centroids, n_features)
+        Same dtype and device as ``X``.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n_centroids)
+        Never negative: rounding can make the expansion of a tiny distance
+        slightly negative, and such values are set to 0.
+
+    Notes
+    -----
+    O(n · k · d) work and O(n · k) memory. Only the kind, shape, dtype and
+    device of the inputs are checked, so the check costs the same for any size:
+    NaN and infinity pass through as ordinary float arithmetic, as in the
+    matrix-product rungs. :func:`kmeans` calls it in its inner loop.
+    """
+    X = _checks.matrix("X", X, convert=True)
+    C = _checks.matrix("C", C, convert=True)
+    if C.shape[1] != X.shape[1]:
+        raise ValueError(f"C must hold {X.shape[1]}-D points, as X has; got shape {tuple(C.shape)}")
+    _checks.same_kind(X, C, ("X", "C"))
     d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)
     return d2.clamp_min_(0)  # rounding can make a tiny distance negative
 
@@ -45,7 +77,7 @@ def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16):
     labels = torch.empty(len(X), dtype=torch.long, device=X.device)
     best = torch.empty(len(X), dtype=X.dtype, device=X.device)
     for i in range(0, len(X), block):
-        best[i : i + block], labels[i : i + block] = _sq_dists(X[i : i + block], C).min(1)
+        best[i : i + block], labels[i : i + block] = sq_dists(X[i : i + block], C).min(1)
     return labels, best
 
 
@@ -54,8 +86,8 @@ def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
 
     This is what k-means makes small, and what scikit-learn's ``KMeans.inertia_`` reports.
     """
-    X = _check_points(X, "X", convert=True)
-    centroids = _check_points(centroids, "centroids", dims=X.shape[1], convert=True, like="X")
+    X = _checks.points("X", X, convert=True)
+    centroids = _checks.points("centroids", centroids, dims=X.shape[1], convert=True, like="X")
     return float(_assign(X, centroids.to(X))[1].sum())
 
 
@@ -73,35 +105,22 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     ----------
     Arthur and Vassilvitskii, "k-means++: the advantages of careful seeding", SODA 2007.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _checks.seed(seed)
     gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device draws the same rows
     first = int(torch.randint(len(X), (1,), generator=gen))
     chosen = [first]
-    d2 = _sq_dists(X, X[first : first + 1])[:, 0]
+    d2 = sq_dists(X, X[first : first + 1])[:, 0]
     for _ in range(1, k):
         p = d2.double().cpu()
         # all points coincide with chosen centroids: fall back to uniform choice
         nxt = int(torch.multinomial(p / p.sum() if p.sum() > 0 else torch.ones_like(p), 1, generator=gen))
         chosen.append(nxt)
-        d2 = torch.minimum(d2, _sq_dists(X, X[nxt : nxt + 1])[:, 0])
+        d2 = torch.minimum(d2, sq_dists(X, X[nxt : nxt + 1])[:, 0])
     return X[chosen].clone()
-
-
-def _check_method(method: str, X: torch.Tensor) -> str:
-    """Resolve ``method``: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), got {type(method).__name__}")
-    if method not in ("auto", "tensor", "fused"):
-        raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {method!r}")
-    if method == "fused" and X.device.type != "cpu":
-        raise ValueError(f"method 'fused' runs on the CPU only; X is on {X.device}")
-    if method == "auto":
-        return "fused" if X.device.type == "cpu" else "tensor"
-    return method
 
 
 def _as_numpy(X: torch.Tensor) -> np.ndarray:
@@ -273,17 +292,17 @@ def kmeans(
     A cluster that loses all its points keeps its old centroid (scikit-learn
     moves it to a far point instead); with k-means++ seeding this is rare.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _check_count("iters", iters, 0)
+    _checks.integer("iters", iters, low=0)
     _checks.seed(seed)
-    method = _check_method(method, X)
+    method = _checks.method(method, X)
     if init is None:
         C = kmeans_plusplus(X, k, seed=seed)
     else:
-        init = _check_points(init, "init", dims=X.shape[1], convert=True, like="X")
+        init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
         if len(init) != k:
             raise ValueError(f"init has {len(init)} centroids but k is {k}")
         C = init.to(X).clone()
@@ -342,9 +361,9 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
     + block spread) window), far below n² when eps is small; in more dimensions
     only the first two axes prune.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_positive("eps", eps)
-    _check_count("block", block, 1)
+    X = _checks.points("X", X, convert=True)
+    _checks.positive("eps", eps)
+    _checks.integer("block", block, low=1)
     n, dev = len(X), X.device
     x0 = X[:, 0].double()
     col = torch.floor((x0 - x0.min()) / eps).long()
@@ -393,8 +412,8 @@ def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
     return order[i], order[j]
 
 
-def _components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """Label each node with the smallest index in its connected component (edges i--j, either direction).
+def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Label each of ``n`` nodes with the smallest node index in its connected component.
 
     Every node starts as its own tree. Each round, for every edge whose ends
     sit in different trees, the larger of the two roots is hooked under the
@@ -403,7 +422,33 @@ def _components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     root. Roots only ever hook under smaller roots, so no cycles form. Edges
     inside one tree are dropped after each round; when none are left, each
     tree is a component.
+
+    Parameters
+    ----------
+    n : int
+        The number of nodes, numbered 0 to n - 1.
+    i, j : torch.Tensor of int64, each of shape (n_edges,)
+        The edges ``i[e] -- j[e]``; one direction per edge is enough. A numpy
+        integer array is converted.
+
+    Returns
+    -------
+    torch.Tensor of int64, shape (n,)
+        For each node, the smallest index in its component: a node without
+        edges is labelled with its own index. This is the cluster numbering
+        :func:`dbscan` (and scikit-learn) uses.
     """
+    _checks.integer("n", n, low=0)
+    i, j = _checks.tensor("i", i), _checks.tensor("j", j)
+    for name, t in (("i", i), ("j", j)):
+        if t.ndim != 1 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"{name} must be a 1-D tensor of integer node indices, got {t.dtype} "
+                             f"with shape {tuple(t.shape)}")
+    if len(i) != len(j) or i.device != j.device:
+        raise ValueError(f"i and j must be edges on one device: same length, got {len(i)} and {len(j)}")
+    if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
+        raise ValueError(f"i and j must hold node indices in [0, {n})")
+    i, j = i.long(), j.long()
     lab = torch.arange(n, device=i.device)
     while len(i):
         a, b = lab[i], lab[j]  # the roots at either end
@@ -600,10 +645,10 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     Ester, Kriegel, Sander and Xu, "A density-based algorithm for discovering
     clusters in large spatial databases with noise", KDD 1996.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_positive("eps", eps)
-    _check_count("min_samples", min_samples, 1)
-    method = _check_method(method, X)
+    X = _checks.points("X", X, convert=True)
+    _checks.positive("eps", eps)
+    _checks.integer("min_samples", min_samples, low=1)
+    method = _checks.method(method, X)
     n = len(X)
     if pairs is None and method == "fused":
         return _dbscan_fused(X, eps, min_samples)
@@ -632,7 +677,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     if not bool(core.any()):
         return labels
     both = core[i] & core[j] & (i < j)  # each core-core edge once
-    root = _components(n, i[both], j[both])  # core point -> smallest core index of its cluster
+    root = components(n, i[both], j[both])  # core point -> smallest core index of its cluster
     # a border point joins the reachable cluster whose first core point comes first
     border = ~core[i] & core[j]
     big = torch.full((n,), n, dtype=torch.long, device=X.device)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import torch
 from torch import nn
@@ -108,13 +107,8 @@ class MiniCLIP(nn.Module):
         return F.normalize(self.text_projection(pooled), dim=-1)
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
-              same: torch.Tensor | None = None) -> torch.Tensor:
-    """CLIP's symmetric contrastive (InfoNCE) loss: each image should pick its own caption, and vice versa.
-
-    ``same``, an (n, n) boolean matrix, marks pairs with identical captions:
-    those count as correct for each other (a small data set repeats captions).
-    """
+def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
+    """:func:`clip_loss`'s arguments, checked, as tensors."""
     image_emb, text_emb = _checks.tensor("image_emb", image_emb), _checks.tensor("text_emb", text_emb)
     for name, t in (("image_emb", image_emb), ("text_emb", text_emb)):
         if t.ndim != 2 or 0 in t.shape or not t.is_floating_point():
@@ -137,8 +131,19 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
         raise ValueError(f"same must be ({n}, {n}), got {tuple(same.shape)}")
     if not bool(same.any(0).all() and same.any(1).all()):  # an empty row would divide 0 by 0: NaN
         raise ValueError("same must have a True entry in every row and every column (each pair matches itself)")
+    return image_emb, text_emb, logit_scale, same
+
+
+def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
+              same: torch.Tensor | None = None) -> torch.Tensor:
+    """CLIP's symmetric contrastive (InfoNCE) loss: each image should pick its own caption, and vice versa.
+
+    ``same``, an (n, n) boolean matrix, marks pairs with identical captions:
+    those count as correct for each other (a small data set repeats captions).
+    """
+    image_emb, text_emb, logit_scale, same = _check_clip_loss_args(image_emb, text_emb, logit_scale, same)
     logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
-    target = same.float() / same.float().sum(1, keepdim=True)  # spread over equal captions
+    target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)  # spread over equal captions
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
 
 
@@ -205,33 +210,8 @@ def _tv(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
-def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, init: torch.Tensor,
-           prior: float | None = None, original: torch.Tensor | None = None):
-    """Find an image whose embedding matches ``target``, by gradient descent on its pixels.
-
-    Parameters
-    ----------
-    encoder : callable
-        Images (n, 3, H, W) to unit embeddings (n, dim), e.g. ``model.encode_image``.
-    target : torch.Tensor of shape (dim,)
-        The embedding to reach.
-    steps : int, default 300
-    lr : float, default 0.1
-        Adam's step size, on the pixels' logits (pixels stay in (0, 1)).
-    init : torch.Tensor of shape (3, H, W)
-        Starting image, values in (0, 1).
-    prior : float, optional
-        Weight of a total-variation penalty that favours flat, clean images.
-    original : torch.Tensor of shape (3, H, W), optional
-        If given, the history records the distance to it.
-
-    Returns
-    -------
-    image : torch.Tensor of shape (3, H, W)
-    history : list of (float, float)
-        (cosine between embedding and target, RMS pixel distance to ``original``,
-        or to ``init`` without one) after each step.
-    """
+def _check_invert_args(encoder, target, steps, lr, init, prior, original):
+    """:func:`invert`'s arguments, checked; returns ``(target, init, ref)``, ``ref`` the image distances are to."""
     _checks.callable_("encoder", encoder)
     target = _checks.tensor("target", target)
     if target.ndim != 1 or len(target) == 0 or not target.is_floating_point() or not bool(torch.isfinite(target).all()):
@@ -260,6 +240,37 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
     if not isinstance(out, torch.Tensor) or out.shape != (1, len(target)):
         raise ValueError(f"target has {len(target)} values but the encoder gives embeddings of shape "
                          f"{tuple(getattr(out, 'shape', ()))} for one image")
+    return target, init, ref
+
+
+def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, init: torch.Tensor,
+           prior: float | None = None, original: torch.Tensor | None = None):
+    """Find an image whose embedding matches ``target``, by gradient descent on its pixels.
+
+    Parameters
+    ----------
+    encoder : callable
+        Images (n, 3, H, W) to unit embeddings (n, dim), e.g. ``model.encode_image``.
+    target : torch.Tensor of shape (dim,)
+        The embedding to reach.
+    steps : int, default 300
+    lr : float, default 0.1
+        Adam's step size, on the pixels' logits (pixels stay in (0, 1)).
+    init : torch.Tensor of shape (3, H, W)
+        Starting image, values in (0, 1).
+    prior : float, optional
+        Weight of a total-variation penalty that favours flat, clean images.
+    original : torch.Tensor of shape (3, H, W), optional
+        If given, the history records the distance to it.
+
+    Returns
+    -------
+    image : torch.Tensor of shape (3, H, W)
+    history : list of (float, float)
+        (cosine between embedding and target, RMS pixel distance to ``original``,
+        or to ``init`` without one) after each step.
+    """
+    target, init, ref = _check_invert_args(encoder, target, steps, lr, init, prior, original)
     target = F.normalize(target.detach(), dim=0)
     z = torch.logit(init.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -276,6 +287,33 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
             history.append(((encoder(x[None])[0] * target).sum().item(),
                             (x - ref).pow(2).mean().sqrt().item()))
     return torch.sigmoid(z).detach(), history
+
+
+def _check_interrogate_args(image_embedding, word_lists, model, template):
+    """:func:`interrogate`'s arguments, checked; returns ``image_embedding`` as a tensor."""
+    if not isinstance(model, MiniCLIP):
+        raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
+    image_embedding = _checks.tensor("image_embedding", image_embedding)
+    dim = model.text_projection[-1].out_features
+    if image_embedding.shape != (dim,) or not image_embedding.is_floating_point():
+        raise ValueError(f"image_embedding must be a 1-D float embedding of the model's size ({dim},), "
+                         f"got shape {tuple(image_embedding.shape)} {image_embedding.dtype}")
+    if not bool(torch.isfinite(image_embedding).all()):
+        raise ValueError("image_embedding has NaN or infinite values")
+    if not isinstance(word_lists, dict):
+        raise TypeError(f"word_lists must be a dict of lists of words, got {type(word_lists).__name__}")
+    if not word_lists:
+        raise ValueError("word_lists must be a non-empty dict of lists of words")
+    for key, words in word_lists.items():
+        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+            # a bare string would be iterated letter by letter
+            raise TypeError(f"word_lists[{key!r}] must be a list of strings, got {type(words).__name__}")
+        if not words:
+            raise ValueError(f"word_lists[{key!r}] must be a non-empty list of strings")
+    _checks.text("template", template)
+    if template.count("{}") != 1:
+        raise ValueError(f"template must hold exactly one '{{}}' for the words, got {template!r}")
+    return image_embedding
 
 
 @torch.no_grad()
@@ -299,36 +337,8 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     scores : list of (str, float)
         Every caption with its cosine similarity, best first.
     """
-    if not isinstance(model, MiniCLIP):
-        raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
-    image_embedding = _checks.tensor("image_embedding", image_embedding)
-    dim = model.text_projection[-1].out_features
-    if image_embedding.shape != (dim,) or not image_embedding.is_floating_point():
-        raise ValueError(f"image_embedding must be a 1-D float embedding of the model's size ({dim},), "
-                         f"got shape {tuple(image_embedding.shape)} {image_embedding.dtype}")
-    if not bool(torch.isfinite(image_embedding).all()):
-        raise ValueError("image_embedding has NaN or infinite values")
-    if not isinstance(word_lists, dict):
-        raise TypeError(f"word_lists must be a dict of lists of words, got {type(word_lists).__name__}")
-    if not word_lists:
-        raise ValueError("word_lists must be a non-empty dict of lists of words")
-    for key, words in word_lists.items():
-        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
-            # a bare string would be iterated letter by letter
-            raise TypeError(f"word_lists[{key!r}] must be a list of strings, got {type(words).__name__}")
-        if not words:
-            raise ValueError(f"word_lists[{key!r}] must be a non-empty list of strings")
-    _checks.text("template", template)
-    if template.count("{}") != 1:
-        raise ValueError(f"template must hold exactly one '{{}}' for the words, got {template!r}")
+    image_embedding = _check_interrogate_args(image_embedding, word_lists, model, template)
     captions = [template.format(" ".join(combo)) for combo in itertools.product(*word_lists.values())]
     sims = (model.encode_text(captions) @ F.normalize(image_embedding, dim=0)).tolist()
     scores = sorted(zip(captions, sims), key=lambda cs: -cs[1])
     return scores[0][0], scores
-
-
-def timed(fn, *args, **kwargs):
-    """``(result, seconds)`` of one call: for reporting a training run's wall time."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

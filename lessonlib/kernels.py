@@ -22,6 +22,18 @@ grid. Written that way, a matrix product is one thread per output cell:
 - :func:`small_grids` -- silences Numba's low-occupancy warning for launches
   that are small on purpose (demonstrations), and nothing else.
 
+Where a thread is. ``cuda.grid(2)`` returns ``(x, y)``, each one
+``blockIdx * blockDim + threadIdx`` along its axis of the launch grid, and
+``x`` is the index that changes fastest from one thread to the next (the 32
+threads of a warp are neighbours in ``x``). Every kernel here calls the output's
+row ``i`` and its column ``j``, and every kernel after the lecture's puts ``x``
+on the columns: ``j, i = cuda.grid(2)`` (the register-blocked kernel takes its
+columns from ``blockIdx.x`` and ``threadIdx.x`` the same way), so neighbouring
+threads read and write neighbouring memory. The one exception is the lecture's
+kernel, kept as it was lectured, with its one-line float32 variant:
+``i, j = cuda.grid(2)`` puts ``x`` on the rows. ``matmul_cuda_coalesced``
+is exactly that swap, and :func:`launch_config` lays the grid out to match.
+
 The raw ``@cuda.jit`` kernels check nothing, as CUDA kernels do: given a
 too-small output they fill only part of it, and given mismatched shapes they
 read whatever lies in memory. :func:`cuda_matmul` checks its inputs and is the
@@ -45,15 +57,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import hardware
+from . import _checks, hardware
 from .ptx import COMPILE_ONLY_ENV  # set only in lessonlib.ptx's compiler process
 
 if os.environ.get(COMPILE_ONLY_ENV) != "1":
     hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
 
 from numba import cuda, float32, uint64  # noqa: E402
-
-from .matmul import _check_matmul  # noqa: E402
 
 TPB = 16  # threads per block, along each of the two block dimensions
 TM = 8  # the register-blocked kernel: each thread computes a TM × TM block of outputs
@@ -71,6 +81,12 @@ def matmul_kernel(grid, a, b, c):
         ``(i, j)``, this call's position in the launch grid.
     a, b, c : 2-D arrays or tensors
         Inputs and the output to write into.
+
+    Notes
+    -----
+    Like the CUDA kernels it stands for, it checks nothing about its
+    arguments: it runs once per grid position, and :func:`launch_kernel`
+    checks the grid.
     """
     i, j = grid
     if i < c.shape[0] and j < c.shape[1]:  # a launch grid can be larger than the output
@@ -86,9 +102,8 @@ def blocks_per_grid(n_rows: int, n_cols: int, tpb: int = TPB) -> tuple[int, int]
     Rounds up, so the last block in each direction may hang over the edge:
     that is why every kernel checks its position before writing.
     """
-    for name, v, low in (("n_rows", n_rows, 1), ("n_cols", n_cols, 1), ("tpb", tpb, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    for name, v in (("n_rows", n_rows), ("n_cols", n_cols), ("tpb", tpb)):
+        _checks.integer(name, v, low=1)
     return math.ceil(n_rows / tpb), math.ceil(n_cols / tpb)
 
 
@@ -116,8 +131,7 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = Non
     int
         How many kernel calls were made.
     """
-    if not callable(kernel):
-        raise ValueError(f"kernel must be callable, got {type(kernel).__name__}")
+    _checks.callable_("kernel", kernel)
     if tpb is None:
         blocks_per_grid(grid_x, grid_y)  # validates the sizes
         xs, ys = range(grid_x), range(grid_y)
@@ -137,11 +151,11 @@ def matmul_cuda_naive(a, b, c):
     """One thread per output cell: ``matmul_kernel`` compiled for the GPU, as the lecture wrote it.
 
     ``tmp = 0.0`` is a Python float, so Numba keeps the sum in float64; and
-    ``cuda.grid(2)`` gives ``x``, the index that changes fastest between
-    neighbouring threads, to the row. Like every raw kernel here it checks
-    nothing about its arguments.
+    ``i, j = cuda.grid(2)`` puts ``x`` on the row: the exception to the
+    module's grid convention, kept as lectured. Like every raw kernel here it
+    checks nothing about its arguments.
     """
-    i, j = cuda.grid(2)  # this thread's (row, column): block index * block size + thread index
+    i, j = cuda.grid(2)  # as lectured: x, the fastest index between neighbouring threads, is the row
     if i < c.shape[0] and j < c.shape[1]:
         tmp = 0.0
         for k in range(a.shape[1]):
@@ -153,9 +167,11 @@ def matmul_cuda_naive(a, b, c):
 def matmul_cuda_naive_fp32(a, b, c):
     """``matmul_cuda_naive`` with one line changed: the running sum is float32.
 
-    Checks nothing about its arguments (a raw kernel).
+    It keeps the lecture's ``i, j = cuda.grid(2)`` (``x`` on the row), so that
+    this rung changes the type only. Checks nothing about its arguments (a raw
+    kernel).
     """
-    i, j = cuda.grid(2)
+    i, j = cuda.grid(2)  # as lectured (the next rung swaps these)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)  # the one-line fix: float32 products are now added in float32
         for k in range(a.shape[1]):
@@ -165,14 +181,15 @@ def matmul_cuda_naive_fp32(a, b, c):
 
 @cuda.jit
 def matmul_cuda_coalesced(a, b, c):
-    """``matmul_cuda_naive_fp32`` with one line changed: ``x`` runs along the columns.
+    """``matmul_cuda_naive_fp32`` with one line changed: ``j, i = cuda.grid(2)``.
 
-    Threads that are neighbours in ``x`` now read neighbouring elements of ``b``
-    and write neighbouring elements of ``c``, which the GPU merges into few
-    memory transactions. Launch it with the grid's ``x`` covering the columns.
+    ``x`` is now the column, the module's convention from here on: threads that
+    are neighbours in ``x`` read neighbouring elements of ``b`` and write
+    neighbouring elements of ``c``, which the GPU merges into few memory
+    transactions. Launch it with the grid's ``x`` covering the columns.
     Checks nothing about its arguments (a raw kernel).
     """
-    j, i = cuda.grid(2)  # swapped: x (fastest between neighbouring threads) is the column
+    j, i = cuda.grid(2)  # swapped: x is the column (the module's convention)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)
         for k in range(a.shape[1]):
@@ -207,7 +224,7 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
         sa = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of a, shared by the block
         sb = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of b
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        j, i = cuda.grid(2)  # x runs along columns, so neighbouring threads read neighbouring memory
+        j, i = cuda.grid(2)  # the module's convention: x is the column
         n_k = a.shape[1]
         tmp = dtype(0)
         for t in range((n_k + tpb - 1) // tpb):  # as many tiles as K needs, whatever the grid
@@ -278,8 +295,8 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
         rb = cuda.local.array(shape=tm, dtype=dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         u_tx, u_ty = uint64(tx), uint64(ty)
-        row0 = cuda.blockIdx.y * bm  # this block's first output row and column
-        col0 = cuda.blockIdx.x * bm
+        row0 = cuda.blockIdx.y * bm  # this block's first output row and column: x is the column, as in
+        col0 = cuda.blockIdx.x * bm  # j, i = cuda.grid(2)
         m, n_k = a.shape
         n = b.shape[1]
         zero = dtype(0)  # typed: a bare 0 would mix an int, or a float64, into the sums
@@ -325,10 +342,9 @@ MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per t
 
 
 def _check_kernel_args(kernel, tpb) -> None:
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
-    if isinstance(tpb, bool) or not isinstance(tpb, int) or not 1 <= tpb <= 32:
-        raise ValueError(f"tpb must be an int in [1, 32] (tpb*tpb threads per block), got {tpb!r}")
+    """``TypeError`` for a kernel name that is not a str or a tpb that is not an int; ``ValueError`` for bad values."""
+    _checks.choice("kernel", kernel, KERNELS)
+    _checks.integer("tpb", tpb, low=1, high=32)  # a block holds at most 32 × 32 = 1024 threads
 
 
 def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
@@ -367,14 +383,17 @@ def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[in
     """``(blocks per grid, threads per block)`` for an ``m × n`` output.
 
     The lecture's kernels (``naive``, ``naive_fp32``) put rows on the grid's
-    ``x``; the others put columns on ``x`` and rows on ``y``. A real GPU allows
+    ``x``; the others put columns on ``x`` and rows on ``y`` (the module's grid
+    convention). A real GPU allows
     at most 65,535 blocks along ``y``, a limit the simulator never enforces,
     so a launch that would need more is refused here.
 
     Raises
     ------
+    TypeError
+        For a kernel name that is not a str, or a size or ``tpb`` that is not an int.
     ValueError
-        For an unknown kernel, a bad size, or a grid that a GPU cannot launch.
+        For an unknown kernel, a size or ``tpb`` out of range, or a grid that a GPU cannot launch.
     """
     _check_kernel_args(kernel, tpb)
     if kernel in ("naive", "naive_fp32"):
@@ -415,11 +434,14 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
 
     Raises
     ------
+    TypeError
+        For inputs that are not tensors, a kernel name that is not a str, or a
+        ``tpb`` that is not an int.
     ValueError
-        For mismatched or non-2-D inputs, an unknown kernel, a bad ``tpb``,
-        another dtype, or an output too large for the kernel's launch grid.
+        For mismatched or non-2-D inputs, an unknown kernel, a ``tpb`` out of
+        range, another dtype, or an output too large for the kernel's launch grid.
     """
-    _check_matmul(a, b)
+    _checks.matmul_operands(a, b)
     _check_kernel_args(kernel, tpb)
     if a.dtype not in _DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {a.dtype}")
@@ -441,7 +463,7 @@ def torch_cuda_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     RuntimeError
         If there is no CUDA device.
     """
-    _check_matmul(a, b)
+    _checks.matmul_operands(a, b)
     if not hardware.has_cuda():
         raise RuntimeError("torch_cuda_matmul needs a CUDA device; torch sees none on this machine")
     return (a.cuda() @ b.cuda()).cpu()

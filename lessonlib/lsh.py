@@ -10,6 +10,7 @@ tables give a near point several chances to share one. A query then measures
 distances only to the points in its buckets.
 
 - :func:`build` -- hash the data into ``n_tables`` sorted tables;
+- :func:`keys` -- the bucket of every point in every table;
 - :func:`query` -- approximate k nearest neighbours, and how many points were looked at;
 - :func:`radius_pairs` -- approximate pairs within ``eps``, a drop-in neighbour
   finder for :func:`lessonlib.cluster.dbscan`;
@@ -28,6 +29,7 @@ on p-stable distributions", SoCG 2004.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numba
@@ -36,7 +38,6 @@ import torch
 from numba import njit, prange
 
 from . import _checks
-from .meanshift import _check_count, _check_points, _check_positive
 
 _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
 
@@ -61,14 +62,35 @@ class LSHIndex:
     order: torch.Tensor  # (n_tables, n)
 
 
-def _keys(index_or_parts, Q: torch.Tensor) -> torch.Tensor:
-    """Bucket key of every row of ``Q`` in every table, shape (n_tables, m)."""
-    proj, shift, mix, width, L, K = index_or_parts
-    h = torch.floor((Q.to(proj.dtype) @ proj + shift) / width).long()  # (m, L*K): which piece of each line
+def keys(index: LSHIndex, Q: torch.Tensor) -> torch.Tensor:
+    """The bucket key of every row of ``Q`` in every table of ``index``.
+
+    Each of a table's ``n_hashes`` hashes cuts a random line into pieces of
+    length ``width``: ``h(x) = floor((a·x + b) / width)``. The table's key is
+    ``Σ h_k · mix_k`` modulo a prime, one number that names the cell of the
+    table's random grid the point falls in.
+
+    Parameters
+    ----------
+    index : LSHIndex
+        From :func:`build`; its random lines, shifts and multipliers are used.
+    Q : torch.Tensor of shape (n_queries, n_features)
+        Points with the index's number of features; a numpy array or a list is converted.
+
+    Returns
+    -------
+    torch.Tensor of int64, shape (n_tables, n_queries)
+        Keys in ``[0, 2**31 - 1)``. Two points share a bucket of table ``t``
+        exactly when their keys in row ``t`` are equal.
+    """
+    _check_index(index)
+    Q = _checks.points("Q", Q, dims=index.proj.shape[0], convert=True, like="the index")
+    L, K = index.n_tables, index.n_hashes
+    h = torch.floor((Q.to(index.proj) @ index.proj + index.shift) / index.width).long()  # (m, L*K): which piece
     h = torch.remainder(h, _PRIME).view(len(Q), L, K)
     key = torch.zeros(len(Q), L, dtype=torch.long, device=Q.device)
     for k in range(K):  # key = Σ h_k · mix_k  (mod prime); each product < 2^62
-        key = torch.remainder(key + h[:, :, k] * mix[k], _PRIME)
+        key = torch.remainder(key + h[:, :, k] * index.mix[k], _PRIME)
     return key.T.contiguous()
 
 
@@ -95,10 +117,10 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     -----
     O(n · d · n_tables · n_hashes) to hash, plus a sort per table.
     """
-    X = _check_points(X, "X", convert=True)
-    _check_count("n_tables", n_tables, 1)
-    _check_count("n_hashes", n_hashes, 1)
-    _check_positive("width", width)
+    X = _checks.points("X", X, convert=True)
+    _checks.integer("n_tables", n_tables, low=1)
+    _checks.integer("n_hashes", n_hashes, low=1)
+    _checks.positive("width", width)
     _checks.seed(seed)
     gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
     dtype = torch.float64 if X.dtype == torch.float64 else torch.float32
@@ -109,9 +131,9 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
         proj.append(torch.randn(n_hashes, X.shape[1], generator=gen, dtype=dtype))  # 2-stable: Gaussian
         shift.append(torch.rand(n_hashes, generator=gen, dtype=dtype) * width)
     proj, shift, mix = torch.cat(proj).T.to(X.device), torch.cat(shift).to(X.device), mix.to(X.device)
-    keys = _keys((proj, shift, mix, float(width), n_tables, n_hashes), X)
-    keys, order = torch.sort(keys, dim=1, stable=True)
-    return LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, keys, order)
+    index = LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, None, None)  # no tables yet
+    sorted_keys, order = torch.sort(keys(index, X), dim=1, stable=True)
+    return dataclasses.replace(index, keys=sorted_keys, order=order)
 
 
 def _check_index(index) -> None:
@@ -121,7 +143,7 @@ def _check_index(index) -> None:
 
 def _candidates(index: LSHIndex, Q: torch.Tensor):
     """Unique (query, point) pairs that share a bucket in at least one table, grouped by query."""
-    qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q)
+    qk = keys(index, Q)
     n, m = len(index.data), len(Q)
     flat = []
     for t in range(index.n_tables):
@@ -211,16 +233,15 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         How many distinct points each query measured a distance to.
     """
     _check_index(index)
-    Q = _check_points(Q, "Q", dims=index.data.shape[1], convert=True, like="the index")
-    _check_count("k", k, 1)
-    _check_count("chunk", chunk, 1)
-    from .cluster import _check_method
+    Q = _checks.points("Q", Q, dims=index.data.shape[1], convert=True, like="the index")
+    _checks.integer("k", k, low=1)
+    _checks.integer("chunk", chunk, low=1)
 
     X = index.data
-    if _check_method(method, X) == "fused":
+    if _checks.method(method, X) == "fused":
         if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
             X = X.float()
-        qk = _keys((index.proj, index.shift, index.mix, index.width, index.n_tables, index.n_hashes), Q.to(X))
+        qk = keys(index, Q.to(X))
         idx = np.empty((len(Q), k), dtype=np.int64)
         dist = np.empty((len(Q), k))
         scanned = np.empty(len(Q), dtype=np.int64)
@@ -260,8 +281,8 @@ def radius_pairs(index: LSHIndex, eps: float, *, chunk: int = 1024):
     i, j : torch.Tensor of int64, each of shape (n_pairs,)
     """
     _check_index(index)
-    _check_positive("eps", eps)
-    _check_count("chunk", chunk, 1)
+    _checks.positive("eps", eps)
+    _checks.integer("chunk", chunk, low=1)
     X = index.data
     I, J = [], []
     for s in range(0, len(X), chunk):
@@ -285,12 +306,12 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
     idx : torch.Tensor of int64, shape (n_queries, k)
     dist : torch.Tensor of shape (n_queries, k)
     """
-    X = _check_points(X, "X", convert=True)
-    Q = _check_points(Q, "Q", dims=X.shape[1], convert=True, like="X")
-    _check_count("k", k, 1)
+    X = _checks.points("X", X, convert=True)
+    Q = _checks.points("Q", Q, dims=X.shape[1], convert=True, like="X")
+    _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _check_count("chunk", chunk, 1)
+    _checks.integer("chunk", chunk, low=1)
     chunk = max(1, min(chunk, (1 << 25) // len(X)))  # at most 2^25 distances (128 MiB in float32) at a time
     out_i, out_d = [], []
     for s in range(0, len(Q), chunk):

@@ -25,41 +25,6 @@ from numba import njit
 from . import _checks
 
 
-def _check_matrix(name: str, t, *, convert: bool = False) -> torch.Tensor:
-    """``t`` as a non-empty 2-D float tensor; a numpy array or list too where ``convert``."""
-    t = _checks.tensor(name, t, convert=convert)
-    shape = tuple(t.shape)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got {t.ndim}-D with shape {shape}")
-    if not t.is_floating_point():
-        raise ValueError(f"{name} must be floating point, got {t.dtype} with shape {shape}")
-    if 0 in shape:
-        raise ValueError(f"{name} has an empty dimension: shape {shape}")
-    return t
-
-
-def _check_same_kind(a, b, names=("a", "b")) -> None:
-    an, bn = names
-    if a.dtype != b.dtype:
-        raise ValueError(f"{an} and {bn} must share a dtype, got {a.dtype} and {b.dtype}")
-    if a.device != b.device:
-        raise ValueError(f"{an} and {bn} must be on one device, got {a.device} and {b.device}")
-
-
-def _check_matmul(a, b, names=("a", "b"), *, convert: bool = False):
-    """Check ``a @ b`` makes sense; returns ``(a, b)`` as tensors (converted from arrays where ``convert``)."""
-    an, bn = names
-    a = _check_matrix(an, a, convert=convert)
-    b = _check_matrix(bn, b, convert=convert)
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(
-            f"{an}.shape[1] ({a.shape[1]}) must equal {bn}.shape[0] ({b.shape[0]}): "
-            f"cannot multiply {tuple(a.shape)} by {tuple(b.shape)}"
-        )
-    _check_same_kind(a, b, names)
-    return a, b
-
-
 def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Matrix product with three Python loops.
 
@@ -80,7 +45,7 @@ def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     (ar, ac), (_, bc) = a.shape, b.shape
     c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
     for i in range(ar):
@@ -118,7 +83,7 @@ def matmul_njit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     an, bn = a.detach().cpu().numpy(), b.detach().cpu().numpy()
     (ar, _), (_, bc) = an.shape, bn.shape
     c = np.zeros((ar, bc), dtype=an.dtype)
@@ -145,7 +110,7 @@ def matmul_elementwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     (ar, _), (_, bc) = a.shape, b.shape
     c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
     for i in range(ar):
@@ -171,7 +136,7 @@ def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     ar, bc = a.shape[0], b.shape[1]
     c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
     for i in range(ar):
@@ -201,7 +166,7 @@ def matmul_einsum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     return torch.einsum("ik,kj->ij", a, b)
 
 
@@ -223,7 +188,7 @@ def einsum_expand(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     NaN and infinity pass through as ordinary float arithmetic (they are not
     checked for): an output entry that meets one is NaN or infinite.
     """
-    a, b = _check_matmul(a, b, convert=True)
+    a, b = _checks.matmul_operands(a, b, convert=True)
     return torch.einsum("ik,kj->ikj", a, b)
 
 
@@ -248,14 +213,14 @@ def dist_b(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Subtracting first keeps small distances exact, where the expansion
     ``|a|^2 + |b|^2 - 2 a.b`` would lose them to cancellation.
     """
-    a = _check_matrix("a", a, convert=True)
-    b = _check_matrix("b", b, convert=True)
+    a = _checks.matrix("a", a, convert=True)
+    b = _checks.matrix("b", b, convert=True)
     if a.shape[1] != b.shape[1]:
         raise ValueError(
             f"a.shape[1] ({a.shape[1]}) must equal b.shape[1] ({b.shape[1]}): points of "
             f"{tuple(a.shape)} and {tuple(b.shape)} must have the same number of coordinates"
         )
-    _check_same_kind(a, b)
+    _checks.same_kind(a, b)
     diff = a[:, None, :] - b[None, :, :]
     return torch.einsum("ijd,ijd->ij", diff, diff).sqrt()
 
@@ -277,7 +242,7 @@ def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"x must be 1-D (one point), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"x must be floating point, got {x.dtype} with shape {tuple(x.shape)}")
-    X = _check_matrix("X", X, convert=True)
+    X = _checks.matrix("X", X, convert=True)
     if x.shape[0] != X.shape[1]:
         raise ValueError(
             f"x.shape[0] ({x.shape[0]}) must equal X.shape[1] ({X.shape[1]}): "

@@ -19,6 +19,7 @@ shift): each step re-weights the already-shifted data.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch.distributions.multivariate_normal import MultivariateNormal
@@ -27,20 +28,6 @@ from . import _checks
 from .matmul import dist_b
 
 # ---------------------------------------------------------------- validation
-
-
-def _check_points(data, name: str = "data", dims: int | None = None, *, convert: bool = False,
-                  like: str | None = None) -> torch.Tensor:
-    """``data`` as (n, d) finite float points; a numpy array or list too where ``convert``."""
-    return _checks.points(name, data, dims=dims, convert=convert, like=like)
-
-
-def _check_positive(name: str, value) -> float:
-    return _checks.positive(name, value)
-
-
-def _check_count(name: str, value, low: int) -> int:
-    return _checks.integer(name, value, low=low)
 
 
 def _check_distances(d, signed: bool = False) -> torch.Tensor:
@@ -67,7 +54,7 @@ def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
     if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
         raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got {tuple(centroid.shape)} "
                          f"{centroid.dtype}")
-    _check_count("n_samples", n_samples, 1)
+    _checks.integer("n_samples", n_samples, low=1)
     return MultivariateNormal(centroid, torch.diag(torch.tensor([5.0, 5.0], dtype=centroid.dtype))).sample((n_samples,))
 
 
@@ -83,8 +70,8 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
     data : torch.Tensor of shape (n_clusters * n_samples, 2)
         Cluster ``i`` is rows ``i*n_samples`` to ``(i+1)*n_samples``.
     """
-    _check_count("n_clusters", n_clusters, 1)
-    _check_count("n_samples", n_samples, 1)
+    _checks.integer("n_clusters", n_clusters, low=1)
+    _checks.integer("n_samples", n_samples, low=1)
     seed = _checks.seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -95,8 +82,8 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
 
 def true_labels(n_clusters: int, n_samples: int) -> torch.Tensor:
     """The cluster each row of :func:`make_clusters`'s data came from."""
-    _check_count("n_clusters", n_clusters, 1)
-    _check_count("n_samples", n_samples, 1)
+    _checks.integer("n_clusters", n_clusters, low=1)
+    _checks.integer("n_samples", n_samples, low=1)
     return torch.arange(n_clusters).repeat_interleave(n_samples)
 
 
@@ -104,8 +91,8 @@ def plot_data(centroids, data, n_samples: int, ax=None):
     """Scatter each cluster in its own colour, centroids as a big black X over a small magenta X."""
     import matplotlib.pyplot as plt
 
-    _check_points(data)
-    _check_count("n_samples", n_samples, 1)
+    _checks.points("data", data, convert=False)
+    _checks.integer("n_samples", n_samples, low=1)
     if ax is None:
         _, ax = plt.subplots()
     for i, centroid in enumerate(centroids):
@@ -120,11 +107,12 @@ def plot_func(f, start: float = 0, stop: float = 10, steps: int = 100, ax=None):
     """Plot ``f`` on ``steps`` points from ``start`` to ``stop``."""
     import matplotlib.pyplot as plt
 
-    if not callable(f):
-        raise ValueError(f"f must be callable, got {type(f).__name__}")
+    _checks.callable_("f", f)
+    _checks.real("start", start)
+    _checks.real("stop", stop)
     if not stop > start:
         raise ValueError(f"stop ({stop}) must be greater than start ({start})")
-    _check_count("steps", steps, 2)
+    _checks.integer("steps", steps, low=2)
     if ax is None:
         _, ax = plt.subplots()
     x = torch.linspace(start, stop, steps)
@@ -142,14 +130,14 @@ def gaussian(d: torch.Tensor, bw: float) -> torch.Tensor:
     be and still count.
     """
     d = _check_distances(d, signed=True)  # the density is symmetric: a signed offset is fine
-    _check_positive("bw", bw)
+    _checks.positive("bw", bw)
     return torch.exp(-0.5 * (d / bw) ** 2) / (bw * math.sqrt(2 * math.pi))
 
 
 def tri(d: torch.Tensor, i: float) -> torch.Tensor:
     """Triangular weight: 1 at distance 0, falling linearly to 0 at distance ``i``, 0 beyond."""
     d = _check_distances(d)
-    _check_positive("i", i)
+    _checks.positive("i", i)
     return (-d + i).clamp_min(0) / i
 
 
@@ -160,11 +148,12 @@ def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
     norm scaled by 1/√n); p=1 adds absolute values (L1, the "city block"
     distance; mean absolute error is its scaled form).
     """
-    if not isinstance(v, torch.Tensor):
-        raise ValueError(f"v must be a torch.Tensor, got {type(v).__name__}")
+    v = _checks.tensor("v", v)
     if v.ndim == 0 or v.shape[-1] == 0:
         raise ValueError(f"v must have a non-empty last axis, got shape {tuple(v.shape)}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not p >= 1:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a number >= 1 (math.inf for the max norm), got {type(p).__name__}")
+    if not p >= 1:  # NaN fails too
         raise ValueError(f"p must be a number >= 1 (below 1 it is not a norm), got {p!r}")
     if math.isinf(p):
         return v.abs().amax(-1)
@@ -183,7 +172,7 @@ def one_update(X: torch.Tensor, kernel) -> None:
     """
     if isinstance(X, (list, tuple)):
         raise TypeError("X must be a torch.Tensor or a numpy array, moved in place; got a list")
-    X = _check_points(X, "X", convert=True)
+    X = _checks.points("X", X, convert=True)
     _checks.callable_("kernel", kernel)
     for i, x in enumerate(X):
         dist = norm(x - X)  # x (2,) broadcasts against X (n, 2): no x[None] needed
@@ -212,9 +201,9 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     -----
     O(iters · n²) work, n of it in Python loop steps.
     """
-    data = _check_points(data, convert=True)
-    _check_positive("bw", bw)
-    _check_count("iters", iters, 0)
+    data = _checks.points("data", data, convert=True)
+    _checks.positive("bw", bw)
+    _checks.integer("iters", iters, low=0)
     _checks.callable_("kernel", kernel)
     X = data.clone()
     for _ in range(iters):
@@ -249,10 +238,10 @@ def meanshift_batched(
     -----
     O(iters · n² · d) work and O(bs · n · d) memory.
     """
-    data = _check_points(data, convert=True)
-    _check_positive("bw", bw)
-    _check_count("iters", iters, 0)
-    _check_count("bs", bs, 1)
+    data = _checks.points("data", data, convert=True)
+    _checks.positive("bw", bw)
+    _checks.integer("iters", iters, low=0)
+    _checks.integer("bs", bs, low=1)
     _checks.callable_("kernel", kernel)
     n = len(data)
     X = data.clone()
@@ -356,12 +345,12 @@ def meanshift_fast(
 
     Work per step: O(n) + O(G·(2·cutoff/cell + 1)) for G grid nodes.
     """
-    data = _check_points(data, dims=2, convert=True)
-    _check_positive("bw", bw)
-    _check_count("iters", iters, 0)
-    _check_positive("cutoff", cutoff)
-    _check_positive("cell", cell)
-    _check_count("max_cells", max_cells, 1)
+    data = _checks.points("data", data, dims=2, convert=True)
+    _checks.positive("bw", bw)
+    _checks.integer("iters", iters, low=0)
+    _checks.positive("cutoff", cutoff)
+    _checks.positive("cell", cell)
+    _checks.integer("max_cells", max_cells, low=1)
     X = data.clone()
     h = cell * bw
     # refuse before allocating: the taps (2R + 1 of them) and the first grid must both fit in max_cells
@@ -435,8 +424,8 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
     -----
     O(n · k) for k clusters: each pass labels every unlabelled point near one seed.
     """
-    shifted = _check_points(shifted, "shifted", convert=True)
-    _check_positive("tol", tol)
+    shifted = _checks.points("shifted", shifted, convert=True)
+    _checks.positive("tol", tol)
     n = len(shifted)
     labels = torch.full((n,), -1, dtype=torch.long, device=shifted.device)
     k = 0

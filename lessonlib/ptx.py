@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from . import _checks
+
 ARCHS = ("sm_80", "sm_90")  # the A100 and the H100/H200
 COMPILE_ONLY_ENV = "LESSONLIB_CUDA_COMPILE_ONLY"  # tells lessonlib.kernels to keep the real CUDA target
 REQUIREMENT = "cuda-toolkit[nvcc,nvrtc,nvvm]==13.0.3"  # as in requirements.txt: NVVM, NVRTC and ptxas
@@ -306,10 +308,7 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
     """
     for name, v, low in (("registers", registers, 0), ("shared_bytes", shared_bytes, 0),
                          ("threads_per_block", threads_per_block, 1)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-        if v < low:
-            raise ValueError(f"{name} must be >= {low}, got {v}")
+        _checks.integer(name, v, low=low)
     if threads_per_block > 1024:
         raise ValueError(f"threads_per_block must be at most 1024, got {threads_per_block}")
     if arch not in SM_LIMITS:
@@ -585,15 +584,9 @@ def roofline(m: int, k: int, n: int, *, itemsize: int = 4,
         If a shape, ``itemsize``, ``bandwidth`` or ``flops_peak`` is not positive.
     """
     for name, v in (("m", m), ("k", k), ("n", n), ("itemsize", itemsize)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-        if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+        _checks.integer(name, v, low=1)
     for name, v in (("bandwidth", bandwidth), ("flops_peak", flops_peak)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-        if not v > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        _checks.real(name, v, low=0, strict=True)
     nbytes = (m * k + k * n + m * n) * itemsize
     flops = 2 * m * k * n
     memory_s, compute_s = nbytes / bandwidth, flops / flops_peak

@@ -3,7 +3,8 @@
 The lecture's story is a ladder: the same matrix product, each rung faster than
 the last. A rung's time means something only when it is measured the same way
 as its neighbours, in the same run, on a named machine. :func:`bench` measures
-one rung; :func:`ladder` puts rungs side by side with their speed-ups and a
+one rung (:func:`timed` times a single long call, for reporting only);
+:func:`ladder` puts rungs side by side with their speed-ups and a
 caption naming the hardware and the time of the run.
 
 Rules :func:`bench` keeps:
@@ -177,6 +178,37 @@ def format_ratio(x: float) -> str:
     """A speed-up with as many digits as matter: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``."""
     x = _checks.real("x", x, low=0, strict=True)
     return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+
+
+def timed(fn: Callable, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` once and return its result with the wall time it took.
+
+    For reporting how long one long run took (a training run, say), where
+    :func:`bench`'s repeated samples would cost too much. One call, no
+    warm-up and no device synchronisation: use :func:`bench` to compare speeds.
+
+    Parameters
+    ----------
+    fn : callable
+    *args, **kwargs
+        Passed to ``fn``.
+
+    Returns
+    -------
+    result : object
+        What ``fn`` returned.
+    seconds : float
+        Wall time of the call, from ``time.perf_counter``.
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` is not callable. Whatever ``fn`` raises passes through.
+    """
+    _checks.callable_("fn", fn)
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
 
 
 def _device_sync() -> Callable[[], None] | None:

@@ -60,9 +60,9 @@ def test_too_heavy_is_refused_not_truncated():
     [
         ({"frames": 0}, "at least one frame"),
         ({"frames": 100}, "exceeds max_frames=60"),
-        ({"frames": 3, "interval": 0}, "interval must be a positive int"),
-        ({"frames": 3, "dpi": 0}, "dpi must be a positive int"),
-        ({"frames": 3, "max_mb": 0}, "max_mb must be > 0"),
+        ({"frames": 3, "interval": 0}, "interval must be an int >= 1, got 0"),
+        ({"frames": 3, "dpi": 0}, "dpi must be an int >= 1, got 0"),
+        ({"frames": 3, "max_mb": 0}, "max_mb must be a positive number, got 0"),
         ({"frames": 3, "default_mode": "bounce"}, "default_mode must be"),
     ],
 )
@@ -74,11 +74,16 @@ def test_validation(kwargs, match):
 
 
 def test_rejects_non_figure_and_non_callable():
-    with pytest.raises(ValueError, match="fig must be a matplotlib Figure"):
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure"):
         animate("fig", lambda i: None, 3)
     fig, _ = plt.subplots()
-    with pytest.raises(ValueError, match="update must be callable"):
+    with pytest.raises(TypeError, match="update must be callable"):
         animate(fig, None, 3)
+    for kwargs, match in (({"interval": 2.5}, "interval must be an int, got 2.5"), ({"dpi": "72"}, "dpi must be an int"),
+                          ({"frames": True}, "frames must be a positive int"), ({"alt": 3}, "alt must be a str"),
+                          ({"default_mode": None}, "default_mode must be a str")):
+        with pytest.raises(TypeError, match=match):
+            animate(fig, lambda i: None, **({"frames": 3, "alt": "a"} | kwargs))
     plt.close(fig)
 
 
@@ -91,8 +96,8 @@ def test_player_has_a_visible_caption_defaulting_to_alt():
     assert "<figcaption>Two &lt;frames&gt;</figcaption>" in out and 'alt="dots"' in out
 
 
-@pytest.mark.parametrize("kw, match", [({"alt": ""}, "alt must be a non-empty string"),
-                                       ({"caption": "  "}, "caption must be a non-empty string")])
+@pytest.mark.parametrize("kw, match", [({"alt": ""}, "alt must not be empty"),
+                                       ({"caption": "  "}, "caption must not be empty")])
 def test_empty_alt_or_caption_is_rejected(kw, match):
     fig, ax = plt.subplots(figsize=(2, 1.5))
     with pytest.raises(ValueError, match=match):

@@ -20,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lessonlib import _checks, book, calculus, cluster, data, inverse, lsh, matmul, meanshift, timing
+from lessonlib import _checks, book, calculus, cluster, data, inverse, kernels, lsh, matmul, meanshift, timing
 from lessonlib.bench import matmul as bench_matmul
 
 
@@ -59,6 +59,32 @@ def test_seed_and_text_rules():
     assert _checks.text("caption", "", empty=True) == ""
 
 
+def test_matrix_and_matmul_operand_rules():
+    a, b = _checks.matmul_operands(np.ones((2, 3), dtype=np.float32), [[1.0], [2.0], [3.0]], convert=True)
+    assert isinstance(a, torch.Tensor) and a.shape == (2, 3) and b.shape == (3, 1)
+    with pytest.raises(ValueError, match="a and b must share a dtype"):
+        _checks.matmul_operands(np.ones((2, 3)), [[1.0], [2.0], [3.0]], convert=True)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        _checks.matrix("x", np.ones((2, 2)))  # no conversion unless asked
+    with pytest.raises(ValueError, match=r"x.shape\[1\] \(3\) must equal w.shape\[0\] \(2\)"):
+        _checks.matmul_operands(torch.ones(2, 3), torch.ones(2, 2), ("x", "w"))
+    assert torch.isnan(_checks.matrix("x", torch.full((2, 2), math.nan))).all()  # NaN is float arithmetic's business
+
+
+def test_method_and_choice_rules():
+    cpu = torch.zeros(1, 1)
+    assert _checks.method("auto", cpu) == "fused" and _checks.method("tensor", cpu) == "tensor"
+    with pytest.raises(TypeError, match="method must be a str"):
+        _checks.method(1, cpu)
+    with pytest.raises(ValueError, match="method must be 'auto', 'tensor' or 'fused', got 'fast'"):
+        _checks.method("fast", cpu)
+    assert _checks.choice("kernel", "b", ("a", "b")) == "b"
+    with pytest.raises(TypeError, match="kernel must be a str, one of 'a', 'b'; got None"):
+        _checks.choice("kernel", None, ("a", "b"))
+    with pytest.raises(ValueError, match="kernel must be one of 'a', 'b'; got 'c'"):
+        _checks.choice("kernel", "c", ("a", "b"))
+
+
 JUNK = [None, "x", "", 2.5, -1, 0, True, math.nan, math.inf, [], [1, 2], {}, object(),
         np.zeros(0), np.ones((2, 2)), torch.empty(0), torch.zeros(3, dtype=torch.int64),
         torch.full((2, 2), math.nan)]
@@ -76,6 +102,7 @@ def _timings():
 CASES = [
     (timing.format_seconds, lambda: {"s": 1.5}, ["s"]),
     (timing.format_ratio, lambda: {"x": 2.0}, ["x"]),
+    (timing.timed, lambda: {"fn": math.pi.__abs__}, ["fn"]),
     (timing.bench, lambda: {"fn": math.pi.__abs__, "name": "s", "warmup": 1, "repeat": 1, "number": 1, "min_time": 0.001,
                             "max_time": 1.0, "sync": "block"},
      ["fn", "name", "warmup", "repeat", "number", "min_time", "max_time", "sync"]),
@@ -172,6 +199,12 @@ CASES += [
     (cluster.dbscan, lambda: {"X": _pts(), "eps": 0.5, "min_samples": 2, "pairs": None, "method": "auto"},
      ["X", "eps", "min_samples", "pairs", "method"]),
     (cluster.radius_pairs, lambda: {"X": _pts(), "eps": 0.5, "block": 4}, ["X", "eps", "block"]),
+    (cluster.sq_dists, lambda: {"X": _pts(), "C": _pts(3)}, ["X", "C"]),
+    (cluster.components, lambda: {"n": 4, "i": torch.tensor([0, 2]), "j": torch.tensor([1, 3])}, ["n", "i", "j"]),
+    (lsh.keys, lambda: {"index": _INDEX, "Q": _pts(3, 3)}, ["index", "Q"]),
+    (kernels.blocks_per_grid, lambda: {"n_rows": 3, "n_cols": 5, "tpb": 2}, ["n_rows", "n_cols", "tpb"]),
+    (kernels.launch_config, lambda: {"kernel": "tiled", "m": 3, "n": 5, "tpb": 2}, ["kernel", "tpb"]),
+    (kernels.get_kernel, lambda: {"kernel": "coalesced", "tpb": 16}, ["kernel", "tpb"]),
     (lsh.build, lambda: {"X": _pts(20, 3), "n_tables": 2, "n_hashes": 2, "width": 1.0, "seed": 0},
      ["X", "n_tables", "n_hashes", "width", "seed"]),
     (lsh.query, lambda: {"index": _INDEX, "Q": _pts(3, 3), "k": 2, "chunk": 2, "method": "auto"},
@@ -227,3 +260,59 @@ def test_bad_input_is_refused_by_name_or_accepted(fn, valid, args, data):
     for k, v in kwargs.items():
         if before[k] is not None and k not in MUTATES.get(fn, ()):
             assert _same(v, before[k]), f"{fn.__qualname__} mutated {k}"
+
+
+# ---------------------------------------------------------------- one validation layer
+
+# Private names one lessonlib module may take from another: none (lessonlib.bench calls _checks too).
+KNOWN_PRIVATE_USES: set[tuple[str, str, str]] = set()
+SHARED_OK = {"_checks", "_deps"}
+
+
+def _private_uses(path):
+    """``(module, name)`` for every private name one lessonlib file takes from another lessonlib module.
+
+    Both ``from .X import _name`` (anywhere, also inside functions) and ``X._name`` where ``X`` was
+    imported with ``from . import X`` count.
+    """
+    import ast
+
+    tree = ast.parse(path.read_text(), str(path))
+    siblings, found = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            if node.module:  # from .X import a, b
+                mod = node.module.split(".")[-1]
+                found |= {(mod, a.name) for a in node.names if a.name.startswith("_") and mod not in SHARED_OK}
+            else:  # from . import X, Y
+                siblings |= {a.asname or a.name for a in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in siblings \
+                and node.value.id not in SHARED_OK and node.attr.startswith("_") and not node.attr.startswith("__"):
+            found.add((node.value.id, node.attr))
+    return found
+
+
+def test_no_module_takes_a_private_name_from_another_but_the_shared_checks():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "lessonlib").rglob("*.py"))
+    assert len(files) > 10
+    used, wrong = set(), []
+    for path in files:
+        rel = path.relative_to(root).with_suffix("").as_posix()
+        for mod, name in sorted(_private_uses(path)):
+            allowed = [k for k in KNOWN_PRIVATE_USES if rel.startswith(k[0]) and k[1:] == (mod, name)]
+            used.update(allowed)
+            if not allowed:
+                wrong.append(f"{rel}.py uses {mod}.{name}")
+    assert not wrong, "only lessonlib._checks and lessonlib._deps are shared; move these there:\n" + "\n".join(wrong)
+    assert used == KNOWN_PRIVATE_USES, f"no longer used, remove from KNOWN_PRIVATE_USES: {KNOWN_PRIVATE_USES - used}"
+
+
+def test_the_private_use_finder_sees_both_spellings(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text("from . import _checks, matmul\nfrom .cluster import _sq_dists, kmeans\n"
+                 "def f(x):\n    from .lsh import _keys\n    return matmul._check_matmul(x, x), _checks.points('x', x)\n")
+    assert _private_uses(p) == {("cluster", "_sq_dists"), ("lsh", "_keys"), ("matmul", "_check_matmul")}

@@ -7,7 +7,7 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
 
-from lessonlib.cluster import _components, dbscan, inertia, kmeans, kmeans_plusplus, radius_pairs
+from lessonlib.cluster import components, dbscan, inertia, kmeans, kmeans_plusplus, radius_pairs, sq_dists
 
 
 def _with_noise(X, n_noise, seed):
@@ -113,13 +113,58 @@ def test_components_match_scipy(seed):
     n = 300
     i = torch.randint(n, (250,), generator=g)
     j = torch.randint(n, (250,), generator=g)
-    lab = _components(n, i, j)  # one direction per edge is enough
+    lab = components(n, i, j)  # one direction per edge is enough
     k, ref = connected_components(coo_matrix((np.ones(250), (i.numpy(), j.numpy())), shape=(n, n)), directed=False)
     # same partition, and each label is the smallest index of its component
     assert len(lab.unique()) == k
     for c in range(k):
         members = np.flatnonzero(ref == c)
         assert (lab[members] == members.min()).all()
+
+
+def test_components_of_a_graph_without_edges_and_with_lists():
+    assert components(4, torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)).tolist() == [0, 1, 2, 3]
+    assert components(5, np.array([3, 4]), np.array([1, 3])).tolist() == [0, 1, 2, 1, 1]  # 1-3-4 under 1
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((2.0, [0], [1]), TypeError, "n must be an int, got 2.0"),
+    ((3, None, [1]), TypeError, "i must be a torch.Tensor"),
+    ((3, torch.tensor([0.0]), torch.tensor([1.0])), ValueError, "i must be a 1-D tensor of integer node indices"),
+    ((3, torch.tensor([[0]]), torch.tensor([1])), ValueError, "i must be a 1-D tensor"),
+    ((3, torch.tensor([0, 1]), torch.tensor([1])), ValueError, "i and j must be edges on one device: same length"),
+    ((3, torch.tensor([0]), torch.tensor([3])), ValueError, r"node indices in \[0, 3\)"),
+    ((3, torch.tensor([-1]), torch.tensor([0])), ValueError, r"node indices in \[0, 3\)"),
+])
+def test_components_refuses_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        components(*args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sq_dists_match_a_plain_loop(dtype):
+    g = torch.Generator().manual_seed(3)
+    X, C = torch.randn(37, 5, generator=g, dtype=dtype) * 4, torch.randn(6, 5, generator=g, dtype=dtype)
+    ref = np.array([[sum((float(x[f]) - float(c[f])) ** 2 for f in range(5)) for c in C] for x in X])
+    d2 = sq_dists(X, C)
+    assert d2.shape == (37, 6) and d2.dtype == dtype
+    np.testing.assert_allclose(d2.numpy(), ref, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=1e-4)
+    assert (sq_dists(X, X).diagonal() >= 0).all()  # rounding never gives a negative distance
+    np.testing.assert_allclose(sq_dists(X.numpy(), C.numpy()).numpy(), ref, rtol=1e-4, atol=1e-4)  # converted
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((None, torch.ones(2, 2)), TypeError, "X must be a torch.Tensor"),
+    ((torch.ones(3, 2), "c"), TypeError, "C must be a torch.Tensor"),
+    ((torch.ones(3), torch.ones(2, 2)), ValueError, "X must be 2-D"),
+    ((torch.ones(3, 2), torch.ones(2, 3)), ValueError, "C must hold 2-D points, as X has; got shape"),
+    ((torch.ones(3, 2), torch.ones(2, 2, dtype=torch.float64)), ValueError, "X and C must share a dtype"),
+    ((torch.ones(3, 2, dtype=torch.long), torch.ones(2, 2)), ValueError, "X must be floating point"),
+    ((torch.ones(0, 2), torch.ones(2, 2)), ValueError, "X has an empty dimension"),
+])
+def test_sq_dists_refuses_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        sq_dists(*args)
 
 
 def test_dbscan_with_given_pairs_equals_dbscan_with_exact_pairs_and_symmetrises_them():

@@ -1,7 +1,9 @@
 import itertools
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lessonlib.data import COLOURS, SHAPES, SIZES, shapes_dataset
 from lessonlib.inverse import (
@@ -82,14 +84,48 @@ def test_interrogate_matches_brute_force(trained):
     assert scores[0][1] == pytest.approx(max(brute.values()), abs=1e-6)
 
 
-def test_clip_loss_counts_equal_captions_as_correct():
-    emb = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
-    scale = torch.tensor(0.0)
-    same = torch.eye(4, dtype=torch.bool)
-    assert clip_loss(emb, emb, scale) == pytest.approx(clip_loss(emb, emb, scale, same).item())
-    both = same.clone()
-    both[0, 1] = both[1, 0] = True
-    assert clip_loss(emb, emb, scale, both) != clip_loss(emb, emb, scale, same)
+def _clip_inputs(n=6, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = torch.nn.functional.normalize(torch.randn(n, dim, generator=g, dtype=torch.float64), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(n, dim, generator=g, dtype=torch.float64), dim=-1)
+    return img, txt
+
+
+@pytest.mark.parametrize("log_scale", [0.0, math.log(10.0), math.log(100.0)])
+def test_clip_loss_is_the_symmetric_cross_entropy_of_scaled_cosine_logits(log_scale):
+    img, txt = _clip_inputs()
+    scale = torch.tensor(log_scale, dtype=torch.float64)  # CLIP learns log(scale); the logits use exp of it
+    logits = math.exp(log_scale) * img @ txt.T  # (image, caption) cosine similarities, scaled
+    labels = torch.arange(len(img))  # image k goes with caption k
+    expected = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    torch.testing.assert_close(clip_loss(img, txt, scale), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(clip_loss(img, txt, scale, torch.eye(len(img), dtype=torch.bool)), expected,
+                               rtol=1e-12, atol=0)
+    assert float(expected) > 0.5  # random embeddings: far from a perfect (zero) loss
+
+
+def test_clip_loss_with_equal_captions_matches_a_loop():
+    img, txt = _clip_inputs(seed=1)
+    n, log_scale = len(img), math.log(20.0)
+    groups = [0, 1, 1, 2, 0, 1]  # images 0 and 4 share a caption, and 1, 2 and 5 another
+    same = torch.tensor([[a == b for b in groups] for a in groups])
+    sim = [[20.0 * sum(float(img[i, f]) * float(txt[j, f]) for f in range(img.shape[1])) for j in range(n)]
+           for i in range(n)]
+
+    def side(rows):
+        """Mean over rows of -mean(log softmax) over the row's matching columns."""
+        total = 0.0
+        for r, row in enumerate(rows):
+            log_z = math.log(sum(math.exp(v) for v in row))
+            match = [c for c in range(n) if groups[c] == groups[r]]
+            total += -sum(row[c] - log_z for c in match) / len(match)
+        return total / n
+
+    expected = (side(sim) + side([list(col) for col in zip(*sim)])) / 2
+    got = clip_loss(img, txt, torch.tensor(log_scale, dtype=torch.float64), same)
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+    # the equal captions count: it differs from the loss that wants only the diagonal
+    assert float(clip_loss(img, txt, torch.tensor(log_scale, dtype=torch.float64))) != pytest.approx(expected, rel=1e-3)
 
 
 def test_tokenizer_and_captions():

@@ -166,6 +166,22 @@ def test_launch_config_puts_long_dimensions_on_x_and_refuses_grids_a_gpu_cannot_
         launch_config("fast", 2, 2)
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"kernel": 3}, TypeError, "kernel must be a str, one of 'naive'"),
+    ({"kernel": None}, TypeError, "kernel must be a str"),
+    ({"kernel": "fast"}, ValueError, "kernel must be one of 'naive'"),
+    ({"tpb": 16.0}, TypeError, "tpb must be an int, got 16.0"),
+    ({"tpb": True}, TypeError, "tpb must be an int, got True"),
+    ({"tpb": 0}, ValueError, r"tpb must be an int in \[1, 32\], got 0"),
+])
+def test_kernel_arguments_type_error_for_the_kind_value_error_for_the_value(kwargs, error, match):
+    for call in (lambda: get_kernel(**kwargs), lambda: launch_config(kwargs.get("kernel", "naive"), 4, 4,
+                                                                     kwargs.get("tpb", 16)),
+                 lambda: cuda_matmul(torch.ones(2, 2), torch.ones(2, 2), **kwargs)):
+        with pytest.raises(error, match=match):
+            call()
+
+
 def test_get_kernel_validates():
     assert get_kernel("tiled", 8, np.float64) is tiled_kernel(8, np.float64)
     with pytest.raises(ValueError, match="dtype must be numpy.float32 or numpy.float64"):
@@ -175,8 +191,10 @@ def test_get_kernel_validates():
 
 
 def test_launch_kernel_validates():
-    with pytest.raises(ValueError, match="kernel must be callable"):
+    with pytest.raises(TypeError, match="kernel must be callable"):
         launch_kernel(None, 2, 2)
+    with pytest.raises(TypeError, match="n_rows must be an int, got 2.0"):
+        launch_kernel(matmul_kernel, 2.0, 2)
     with pytest.raises(ValueError, match="n_rows must be an int >= 1"):
         launch_kernel(matmul_kernel, 0, 2)
 

@@ -22,6 +22,37 @@ def test_exact_knn_matches_scikit_learn(blobs):
     np.testing.assert_array_equal(idx.numpy(), ref_i)
 
 
+def test_keys_follow_the_hash_formula_point_by_point(blobs):
+    X, Q = blobs
+    index = lsh.build(X, n_tables=3, n_hashes=4, width=2.5, seed=2)
+    k = lsh.keys(index, Q[:20])
+    assert k.shape == (3, 20) and k.dtype == torch.int64
+    P = 2**31 - 1
+    proj, shift, mix = index.proj.numpy(), index.shift.numpy(), index.mix.tolist()
+    for m in range(20):
+        q = Q[m].numpy()
+        for t in range(3):
+            key = 0
+            for h in range(4):
+                col = t * 4 + h  # table t owns hashes t*4 .. t*4+3
+                piece = int(np.floor((float(np.dot(q, proj[:, col])) + float(shift[col])) / 2.5))
+                key = (key + (piece % P) * mix[h]) % P  # Python ints: no overflow
+            assert int(k[t, m]) == key, (m, t)
+    # a point shares every bucket with itself, and the index's tables hold exactly these keys, sorted
+    torch.testing.assert_close(index.keys, torch.sort(lsh.keys(index, X), dim=1).values)
+
+
+def test_keys_refuse_bad_input(blobs):
+    X, Q = blobs
+    index = lsh.build(X[:100], n_tables=2, n_hashes=2)
+    with pytest.raises(TypeError, match="index must be an LSHIndex"):
+        lsh.keys(X, Q)
+    with pytest.raises(ValueError, match="Q must hold 8-D points"):
+        lsh.keys(index, Q[:, :3])
+    with pytest.raises(TypeError, match="Q must be a torch.Tensor"):
+        lsh.keys(index, None)
+
+
 def test_query_returns_true_distances_nearest_first(blobs):
     X, Q = blobs
     index = lsh.build(X, n_tables=6, n_hashes=3, width=6.0, seed=1)

@@ -93,6 +93,53 @@ def test_versions_agree_on_random_data(seed):
     assert (fast - all_at_once).abs().max() < 0.05 * 2.5
 
 
+def _reference_meanshift(data, weight, iters, bs):
+    """Blurring mean shift written out with numpy, one point at a time.
+
+    Points are taken ``bs`` at a time, in order: each point of a group moves to
+    the ``weight``-weighted mean of all points as they stand before the group,
+    and the group is written back before the next one (bs=1: every point sees
+    the ones before it already moved; bs >= n: all move at once).
+    """
+    X = np.array(data, dtype=np.float64)
+    n = len(X)
+    for _ in range(iters):
+        for start in range(0, n, bs):
+            moved = []
+            for i in range(start, min(start + bs, n)):
+                dist = np.sqrt(((X - X[i]) ** 2).sum(axis=1))
+                w = weight(dist)
+                moved.append((w[:, None] * X).sum(axis=0) / w.sum())
+            X[start:start + len(moved)] = moved
+    return X
+
+
+def _np_gaussian(d, bw):
+    return np.exp(-d**2 / (2 * bw**2)) / (bw * np.sqrt(2 * np.pi))
+
+
+def _np_tri(d, bw):
+    return np.maximum(bw - d, 0.0) / bw  # 1 at the point, falling to 0 at distance bw
+
+
+@pytest.mark.parametrize("kernel, np_kernel, bw", [(gaussian, _np_gaussian, 2.5), (tri, _np_tri, 8.0)],
+                         ids=["gaussian", "tri"])
+def test_meanshift_and_batched_match_a_plain_numpy_loop(kernel, np_kernel, bw):
+    pts = _random_blobs(3, n_clusters=3, n=29)  # 87 points: not a multiple of the batch sizes below
+    assert len(pts) % 20 and len(pts) % 50
+    weight = partial(np_kernel, bw=bw)
+    ref_seq = _reference_meanshift(pts.numpy(), weight, iters=3, bs=1)
+    np.testing.assert_allclose(meanshift(pts, bw=bw, iters=3, kernel=kernel).numpy(), ref_seq, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(meanshift_batched(pts, bw=bw, iters=3, bs=1, kernel=kernel).numpy(), ref_seq,
+                               rtol=0, atol=1e-9)
+    for bs in (20, 50, len(pts)):
+        ref = _reference_meanshift(pts.numpy(), weight, iters=3, bs=bs)
+        out = meanshift_batched(pts, bw=bw, iters=3, bs=bs, kernel=kernel)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-9, err_msg=f"bs={bs}")
+    # the points did move: the comparison is not between two copies of the input
+    assert np.abs(ref_seq - pts.numpy()).max() > 0.1
+
+
 @pytest.mark.parametrize("iters", [1, 2, 5])
 def test_fast_matches_batched_on_the_lecture_data(lecture, iters):
     _, data, _ = lecture
@@ -219,6 +266,13 @@ def test_other_validation():
         tri(torch.ones(3), -2)
     with pytest.raises(ValueError, match="p must be a number >= 1"):
         norm(torch.ones(3), 0.5)
+    with pytest.raises(TypeError, match="p must be a number >= 1"):
+        norm(torch.ones(3), "2")
+    with pytest.raises(TypeError, match="v must be a torch.Tensor, a numpy array or a list, got None"):
+        norm(None)
+    assert float(norm([3.0, 4.0])) == 5.0  # a list is converted
+    with pytest.raises(TypeError, match="f must be callable"):
+        plot_func(None)
     with pytest.raises(ValueError, match="tol must be a positive number"):
         cluster_labels(torch.ones(3, 2), tol=0)
     with pytest.raises(ValueError, match=r"shifted has NaN"):

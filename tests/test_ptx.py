@@ -137,7 +137,7 @@ def test_occupancy_validates():
         ptx.occupancy(3.0, 0, 32, "sm_90")
     with pytest.raises(ValueError, match="threads_per_block must be at most 1024"):
         ptx.occupancy(32, 0, 2048, "sm_90")
-    with pytest.raises(ValueError, match="shared_bytes must be >= 0"):
+    with pytest.raises(ValueError, match="shared_bytes must be an int >= 0"):
         ptx.occupancy(32, -1, 32, "sm_90")
     with pytest.raises(ValueError, match="arch must be one of"):
         ptx.occupancy(32, 0, 32, "sm_70")
@@ -189,11 +189,11 @@ def test_roofline_is_the_larger_of_memory_and_compute_time():
     assert r["lower_bound_s"] == pytest.approx(nbytes / 4.8e12) and r["bound"] == "memory"
     r = ptx.roofline(4096, 4096, 4096)
     assert r["lower_bound_s"] == pytest.approx(2 * 4096**3 / 67e12) and r["bound"] == "compute"
-    with pytest.raises(ValueError, match="m must be >= 1"):
+    with pytest.raises(ValueError, match="m must be an int >= 1"):
         ptx.roofline(0, 1, 1)
     with pytest.raises(TypeError, match="k must be an int"):
         ptx.roofline(1, 1.5, 1)
-    with pytest.raises(ValueError, match="bandwidth must be > 0"):
+    with pytest.raises(ValueError, match="bandwidth must be a number > 0"):
         ptx.roofline(1, 1, 1, bandwidth=0.0)
 
 

@@ -36,14 +36,23 @@ def test_bench_never_times_the_first_call():
     assert len(calls) > t.repeat * t.number  # warm-up and calibration ran too
 
 
-def test_bench_statistics_match_numpy():
+def test_bench_fills_a_timing_with_its_samples():
     t = bench(sum, range(100), repeat=9, min_time=0.001)
-    assert t.repeat == 9 and t.number >= 1
-    assert t.min == pytest.approx(np.min(t.times))
-    assert t.median == pytest.approx(np.median(t.times))
-    q1, q3 = np.percentile(t.times, [25, 75])
-    assert t.iqr == pytest.approx(q3 - q1)
-    assert t.name == "sum"
+    assert t.repeat == 9 and t.number >= 1 and len(t.times) == 9
+    assert t.min == min(t.times) and t.name == "sum"
+
+
+@pytest.mark.parametrize("times, lo, med, iqr", [
+    # worked by hand: sorted 1..9; median the 5th; quartiles at positions 2 and 6 (from 0) are 3 and 7
+    ((5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 7.0, 8.0, 6.0), 1.0, 5.0, 4.0),
+    # sorted 1, 2, 3, 10: median (2 + 3) / 2; quartiles at positions 0.75 and 2.25, between neighbours:
+    # 1 + 0.75 * (2 - 1) = 1.75 and 3 + 0.25 * (10 - 3) = 4.75
+    ((10.0, 1.0, 3.0, 2.0), 1.0, 2.5, 3.0),
+    ((0.25,), 0.25, 0.25, 0.0),
+])
+def test_timing_statistics_are_min_median_and_interquartile_range(times, lo, med, iqr):
+    t = Timing("f", times, 1)
+    assert (t.min, t.median, t.iqr) == (pytest.approx(lo), pytest.approx(med), pytest.approx(iqr))
 
 
 def test_bench_measures_roughly_the_right_time():
@@ -262,3 +271,29 @@ def test_ladder_rejects_bad_work_and_notes():
         ladder([good], work=[0])
     with pytest.raises(ValueError, match=r"notes\['x'\] has 2 entries"):
         ladder([good], notes={"x": ["1", "2"]})
+
+
+def test_timed_returns_the_result_and_the_wall_time_of_one_call():
+    calls = []
+
+    def sleeper(s, *, tag):
+        calls.append(tag)
+        time.sleep(s)
+        return tag * 2
+
+    outer0 = time.monotonic_ns()  # an independent clock around the call
+    out, seconds = timing.timed(sleeper, 0.05, tag="ab")
+    outer = (time.monotonic_ns() - outer0) / 1e9
+    assert out == "abab" and calls == ["ab"]  # called once, with its arguments
+    assert 0.05 <= seconds <= outer  # at least the sleep, at most what the outer clock saw
+
+
+def test_timed_refuses_a_non_callable_and_lets_errors_through():
+    with pytest.raises(TypeError, match="fn must be callable, got None"):
+        timing.timed(None)
+
+    def boom():
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        timing.timed(boom)

@@ -12,8 +12,10 @@ flow. This directive is ``literalinclude`` with two more flags::
 
 ``:no-docstring:`` drops the function's (or class's) docstring.
 ``:no-checks:`` drops, from the top of the function body, the statements
-that only validate input: calls to a ``_check...`` helper, ``if ...: raise``
-blocks, and ``isinstance`` guards that raise. The code shown is otherwise the
+that only validate input: calls to a ``_check...``/``_require...`` helper or
+to ``_checks.<anything>`` (as a statement, or bound to names as in
+``X = _checks.points("X", X)``), ``if ...: raise`` blocks, and ``isinstance``
+guards that raise. The code shown is otherwise the
 library's own source, line for line, so what is tested is what is shown.
 """
 
@@ -36,13 +38,32 @@ def _only_raises(stmt: ast.stmt) -> bool:
     )
 
 
-def _is_check_call(stmt: ast.stmt) -> bool:
-    """``_check_x(...)`` or ``module._check_x(...)`` as a statement."""
-    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+def _is_check(call: ast.expr) -> bool:
+    """A call to an input check: ``_check_x(...)``/``_require_x(...)`` (bare or as ``module._check_x``),
+    or anything in lessonlib's check module, ``_checks.name(...)``."""
+    if not isinstance(call, ast.Call):
         return False
-    f = stmt.value.func
+    f = call.func
+    if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "_checks":
+        return True
     name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
     return name.startswith("_check") or name.startswith("_require")
+
+
+def _plain_target(t: ast.expr) -> bool:
+    return isinstance(t, ast.Name) or (isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts))
+
+
+def _is_check_call(stmt: ast.stmt) -> bool:
+    """A check as a statement, ``_check_x(...)``, or its result bound to names: ``X = _checks.points("X", X)``,
+    ``a, b = _checks.tensor("a", a), _checks.tensor("b", b)``."""
+    if isinstance(stmt, ast.Expr):
+        return _is_check(stmt.value)
+    if isinstance(stmt, ast.Assign):
+        value = stmt.value
+        checks = value.elts if isinstance(value, ast.Tuple) else [value]  # a, b = _check(a), _check(b)
+        return all(_plain_target(t) for t in stmt.targets) and all(_is_check(v) for v in checks)
+    return False
 
 
 def _is_check_loop(stmt: ast.stmt) -> bool:

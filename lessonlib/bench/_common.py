@@ -58,22 +58,3 @@ def mnist_data(rows: int):
         source = "synthetic data with MNIST's shapes"
     return x[:rows], lecture_weights(), source
 
-
-def matmul_operands(x, w):
-    """``x`` and ``w`` checked for ``x @ w``: 2-D, non-empty, floating point, one dtype and device."""
-    x = _checks.tensor("x", x, convert=False)
-    w = _checks.tensor("w", w, convert=False)
-    for name, t in (("x", x), ("w", w)):
-        if t.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {tuple(t.shape)}")
-        if t.numel() == 0:
-            raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
-        if not t.is_floating_point():
-            raise ValueError(f"{name} must be floating point, got {t.dtype}")
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(f"x.shape[1] ({x.shape[1]}) must equal w.shape[0] ({w.shape[0]}): "
-                         f"cannot multiply {tuple(x.shape)} by {tuple(w.shape)}")
-    if x.dtype != w.dtype or x.device != w.device:
-        raise ValueError(f"x and w must have one dtype and device, got {x.dtype} on {x.device} "
-                         f"and {w.dtype} on {w.device}")
-    return x, w

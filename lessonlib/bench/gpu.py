@@ -24,7 +24,7 @@ import torch
 
 from .. import _checks, hardware
 from ..timing import Timing, bench, format_seconds
-from ._common import jsonable, matmul_operands, mnist_data, require_gpu, summary
+from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
 from .claims import (
     AS_LECTURED_KERNEL,
@@ -131,7 +131,7 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16, repea
     require_gpu()
     from .. import kernels
 
-    x, w = matmul_operands(x, w)
+    x, w = _checks.matmul_operands(x, w, ("x", "w"))
     if x.dtype != torch.float32 or w.dtype != torch.float32:
         raise ValueError(f"x and w must be float32, as in the lecture; got {x.dtype} and {w.dtype}")
     calls = _numba_matmul_calls(x, w, tpb)

@@ -15,7 +15,6 @@ import torch
 from .. import _checks
 from .. import matmul as mm
 from ..timing import Ladder, Timing, bench, ladder
-from ._common import matmul_operands
 
 # The lecture's own timings (2022, its author's machine), quoted beside each rung.
 LECTURE_MATMUL = {
@@ -56,7 +55,7 @@ def matmul_ladder(
     -------
     Ladder
     """
-    x, w = matmul_operands(x, w)
+    x, w = _checks.matmul_operands(x, w, ("x", "w"))
     _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
     _checks.integer("repeat", repeat, low=1)
     _checks.positive("max_time", max_time)

@@ -346,3 +346,91 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     sims = (model.encode_text(captions) @ F.normalize(image_embedding, dim=0)).tolist()
     scores = sorted(zip(captions, sims), key=lambda cs: -cs[1])
     return scores[0][0], scores
+
+
+@torch.no_grad()
+def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
+    """Draw CLIP's idea from a trained model: two encoders, one space, the matched diagonal.
+
+    Left, the two towers: images go through the image encoder and captions
+    through the text encoder into one embedding space. Middle, that space
+    seen from above: both sets of embeddings projected on the two directions
+    along which they vary most (principal components of all 2n points
+    together), each image drawn at its embedding, each caption's embedding as
+    a cross, a line joining each matched pair. Right, the n × n matrix of
+    cosine similarities, image i against caption j, with the matched pairs
+    (the diagonal) outlined: training pulls them up and the rest down.
+
+    Parameters
+    ----------
+    model : MiniCLIP
+    images : torch.Tensor of shape (n, 3, H, W)
+        Values in [0, 1]; n from 2 to 12.
+    captions : list of str
+        ``captions[i]`` describes ``images[i]``; all different, so that only the diagonal matches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Its last axes shows the similarity matrix (``fig.axes[-1].images[0]``).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    if not isinstance(model, MiniCLIP):
+        raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
+    images = _checks.tensor("images", images)
+    if images.ndim != 4 or images.shape[1] != 3 or not 2 <= len(images) <= 12:
+        raise ValueError(f"images must have shape (n, 3, H, W) with n from 2 to 12, got {tuple(images.shape)}")
+    if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
+        raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
+    if len(captions) != len(images):
+        raise ValueError(f"captions must have one caption per image: {len(images)} images, {len(captions)} captions")
+    if len(set(captions)) != len(captions):
+        raise ValueError("captions must all differ, so that only the diagonal pairs match")
+    n = len(images)
+    img_emb, txt_emb = model.encode_image(images).float(), model.encode_text(list(captions)).float()
+    sims = (img_emb @ txt_emb.T).numpy()
+    both = torch.cat([img_emb, txt_emb])
+    centred = both - both.mean(0)
+    xy = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy()
+    pix = images.permute(0, 2, 3, 1).clamp(0, 1).numpy()
+
+    fig, (ax_tow, ax_sp, ax_sim) = plt.subplots(1, 3, figsize=(12, 4.2), layout="constrained",
+                                                gridspec_kw={"width_ratios": [1, 1.5, 1.3]})
+    ax_tow.set(xlim=(0, 1), ylim=(0, 1), title="two encoders")
+    ax_tow.axis("off")
+    for y, (label, colour) in zip((0.72, 0.28), (("image encoder\n(CNN)", "tab:blue"),
+                                                 ("text encoder\n(word embeddings)", "tab:orange"))):
+        ax_tow.text(0.52, y, label, ha="center", va="center", fontsize=9,
+                    bbox={"boxstyle": "round", "fc": "white", "ec": colour, "lw": 2})
+        ax_tow.add_patch(FancyArrowPatch((0.2, y), (0.3, y), arrowstyle="-|>", mutation_scale=12))
+        ax_tow.add_patch(FancyArrowPatch((0.74, y), (0.86, 0.5), arrowstyle="-|>", mutation_scale=12, color=colour))
+    ax_tow.text(0.94, 0.5, "one\nspace", ha="center", va="center", fontsize=9, fontweight="bold")
+    ax_tow.add_artist(AnnotationBbox(OffsetImage(pix[0], zoom=0.9), (0.1, 0.72), frameon=False))
+    ax_tow.text(0.1, 0.28, "“" + captions[0].replace(" ", "\n", 2) + "”", ha="center", va="center", fontsize=7)
+
+    for i in range(n):
+        (xi, yi), (xt, yt) = xy[i], xy[n + i]
+        ax_sp.plot([xi, xt], [yi, yt], color="grey", lw=0.8, zorder=1)
+        ax_sp.add_artist(AnnotationBbox(OffsetImage(pix[i], zoom=0.45), (xi, yi), frameon=True, zorder=2,
+                                        bboxprops={"ec": "tab:blue", "lw": 1}, pad=0.1))
+        ax_sp.plot(xt, yt, "x", color="tab:orange", ms=8, mew=2, zorder=3)
+        ax_sp.annotate(captions[i].removeprefix("a "), (xt, yt), textcoords="offset points", xytext=(6, 6),
+                       fontsize=7, color="tab:orange", zorder=4)
+    pad = 0.15 * (xy.max(0) - xy.min(0)).max()
+    ax_sp.set(xlim=(xy[:, 0].min() - pad, xy[:, 0].max() + pad), ylim=(xy[:, 1].min() - pad, xy[:, 1].max() + pad),
+              xticks=[], yticks=[], title="one space (2 principal directions): pairs land together")
+
+    shown = ax_sim.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
+    for i in range(n):
+        ax_sim.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
+        for j in range(n):
+            ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if sims[i, j] > 0.3 else "white")
+    ax_sim.set_xticks(range(n), [c.removeprefix("a ") for c in captions], rotation=45, ha="right", fontsize=7)
+    ax_sim.set_yticks(range(n), [f"image {i}" for i in range(n)], fontsize=7)
+    ax_sim.set_title("cosine similarity, image × caption", fontsize=10)
+    fig.colorbar(shown, ax=ax_sim, fraction=0.046, pad=0.04)
+    return fig

@@ -184,3 +184,41 @@ def test_float64_images_give_the_float32_embedding():
     m = MiniCLIP()
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(m.encode_image(x.double()), m.encode_image(x))
+
+
+def test_plot_two_towers_shows_the_models_own_similarities(trained):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lessonlib.inverse import plot_two_towers
+
+    model, _ = trained
+    images, captions, _ = shapes_dataset(60, seed=11)
+    pick = [captions.index(c) for c in dict.fromkeys(captions)][:6]
+    imgs, caps = images[pick], [captions[i] for i in pick]
+    fig = plot_two_towers(model, imgs, caps)
+    shown = torch.tensor(fig.axes[2].images[0].get_array().data)
+    # independently: cosine of every image embedding with every caption embedding, by torch's own function
+    with torch.no_grad():
+        want = F.cosine_similarity(model.encode_image(imgs)[:, None], model.encode_text(caps)[None], dim=-1)
+    torch.testing.assert_close(shown.float(), want, atol=1e-5, rtol=0)
+    off = want.clone().fill_diagonal_(-2)
+    assert bool((want.diagonal() > off.max(1).values).all())  # the matched pairs win
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("nope", None, None), TypeError, "model"),
+    ((None, torch.rand(1, 3, 8, 8), ["a"]), ValueError, "n from 2 to 12"),
+    ((None, torch.rand(2, 3, 8, 8), ["a small red circle"]), ValueError, "one caption per image"),
+    ((None, torch.rand(2, 3, 8, 8), ["a small red circle"] * 2), ValueError, "all differ"),
+    ((None, torch.rand(2, 3, 8, 8), "ab"), TypeError, "captions"),
+])
+def test_plot_two_towers_refuses_bad_input(args, error, match):
+    from lessonlib.inverse import plot_two_towers
+
+    model = MiniCLIP() if args[0] is None else args[0]
+    with pytest.raises(error, match=match):
+        plot_two_towers(model, *args[1:]) if args[1] is not None else plot_two_towers(model, torch.rand(2, 3, 8, 8), [])

@@ -249,3 +249,64 @@ def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
             f"x is {tuple(x.shape)}, X is {tuple(X.shape)}"
         )
     return dist_b(x[None], X)[0]
+
+
+def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
+    """Draw ``einsum('ik,kj->ikj')`` as a box of products, and its sum over k, ``'ik,kj->ij'``.
+
+    Left, the box: one k × j slice per row ``i`` of ``a``, stacked in depth
+    like cards; slice ``i`` holds ``a[i, k] * b[k, j]`` for every k and j.
+    Right, what summing each slice down its k axis leaves: the (i, j)
+    matrix product, its values written in.
+
+    Parameters
+    ----------
+    a : torch.Tensor of shape (ar, ac)
+        At most 8 rows (one card each).
+    b : torch.Tensor of shape (ac, bc)
+        At most 16 columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig.axes[0].images`` are the ``ar`` slices, in order of ``i``;
+        ``fig.axes[1].images[0]`` is the product.
+    """
+    import matplotlib.pyplot as plt
+
+    a, b = _checks.matmul_operands(a, b, convert=True)
+    if a.shape[0] > 8 or b.shape[1] > 16:
+        raise ValueError(f"a may have at most 8 rows and b at most 16 columns to be drawn, got a {tuple(a.shape)} "
+                         f"and b {tuple(b.shape)}")
+    box = einsum_expand(a, b).detach().cpu().double().numpy()  # (i, k, j)
+    prod = box.sum(1)
+    ar, ac, bc = box.shape
+    fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained",
+                                     gridspec_kw={"width_ratios": [1.6, 1]})
+    lim = float(np.abs(box).max()) or 1.0
+    w, h, dx, dy = 10.0, 30.0, 3.0, 3.0  # one card's width (j) and height (k), and each card's shift (i)
+    for i in range(ar - 1, -1, -1):  # the back card first, so that row 0 is in front
+        x0, y0 = i * dx, i * dy
+        ax_box.imshow(box[i], extent=(x0, x0 + w, y0, y0 + h), cmap="RdBu", vmin=-lim, vmax=lim,
+                      aspect="auto", interpolation="nearest", zorder=ar - i)
+        ax_box.add_patch(plt.Rectangle((x0, y0), w, h, fill=False, lw=0.8, zorder=ar - i))
+    ax_box.annotate("", xy=(w + (ar - 1) * dx + 0.5, (ar - 1) * dy), xytext=(w + 0.5, 0),
+                    arrowprops={"arrowstyle": "->"})
+    ax_box.text(w + (ar - 1) * dx / 2 + 1, (ar - 1) * dy / 2 - 1, f"i: {ar}", fontsize=9, ha="left", va="top")
+    ax_box.text(w / 2, -1.5, f"j: {bc}", ha="center", va="top", fontsize=9)
+    ax_box.text(-1, h / 2, f"k: {ac:,}", ha="right", va="center", rotation=90, fontsize=9)
+    ax_box.set(xlim=(-4, w + ar * dx + 4), ylim=(-5, h + ar * dy + 2))
+    ax_box.set_title(f"'ik,kj->ikj': {ar} × {ac:,} × {bc} products a[i,k]·b[k,j]", fontsize=10)
+    ax_box.axis("off")
+
+    shown = ax_sum.imshow(prod, cmap="RdBu", vmin=-float(np.abs(prod).max()), vmax=float(np.abs(prod).max()))
+    for i in range(ar):
+        for j in range(bc):
+            ax_sum.text(j, i, f"{prod[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    ax_sum.set_xticks(range(bc))
+    ax_sum.set_yticks(range(ar))
+    ax_sum.set(xlabel="j", ylabel="i")
+    ax_sum.set_title(f"summed over k: 'ik,kj->ij', {ar} × {bc}", fontsize=10)
+    fig.colorbar(shown, ax=ax_sum, fraction=0.03, pad=0.03)
+    fig.text(0.53, 0.5, "sum\nover k\n→", ha="center", va="center", fontsize=11)
+    return fig

@@ -119,3 +119,35 @@ def test_dist_b_refuses(a, b, match):
 def test_pairwise_dist_refuses(x, X, match):
     with pytest.raises(ValueError, match=match):
         pairwise_dist(x, X)
+
+
+def test_plot_ikj_box_draws_every_product_and_their_sum():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessonlib.matmul import plot_ikj_box
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(4, 30, generator=g), torch.randn(30, 7, generator=g)
+    fig = plot_ikj_box(a, b)
+    slices = fig.axes[0].images[::-1]  # drawn back to front: row 3 first
+    assert len(slices) == 4
+    an, bn = a.double().numpy(), b.double().numpy()
+    for i, im in enumerate(slices):
+        want = np.array([[an[i, k] * bn[k, j] for j in range(7)] for k in range(30)])  # a plain loop
+        np.testing.assert_allclose(np.asarray(im.get_array()), want, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fig.axes[1].images[0].get_array()), an @ bn, rtol=1e-6, atol=1e-9)
+    plt.close(fig)
+
+
+def test_plot_ikj_box_refuses_what_it_cannot_draw():
+    from lessonlib.matmul import plot_ikj_box
+
+    with pytest.raises(ValueError, match="at most 8 rows"):
+        plot_ikj_box(torch.ones(9, 3), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="must equal"):
+        plot_ikj_box(torch.ones(2, 3), torch.ones(4, 2))
+    with pytest.raises(TypeError):
+        plot_ikj_box("a", torch.ones(3, 2))

@@ -16,9 +16,12 @@ from .. import _checks
 from .. import matmul as mm
 from ..timing import Ladder, Timing, bench, ladder
 
-# The lecture's own timings (2022, its author's machine), quoted beside each rung.
+# The lecture's own timings (2022, its author's machine), quoted beside each rung: the course notebook
+# fastai/course22p2 nbs/01_matmul.ipynb at its last revision, a63ecb0 (2022-11-02, "post lesson").
 LECTURE_MATMUL = {
-    "matmul_loops": "415 ms (5 rows)",
+    "matmul_loops": "421 ms (5 rows)",
+    "matmul_njit": "236 µs (5 rows)",
+    "matmul_elementwise": "598 µs (5 rows)",
     "matmul_broadcast": "663 ms (all rows)",
     "matmul_einsum": "15 ms (all rows)",
     "matmul": "15 ms (all rows)",

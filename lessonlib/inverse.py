@@ -372,7 +372,7 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     Returns
     -------
     matplotlib.figure.Figure
-        Its last axes shows the similarity matrix (``fig.axes[-1].images[0]``).
+        Its third axes shows the similarity matrix (``fig.axes[2].images[0]``).
     """
     import matplotlib.pyplot as plt
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
@@ -397,8 +397,9 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     xy = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy()
     pix = images.permute(0, 2, 3, 1).clamp(0, 1).numpy()
 
-    fig, (ax_tow, ax_sp, ax_sim) = plt.subplots(1, 3, figsize=(12, 4.2), layout="constrained",
-                                                gridspec_kw={"width_ratios": [1, 1.5, 1.3]})
+    fig = plt.figure(figsize=(9, 8.4), layout="constrained")
+    axes = fig.subplot_mosaic([["tow", "space"], ["sim", "sim"]], width_ratios=[1, 1.4], height_ratios=[1, 1.25])
+    ax_tow, ax_sp, ax_sim = axes["tow"], axes["space"], axes["sim"]
     ax_tow.set(xlim=(0, 1), ylim=(0, 1), title="two encoders")
     ax_tow.axis("off")
     for y, (label, colour) in zip((0.72, 0.28), (("image encoder\n(CNN)", "tab:blue"),
@@ -414,23 +415,24 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     for i in range(n):
         (xi, yi), (xt, yt) = xy[i], xy[n + i]
         ax_sp.plot([xi, xt], [yi, yt], color="grey", lw=0.8, zorder=1)
-        ax_sp.add_artist(AnnotationBbox(OffsetImage(pix[i], zoom=0.45), (xi, yi), frameon=True, zorder=2,
+        ax_sp.add_artist(AnnotationBbox(OffsetImage(pix[i], zoom=0.6), (xi, yi), frameon=True, zorder=2,
                                         bboxprops={"ec": "tab:blue", "lw": 1}, pad=0.1))
         ax_sp.plot(xt, yt, "x", color="tab:orange", ms=8, mew=2, zorder=3)
         ax_sp.annotate(captions[i].removeprefix("a "), (xt, yt), textcoords="offset points", xytext=(6, 6),
-                       fontsize=7, color="tab:orange", zorder=4)
+                       fontsize=8, color="tab:orange", zorder=4)
     pad = 0.15 * (xy.max(0) - xy.min(0)).max()
     ax_sp.set(xlim=(xy[:, 0].min() - pad, xy[:, 0].max() + pad), ylim=(xy[:, 1].min() - pad, xy[:, 1].max() + pad),
-              xticks=[], yticks=[], title="one space (2 principal directions): pairs land together")
+              xticks=[], yticks=[])
+    ax_sp.set_title("one space, seen along its 2 main directions:\neach image (framed) lands by its caption (×)", fontsize=10)
 
     shown = ax_sim.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
     for i in range(n):
         ax_sim.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
         for j in range(n):
-            ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=6,
+            ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if sims[i, j] > 0.3 else "white")
-    ax_sim.set_xticks(range(n), [c.removeprefix("a ") for c in captions], rotation=45, ha="right", fontsize=7)
-    ax_sim.set_yticks(range(n), [f"image {i}" for i in range(n)], fontsize=7)
-    ax_sim.set_title("cosine similarity, image × caption", fontsize=10)
+    ax_sim.set_xticks(range(n), [c.removeprefix("a ") for c in captions], rotation=30, ha="right", fontsize=8)
+    ax_sim.set_yticks(range(n), [f"image {i}: {c.removeprefix('a ')}" for i, c in enumerate(captions)], fontsize=8)
+    ax_sim.set_title("cosine similarity of image i and caption j: matched pairs (outlined) score highest", fontsize=10)
     fig.colorbar(shown, ax=ax_sim, fraction=0.046, pad=0.04)
     return fig

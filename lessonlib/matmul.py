@@ -281,7 +281,7 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
     box = einsum_expand(a, b).detach().cpu().double().numpy()  # (i, k, j)
     prod = box.sum(1)
     ar, ac, bc = box.shape
-    fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained",
+    fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(9, 4.5), layout="constrained",
                                      gridspec_kw={"width_ratios": [1.6, 1]})
     lim = float(np.abs(box).max()) or 1.0
     w, h, dx, dy = 10.0, 30.0, 3.0, 3.0  # one card's width (j) and height (k), and each card's shift (i)
@@ -295,18 +295,18 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
     ax_box.text(w + (ar - 1) * dx / 2 + 1, (ar - 1) * dy / 2 - 1, f"i: {ar}", fontsize=9, ha="left", va="top")
     ax_box.text(w / 2, -1.5, f"j: {bc}", ha="center", va="top", fontsize=9)
     ax_box.text(-1, h / 2, f"k: {ac:,}", ha="right", va="center", rotation=90, fontsize=9)
-    ax_box.set(xlim=(-4, w + ar * dx + 4), ylim=(-5, h + ar * dy + 2))
+    ax_box.set(xlim=(-4, w + ar * dx + 9), ylim=(-5, h + ar * dy + 2))
+    ax_box.text(w + ar * dx + 5, (h + ar * dy) / 2, "sum\nover k\n→", ha="center", va="center", fontsize=11)
     ax_box.set_title(f"'ik,kj->ikj': {ar} × {ac:,} × {bc} products a[i,k]·b[k,j]", fontsize=10)
     ax_box.axis("off")
 
     shown = ax_sum.imshow(prod, cmap="RdBu", vmin=-float(np.abs(prod).max()), vmax=float(np.abs(prod).max()))
     for i in range(ar):
         for j in range(bc):
-            ax_sum.text(j, i, f"{prod[i, j]:.1f}", ha="center", va="center", fontsize=6)
+            ax_sum.text(j, i, f"{prod[i, j]:.0f}", ha="center", va="center", fontsize=7)
     ax_sum.set_xticks(range(bc))
     ax_sum.set_yticks(range(ar))
     ax_sum.set(xlabel="j", ylabel="i")
     ax_sum.set_title(f"summed over k: 'ik,kj->ij', {ar} × {bc}", fontsize=10)
     fig.colorbar(shown, ax=ax_sum, fraction=0.03, pad=0.03)
-    fig.text(0.53, 0.5, "sum\nover k\n→", ha="center", va="center", fontsize=11)
     return fig

@@ -633,7 +633,7 @@ def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int
 def plot_warp_reads(m: int = 32, n_k: int = 32, n: int = 32, *, k: int = 0, tpb: int = TPB):
     """Draw what the first warp reads from ``a`` and ``b`` at step ``k``, for both mappings.
 
-    One row per mapping (:data:`MAPPINGS`), three panels each: the cells of
+    One row per mapping (``MAPPINGS``: the lecture's, then the coalesced one), three panels each: the cells of
     ``a``, ``b`` and ``c`` the warp touches, found from the offsets of
     :func:`warp_addresses` (row, column = divmod(offset, row length)), with
     the number of 32-byte sectors (:func:`memory_sectors`) in each title.

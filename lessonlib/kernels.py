@@ -732,7 +732,7 @@ def plot_tile_loads(m: int = 48, n_k: int = 56, n: int = 48, *, tpb: int = TPB, 
                 grid[cell] = t + 1
             if step[name]:
                 r, c = np.mean(sorted(step[name]), axis=0)
-                ax.text(c, r, f"k step {t}", ha="center", va="center", fontsize=8, color="white")
+                ax.text(c, r, f"step {t}", ha="center", va="center", fontsize=7, color="white")
         ax.imshow(grid, cmap=cmap, vmin=0, vmax=len(steps), interpolation="nearest")
         ax.set_title(f"{name} ({shape[0]}×{shape[1]}): the tiles the block loads", fontsize=10)
     bx, by = block

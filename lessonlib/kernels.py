@@ -524,3 +524,353 @@ def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):
            title=f"{n_rows}×{n_cols} output, {bx}×{by} blocks of {tpb}×{tpb} threads")
     ax.grid(False)
     return ax
+
+
+# ---------------------------------------------------------------- pictures of what the threads do
+#
+# Each picture is drawn from the same index arithmetic as the kernels above: a thread's place in its block
+# (threadIdx.x changes fastest), cuda.grid(2), and the row-major offsets of a, b and c.
+
+WARP = 32  # threads that run one instruction together
+MAPPINGS = ("lecture", "coalesced")  # i, j = cuda.grid(2) as lectured; j, i = cuda.grid(2) from the coalesced rung on
+
+
+def warp_cells(mapping: str = "lecture", *, tpb: int = TPB, warp: int = 0, block: tuple = (0, 0)) -> list:
+    """The output cells ``(i, j)`` that the threads of one warp compute, in launch order.
+
+    A block's threads are numbered ``threadIdx.y * tpb + threadIdx.x`` and a
+    warp is 32 consecutive numbers, so its threads are neighbours in
+    ``threadIdx.x``. ``cuda.grid(2)`` gives ``(x, y) = (block.x * tpb + threadIdx.x,
+    block.y * tpb + threadIdx.y)``; the lecture's kernel calls that ``(i, j)``,
+    the coalesced one ``(j, i)``.
+
+    Parameters
+    ----------
+    mapping : {"lecture", "coalesced"}
+    tpb : int, default 16
+        Threads per block along each dimension (the block must hold at least one warp).
+    warp : int, default 0
+        Which warp of the block.
+    block : tuple of int, default (0, 0)
+        ``(blockIdx.x, blockIdx.y)``.
+
+    Returns
+    -------
+    list of tuple of (int, int)
+        One ``(i, j)`` per thread of the warp (fewer for a block's last, partial warp).
+    """
+    _checks.choice("mapping", mapping, MAPPINGS)
+    _checks.integer("tpb", tpb, low=math.isqrt(WARP - 1) + 1, high=32)
+    _checks.integer("warp", warp, low=0, high=math.ceil(tpb * tpb / WARP) - 1)
+    if not isinstance(block, tuple) or len(block) != 2:
+        raise TypeError(f"block must be a tuple (blockIdx.x, blockIdx.y), got {block!r}")
+    bx, by = (_checks.integer(f"block[{n}]", v, low=0) for n, v in enumerate(block))
+    cells = []
+    for t in range(warp * WARP, min((warp + 1) * WARP, tpb * tpb)):
+        tx, ty = t % tpb, t // tpb  # threadIdx.x changes fastest
+        x, y = bx * tpb + tx, by * tpb + ty  # cuda.grid(2)
+        cells.append((x, y) if mapping == "lecture" else (y, x))
+    return cells
+
+
+def warp_addresses(mapping: str, k: int, m: int, n_k: int, n: int, *, tpb: int = TPB, warp: int = 0) -> dict:
+    """Element offsets that one warp of block (0, 0) touches at step ``k`` of the sum.
+
+    ``a`` is ``m × n_k`` and ``b`` is ``n_k × n``, both row-major, so
+    ``a[i, k]`` lies at ``i * n_k + k`` and ``b[k, j]`` at ``k * n + j``; the
+    write ``c[i, j]`` lies at ``i * n + j``. Threads outside the output touch
+    nothing (the bounds check).
+
+    Parameters
+    ----------
+    mapping : {"lecture", "coalesced"}
+    k : int
+        The step of the sum, ``0 <= k < n_k``.
+    m, n_k, n : int
+        The shapes: ``(m × n_k) @ (n_k × n)``.
+    tpb, warp
+        As in :func:`warp_cells`.
+
+    Returns
+    -------
+    dict of str to list of int
+        ``"a"``, ``"b"`` and ``"c"``: the offsets, one per active thread, in thread order.
+    """
+    for name, v in (("m", m), ("n_k", n_k), ("n", n)):
+        _checks.integer(name, v, low=1)
+    _checks.integer("k", k, low=0, high=n_k - 1)
+    cells = [(i, j) for i, j in warp_cells(mapping, tpb=tpb, warp=warp) if i < m and j < n]
+    return {"a": [i * n_k + k for i, _ in cells], "b": [k * n + j for _, j in cells],
+            "c": [i * n + j for i, j in cells]}
+
+
+def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int:
+    """How many ``sector_bytes``-byte memory sectors the given element offsets fall in.
+
+    A GPU moves global memory in 32-byte sectors: a warp whose 32 float32
+    reads fall in 4 sectors is served by 4 of them, and one whose reads are
+    scattered needs up to 32.
+
+    Parameters
+    ----------
+    offsets : sequence of int
+        Element offsets from the start of an array (assumed aligned to a sector).
+    itemsize : int, default 4
+    sector_bytes : int, default 32
+
+    Returns
+    -------
+    int
+    """
+    if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__iter__"):
+        raise TypeError(f"offsets must be a sequence of ints, got {type(offsets).__name__}")
+    _checks.integer("itemsize", itemsize, low=1)
+    _checks.integer("sector_bytes", sector_bytes, low=1)
+    offs = [_checks.integer("offsets entries", o, low=0) for o in offsets]
+    return len({o * itemsize // sector_bytes for o in offs})
+
+
+def plot_warp_reads(m: int = 32, n_k: int = 32, n: int = 32, *, k: int = 0, tpb: int = TPB):
+    """Draw what the first warp reads from ``a`` and ``b`` at step ``k``, for both mappings.
+
+    One row per mapping (``MAPPINGS``: the lecture's, then the coalesced one), three panels each: the cells of
+    ``a``, ``b`` and ``c`` the warp touches, found from the offsets of
+    :func:`warp_addresses` (row, column = divmod(offset, row length)), with
+    the number of 32-byte sectors (:func:`memory_sectors`) in each title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6.2), gridspec_kw={"width_ratios": [n_k, n, n]})
+    for row, mapping in zip(axes, MAPPINGS):
+        addr = warp_addresses(mapping, k, m, n_k, n, tpb=tpb)
+        for ax, (name, shape) in zip(row, (("a", (m, n_k)), ("b", (n_k, n)), ("c", (m, n)))):
+            touched = np.zeros(shape)
+            for off in addr[name]:
+                touched[divmod(off, shape[1])] = 1
+            ax.imshow(touched, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
+            ax.set_xticks(np.arange(-0.5, shape[1], 4), minor=False, labels=[])
+            ax.set_yticks(np.arange(-0.5, shape[0], 4), labels=[])
+            ax.grid(True, color="#dddddd", linewidth=0.5)
+            ax.tick_params(length=0)
+            verb = "writes" if name == "c" else "reads"
+            ax.set_title(f"{name}: {verb} {memory_sectors(addr[name])} sectors", fontsize=10)
+        label = "i, j = cuda.grid(2)  (lecture)" if mapping == "lecture" else "j, i = cuda.grid(2)  (coalesced)"
+        row[0].set_ylabel(label, fontsize=10)
+    fig.suptitle(f"The 32 threads of one warp at step k = {k}: cells touched (blue) and 32-byte sectors moved",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def tile_loads(n_k: int, m: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0)) -> list:
+    """The cells of ``a`` and ``b`` that one block of the tiled kernel loads, step by step along k.
+
+    As in :func:`tiled_kernel`: at step ``t`` the thread ``(tx, ty)`` of block
+    ``(bx, by)`` loads ``a[by*tpb + ty, t*tpb + tx]`` and
+    ``b[t*tpb + ty, bx*tpb + tx]`` (the grid's ``x`` is the column), or a zero
+    when that cell lies outside the matrix.
+
+    Parameters
+    ----------
+    n_k, m, n : int
+        The shapes: ``(m × n_k) @ (n_k × n)``.
+    tpb : int, default 16
+    block : tuple of int, default (0, 0)
+        ``(blockIdx.x, blockIdx.y)``.
+
+    Returns
+    -------
+    list of dict
+        One per step: ``{"a": set of (row, col), "b": set of (row, col)}``, the cells actually read.
+    """
+    for name, v in (("n_k", n_k), ("m", m), ("n", n)):
+        _checks.integer(name, v, low=1)
+    _checks.integer("tpb", tpb, low=1, high=32)
+    if not isinstance(block, tuple) or len(block) != 2:
+        raise TypeError(f"block must be a tuple (blockIdx.x, blockIdx.y), got {block!r}")
+    bx, by = (_checks.integer(f"block[{n_}]", v, low=0) for n_, v in enumerate(block))
+    steps = []
+    for t in range(math.ceil(n_k / tpb)):  # as many tiles as K needs
+        a_cells, b_cells = set(), set()
+        for ty in range(tpb):
+            for tx in range(tpb):
+                i, ka = by * tpb + ty, t * tpb + tx
+                kb, j = t * tpb + ty, bx * tpb + tx
+                if i < m and ka < n_k:
+                    a_cells.add((i, ka))
+                if kb < n_k and j < n:
+                    b_cells.add((kb, j))
+        steps.append({"a": a_cells, "b": b_cells})
+    return steps
+
+
+def plot_tile_loads(m: int = 48, n_k: int = 56, n: int = 48, *, tpb: int = TPB, block: tuple = (1, 1)):
+    """Draw which tiles of ``a`` and ``b`` one block loads at each step along k, and the tile of ``c`` it writes.
+
+    The cells come from :func:`tile_loads`; each step has its own colour, and
+    a step's number is written on its tiles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    steps = tile_loads(n_k, m, n, tpb=tpb, block=block)
+    colours = plt.get_cmap("viridis")(np.linspace(0.15, 0.9, len(steps)))
+    cmap = ListedColormap(np.vstack([[1, 1, 1, 1], colours]))
+    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.6), gridspec_kw={"width_ratios": [n_k, n, n]})
+    for ax, (name, shape) in zip(axes[:2], (("a", (m, n_k)), ("b", (n_k, n)))):
+        grid = np.zeros(shape)
+        for t, step in enumerate(steps):
+            for cell in step[name]:
+                grid[cell] = t + 1
+            if step[name]:
+                r, c = np.mean(sorted(step[name]), axis=0)
+                ax.text(c, r, f"step {t}", ha="center", va="center", fontsize=7, color="white")
+        ax.imshow(grid, cmap=cmap, vmin=0, vmax=len(steps), interpolation="nearest")
+        ax.set_title(f"{name} ({shape[0]}×{shape[1]}): the tiles the block loads", fontsize=10)
+    bx, by = block
+    out = np.zeros((m, n))
+    out[by * tpb:(by + 1) * tpb, bx * tpb:(bx + 1) * tpb] = 1
+    axes[2].imshow(out, cmap="Reds", vmin=0, vmax=1.6, interpolation="nearest")
+    axes[2].set_title(f"c ({m}×{n}): the block's {tpb}×{tpb} outputs", fontsize=10)
+    for ax in axes:
+        ax.set_xticks(np.arange(-0.5, ax.get_xlim()[1], tpb), labels=[])
+        ax.set_yticks(np.arange(-0.5, ax.get_ylim()[0], tpb), labels=[])
+        ax.grid(True, color="black", linewidth=0.6)
+        ax.tick_params(length=0)
+    fig.suptitle(f"Tiled kernel, block {block}: {len(steps)} steps of {tpb} along k, each loading one tile of a "
+                 "and one of b into shared memory", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measured: dict | None = None, ax=None):
+    """Draw the roofline: the speed a product can reach, against its FLOPs per byte moved.
+
+    Parameters
+    ----------
+    products : dict of str to dict
+        Product name to :func:`lessonlib.ptx.roofline`'s result (``bytes`` and ``flops`` are used).
+    bandwidth : float
+        Memory bandwidth, bytes per second.
+    flops_peak : float
+        Arithmetic peak, FLOP per second.
+    measured : dict of str to float, optional
+        Product name to a measured time in seconds, drawn as a point below the roof.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(products, dict) or not products:
+        raise TypeError(f"products must be a non-empty dict of name to roofline, got {type(products).__name__}")
+    for name, r in products.items():
+        if not isinstance(r, dict) or "bytes" not in r or "flops" not in r:
+            raise ValueError(f"products[{name!r}] must be a dict with 'bytes' and 'flops', got {r!r}")
+        _checks.positive(f"products[{name!r}]['bytes']", r["bytes"])
+        _checks.positive(f"products[{name!r}]['flops']", r["flops"])
+    _checks.positive("bandwidth", bandwidth)
+    _checks.positive("flops_peak", flops_peak)
+    measured = {} if measured is None else measured
+    if not isinstance(measured, dict):
+        raise TypeError(f"measured must be a dict of name to seconds, or None, got {type(measured).__name__}")
+    for name, s in measured.items():
+        if name not in products:
+            raise ValueError(f"measured names {name!r}, which is not in products")
+        _checks.positive(f"measured[{name!r}]", s)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    intensity = {name: r["flops"] / r["bytes"] for name, r in products.items()}
+    ridge = flops_peak / bandwidth
+    lo, hi = min(min(intensity.values()), ridge) / 4, max(max(intensity.values()), ridge) * 4
+    xs = np.geomspace(lo, hi, 200)
+    ax.loglog(xs, np.minimum(flops_peak, bandwidth * xs) / 1e9, color="black", linewidth=2)
+    ax.text(ridge / 8, bandwidth * ridge / 8 / 1e9, f"   memory: {bandwidth / 1e12:.1f} TB/s", ha="left", va="top",
+            fontsize=9)
+    ax.text(hi / 1.3, flops_peak / 1.2 / 1e9, f"float32 arithmetic: {flops_peak / 1e12:.0f} TFLOP/s", ha="right",
+            va="top", fontsize=9)
+    for (name, r), colour in zip(products.items(), ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")):
+        x = intensity[name]
+        best = min(flops_peak, bandwidth * x)
+        ax.plot([x], [best / 1e9], "o", color=colour, markersize=8, label=f"{name}: the roof allows")
+        if name in measured:
+            ax.plot([x], [r["flops"] / measured[name] / 1e9], "x", color=colour, markersize=10, mew=2.5,
+                    label=f"{name}: measured")
+    lowest = min([bandwidth * lo] + [r["flops"] / measured[n] for n, r in products.items() if n in measured])
+    ax.set_ylim(lowest / 3 / 1e9, flops_peak * 2 / 1e9)
+    ax.set_xlim(lo / 3, hi)
+    ax.set(xlabel="FLOPs per byte that must move (arithmetic intensity)", ylabel="GFLOP/s",
+           title="Roofline of an H200 for two float32 products (a model, not a measurement)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_ladder(rungs, series: dict, *, ax=None):
+    """Draw a ladder of timings as grouped horizontal bars on a log scale: one group per rung, one colour per source.
+
+    Parameters
+    ----------
+    rungs : sequence of str
+        The rungs, top to bottom.
+    series : dict of str to dict of str to float
+        Source (``"lecture (2022)"``, ``"this build"``, ...) to ``{rung: seconds}``;
+        a rung a source lacks is left out of that source's bars.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(rungs, (str, bytes)) or not hasattr(rungs, "__iter__"):
+        raise TypeError(f"rungs must be a sequence of str, got {type(rungs).__name__}")
+    rungs = [_checks.text("rungs entries", r) for r in rungs]
+    if not rungs:
+        raise ValueError("rungs must not be empty")
+    if not isinstance(series, dict) or not series:
+        raise TypeError(f"series must be a non-empty dict of source to {{rung: seconds}}, got {type(series).__name__}")
+    for source, times in series.items():
+        _checks.text("series keys", source)
+        if not isinstance(times, dict):
+            raise TypeError(f"series[{source!r}] must be a dict of rung to seconds, got {type(times).__name__}")
+        for rung, s in times.items():
+            if rung not in rungs:
+                raise ValueError(f"series[{source!r}] names {rung!r}, which is not among the rungs")
+            _checks.positive(f"series[{source!r}][{rung!r}]", s)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.55 * len(rungs) * max(len(series), 1) / 1.5 + 1.2))
+    height = 0.8 / len(series)
+    for s, ((source, times), colour) in enumerate(zip(series.items(), ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c"))):
+        ys = [r + s * height for r, rung in enumerate(rungs) if rung in times]
+        vals = [times[rung] for rung in rungs if rung in times]
+        ax.barh(ys, vals, height=height * 0.92, color=colour, label=source)
+        for y, v in zip(ys, vals):
+            ax.text(v * 1.15, y, _seconds_label(v), va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yticks([r + height * (len(series) - 1) / 2 for r in range(len(rungs))], labels=rungs)
+    ax.invert_yaxis()
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right * 8)  # room for the labels
+    ax.set_xlabel("seconds for the whole (50,000 × 784) @ (784 × 10) product, log scale")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, axis="x", which="major", alpha=0.3)
+    return ax
+
+
+def _seconds_label(s: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:,.3g} {unit}" if s < 1000 else f"{s:,.0f} s"
+    return f"{s * 1e9:.3g} ns"

@@ -96,3 +96,88 @@ def test_medians_reads_each_timing():
     assert medians({"a": t}) == {"a": 2.0}
     with pytest.raises(TypeError, match="timings must be a dict of name to Timing"):
         medians({"a": 2.0})
+
+
+# ---------------------------------------------------------------- the chapter's claims table and ladder chart
+
+
+def planted_reference(kernel=1.0e-3, torch_gpu=2.0e-4) -> dict:
+    """A small reference file, valid under lessonlib.reference.SCHEMA, with round figures chosen here."""
+    from lessonlib.bench.claims import (AS_LECTURED_KERNEL, AS_LECTURED_TORCH, GPU_MATMUL_ROWS, GPU_MEANSHIFT_ROWS,
+                                        MEANSHIFT_CPU_ROWS, SQUARE_ROWS)
+
+    def t(s, **extra):
+        return {"median_s": s, "min_s": s, "iqr_s": 0.0, "samples": 3, **extra}
+
+    gpu = {row: t(5e-4) for row in GPU_MATMUL_ROWS}
+    gpu.update({AS_LECTURED_KERNEL: t(kernel), AS_LECTURED_TORCH: t(torch_gpu)})
+    return {
+        "format": "lessonlib-gpu-reference", "version": 1,
+        "provenance": {"gpu": "Planted GPU", "driver": "1", "cuda": "1", "torch": "1", "numba": "1",
+                       "numba_cuda": "1", "python": "3", "cpu": "Planted CPU (8 cores)",
+                       "date": "2026-02-03 04:05 UTC", "command": "planted", "seconds": 1.0},
+        "matmul": {"shape": [[1000, 784], [784, 10]], "data": "planted", "tpb": 16, "host_memory": "pageable",
+                   "cpu": {"matmul_loops": t(0.5, rows=5), "matmul_broadcast": t(0.02, rows=1000),
+                           "matmul_einsum": t(4e-3, rows=1000), "matmul": t(2e-3, rows=1000)},
+                   "gpu": gpu},
+        "meanshift": {"points": 10, "cpu": {r: t(0.4) for r in MEANSHIFT_CPU_ROWS},
+                      "gpu": {r: t(1e-3) for r in GPU_MEANSHIFT_ROWS}},
+        "cluster": [],
+        "device_copy_GBps": 1000.0,
+        "square_matmul": {"n": 64, "GFLOP/s": {r: 100.0 for r in SQUARE_ROWS}},
+    }
+
+
+def test_the_claims_frame_without_a_gpu_holds_this_builds_cpu_figures_and_one_not_measured_verdict_per_claim():
+    from lessonlib.bench.claims import GPU_CLAIMS, matmul_claims_frame
+
+    cpu, _ = _lecture_matmul()
+    frame = matmul_claims_frame(cpu, 50_000)
+    assert list(frame.columns) == ["lecture", "this build", "verdict"]
+    assert list(frame.index) == [GPU_CLAIMS[c].text for c in ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")]
+    assert frame["this build"].iloc[0] == "einsum 15.1 ms, @ 15.2 ms (CPU)"  # 0.0151 s per 50,000 rows, by hand
+    assert frame["this build"].iloc[2] == "loops 4,210 s (extrapolated)"
+    assert (frame["verdict"] == "not measured: no GPU in this build").all()
+
+
+def test_the_claims_frame_with_a_gpu_gives_this_builds_verdicts():
+    from lessonlib.bench.claims import matmul_claims_frame
+
+    cpu, gpu = _lecture_matmul()
+    slow = dict(gpu, **{k: 1.0 for k in gpu})  # a GPU slower than every CPU rung: no claim holds
+    frame = matmul_claims_frame(cpu, 50_000, gpu=slow)
+    assert frame["verdict"].str.startswith("did not hold").all()
+    assert frame["this build"].iloc[0] == "einsum 15.1 ms, @ 15.2 ms (CPU); kernel 1 s"
+    assert matmul_claims_frame(cpu, 50_000, gpu=gpu)["verdict"].str.startswith("held").all()
+
+
+def test_the_claims_frame_with_a_planted_reference_shows_the_references_figures_and_verdicts():
+    from lessonlib.bench.claims import matmul_claims_frame
+
+    cpu, _ = _lecture_matmul()
+    ref = planted_reference(kernel=1.0e-3, torch_gpu=2.0e-4)
+    frame = matmul_claims_frame(cpu, 50_000, reference=ref)
+    assert list(frame.columns) == ["lecture", "this build", "reference GPU", "verdict"]
+    # the planted machine: @ 2 ms beats einsum 4 ms; the kernel's 1 ms beats it by 2×
+    assert frame["reference GPU"].iloc[0] == "einsum 4 ms, @ 2 ms (CPU); kernel 1 ms; held: 2.00×"
+    # broadcasting 20 ms / 0.2 ms = 100×, under 1000/√10: did not hold; loops 0.1 s per row × 1000 / 0.2 ms = 500,000×
+    assert frame["verdict"].iloc[1] == "not measured here; on the reference GPU it did not hold, 100×"
+    assert frame["verdict"].iloc[2] == "not measured here; on the reference GPU it did not hold, 500,000×"
+    with pytest.raises(ValueError, match="reference"):
+        matmul_claims_frame(cpu, 50_000, reference={"format": "x"})
+
+
+def test_ladder_series_scales_each_source_to_its_whole_product():
+    from lessonlib.bench.claims import AS_LECTURED_TORCH, LADDER_RUNGS, ladder_series
+
+    cpu, gpu = _lecture_matmul()
+    series = ladder_series(cpu, 50_000, reference=planted_reference())
+    assert list(series) == ["lecture (2022)", "this build", "reference: Planted GPU, 2026-02-03 04:05 UTC"]
+    assert set(series["this build"]) == set(LADDER_RUNGS[:4])  # no GPU rows without a GPU
+    assert series["this build"]["broadcasting"] == pytest.approx(0.663)
+    planted = series["reference: Planted GPU, 2026-02-03 04:05 UTC"]
+    assert planted["Python loops (extrapolated)"] == pytest.approx(0.5 / 5 * 1000)  # its own 1,000 rows
+    assert planted["torch on the GPU, as lectured"] == pytest.approx(2e-4)
+    with_gpu = ladder_series(cpu, 50_000, gpu=gpu)["this build"]
+    assert with_gpu["torch on the GPU, as lectured"] == gpu[AS_LECTURED_TORCH] and len(with_gpu) == 6
+    assert series["lecture (2022)"]["Numba kernel, as lectured"] == pytest.approx(3.61e-3)

@@ -153,3 +153,19 @@ def test_roofline_table_puts_the_model_beside_what_was_measured():
     assert list(t["measured by this build"]) == ["3 ms", "not measured: no GPU in this build"]
     with pytest.raises(ValueError, match=r"model\['a'\] is missing"):
         roofline_table({"a": {"bytes": 1}})
+
+
+def test_gpu_rows_table_from_a_planted_reference_and_the_roofline_without_a_gpu():
+    from test_bench_claims import planted_reference
+
+    from lessonlib import ptx
+    from lessonlib.bench.claims import AS_LECTURED_KERNEL, GPU_MATMUL_ROWS
+    from lessonlib.bench.gpu import gpu_rows_table, roofline_table
+
+    table = gpu_rows_table(None, reference=planted_reference(kernel=3e-3))
+    assert list(table.index) == list(GPU_MATMUL_ROWS) and "median" not in table
+    assert table.loc[AS_LECTURED_KERNEL, "reference median"] == "3 ms"
+    with pytest.raises(ValueError, match="reference"):
+        gpu_rows_table(None, reference={"format": "x"})
+    model = {"a": ptx.roofline(100, 784, 10)}
+    assert "measured by this build" not in roofline_table(model)

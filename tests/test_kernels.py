@@ -281,3 +281,121 @@ print(json.dumps(out))
     assert seen["bare"] == [grid.format(3), *others]
     assert seen["inside"] == others  # only the low-occupancy warning is gone
     assert seen["after"] == [grid.format(5), *others]  # and only inside the block
+
+
+# ---------------------------------------------------------------- the pictures' index arithmetic
+
+
+def _threads(tpb):
+    """(threadIdx.x, threadIdx.y) in CUDA's numbering: x changes fastest. Written out here, not taken from lessonlib."""
+    return [(t - (t // tpb) * tpb, t // tpb) for t in range(tpb * tpb)]
+
+
+@pytest.mark.parametrize("tpb,warp", [(16, 0), (16, 3), (8, 1), (6, 1)])
+def test_warp_cells_are_the_warps_threads_through_cuda_grid(tpb, warp):
+    from lessonlib.kernels import warp_cells
+
+    threads = _threads(tpb)[32 * warp:32 * (warp + 1)]
+    bx, by = 2, 1
+    grid = [(bx * tpb + tx, by * tpb + ty) for tx, ty in threads]  # cuda.grid(2): (x, y)
+    assert warp_cells("lecture", tpb=tpb, warp=warp, block=(bx, by)) == grid  # i, j = x, y
+    assert warp_cells("coalesced", tpb=tpb, warp=warp, block=(bx, by)) == [(y, x) for x, y in grid]  # j, i = x, y
+
+
+def test_a_warp_of_the_lectures_kernel_walks_down_a_column_and_the_coalesced_one_along_a_row():
+    from lessonlib.kernels import memory_sectors, warp_addresses
+
+    m, n_k, n, k = 50, 784, 10, 3
+    a = np.arange(m * n_k).reshape(m, n_k)  # each cell holds its own row-major offset
+    b = np.arange(n_k * n).reshape(n_k, n)
+    c = np.arange(m * n).reshape(m, n)
+    lec = warp_addresses("lecture", k, m, n_k, n)
+    # 16 threads along x are rows 0..15; y is columns 0 and 1, both inside the 10 columns
+    rows, cols = np.repeat(np.arange(2), 16) * 0 + np.tile(np.arange(16), 2), np.repeat(np.arange(2), 16)
+    assert lec["a"] == list(a[rows, k]) and lec["b"] == list(b[k, cols]) and lec["c"] == list(c[rows, cols])
+    co = warp_addresses("coalesced", k, m, n_k, n)
+    keep = np.tile(np.arange(16), 2) < n  # columns 10..15 lie outside the output: those threads touch nothing
+    rows2, cols2 = np.repeat(np.arange(2), 16)[keep], np.tile(np.arange(16), 2)[keep]
+    assert co["b"] == list(b[k, cols2]) and co["a"] == list(a[rows2, k]) and len(co["c"]) == 20
+    # 16 rows of a, each 784 floats apart, fall in 16 sectors; 2 neighbouring floats of b in one
+    assert memory_sectors(lec["a"]) == 16 and memory_sectors(lec["b"]) == 1
+    assert memory_sectors([0, 7, 8, 15, 16]) == 3 and memory_sectors([1], itemsize=8, sector_bytes=8) == 1
+    with pytest.raises(ValueError, match="k"):
+        warp_addresses("lecture", n_k, m, n_k, n)
+    with pytest.raises(ValueError, match="mapping"):
+        warp_addresses("diagonal", 0, m, n_k, n)
+    with pytest.raises(TypeError, match="offsets"):
+        memory_sectors(5)
+    with pytest.raises(ValueError, match="offsets entries"):
+        memory_sectors([-1])
+
+
+@pytest.mark.parametrize("n_k,m,n,tpb,block", [(56, 48, 48, 16, (1, 1)), (33, 17, 9, 8, (1, 2)), (5, 3, 3, 4, (0, 0))])
+def test_tile_loads_are_the_tiles_of_a_and_b_one_block_reads(n_k, m, n, tpb, block):
+    from lessonlib.kernels import tile_loads
+
+    bx, by = block
+    steps = tile_loads(n_k, m, n, tpb=tpb, block=block)
+    assert len(steps) == -(-n_k // tpb)
+    for t, step in enumerate(steps):
+        a_rows, a_cols = range(by * tpb, min((by + 1) * tpb, m)), range(t * tpb, min((t + 1) * tpb, n_k))
+        b_rows, b_cols = range(t * tpb, min((t + 1) * tpb, n_k)), range(bx * tpb, min((bx + 1) * tpb, n))
+        assert step["a"] == {(r, c) for r in a_rows for c in a_cols}
+        assert step["b"] == {(r, c) for r in b_rows for c in b_cols}
+    every_k = set().union(*(s["a"] for s in steps))
+    assert {c for _, c in every_k} == (set(range(n_k)) if by * tpb < m else set())  # the tiles cover all of K
+
+
+def test_the_pictures_draw_what_the_arithmetic_says():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessonlib import ptx
+    from lessonlib.kernels import plot_ladder, plot_roofline, plot_tile_loads, plot_warp_reads
+
+    fig = plot_warp_reads(32, 32, 32, k=2)
+    (lec_a, lec_b, _), (co_a, co_b, _) = [[ax.images[0].get_array() for ax in row] for row in fig.axes_grid()] \
+        if hasattr(fig, "axes_grid") else np.array([ax.images[0].get_array() for ax in fig.axes]).reshape(2, 3, 32, 32)
+    assert lec_a.sum() == 16 and lec_a[:16, 2].all() and lec_b[2, :2].all() and lec_b.sum() == 2
+    assert co_a.sum() == 2 and co_b.sum() == 16 and co_b[2, :16].all()
+    assert "16 sectors" in fig.axes[0].get_title() and "2 sectors" in fig.axes[4].get_title()
+    plt.close(fig)
+    fig = plot_tile_loads(48, 56, 48, tpb=16, block=(1, 1))
+    a_img = fig.axes[0].images[0].get_array()
+    assert (a_img[16:32] == np.repeat(np.arange(1, 5), 16)[:56]).all() and a_img[:16].sum() == 0
+    plt.close(fig)
+    products = {"mnist": ptx.roofline(50_000, 784, 10), "square": ptx.roofline(4096, 4096, 4096)}
+    ax = plot_roofline(products, bandwidth=4.8e12, flops_peak=67e12, measured={"square": 0.01})
+    xs, ys = ax.lines[0].get_data()
+    assert np.allclose(ys, np.minimum(67e12, 4.8e12 * xs) / 1e9)  # the roof: min(peak, bandwidth × intensity)
+    point = ax.lines[3].get_data()  # the square product's measured point: its FLOPs over the time
+    assert np.isclose(point[1][0], 2 * 4096**3 / 0.01 / 1e9)
+    plt.close(ax.figure)
+    ax = plot_ladder(["loops", "@"], {"lecture": {"loops": 4000.0, "@": 0.015}, "here": {"@": 0.01}})
+    assert [round(p.get_width(), 3) for p in ax.patches] == [4000.0, 0.015, 0.01]
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda k: k.plot_roofline({}, bandwidth=1.0, flops_peak=1.0), TypeError, "products"),
+    (lambda k: k.plot_roofline({"p": {"bytes": 1}}, bandwidth=1.0, flops_peak=1.0), ValueError, "flops"),
+    (lambda k: k.plot_roofline({"p": {"bytes": 1, "flops": 2}}, bandwidth=-1.0, flops_peak=1.0), ValueError,
+     "bandwidth"),
+    (lambda k: k.plot_roofline({"p": {"bytes": 1, "flops": 2}}, bandwidth=1.0, flops_peak=1.0, measured={"q": 1.0}),
+     ValueError, "'q'"),
+    (lambda k: k.plot_ladder("loops", {"a": {}}), TypeError, "rungs"),
+    (lambda k: k.plot_ladder(["loops"], {"a": {"loops": 0.0}}), ValueError, "series"),
+    (lambda k: k.plot_ladder(["loops"], {"a": {"@": 1.0}}), ValueError, "'@'"),
+    (lambda k: k.plot_ladder(["loops"], {}), TypeError, "series"),
+    (lambda k: k.tile_loads(0, 1, 1), ValueError, "n_k"),
+    (lambda k: k.tile_loads(4, 4, 4, block=[0, 0]), TypeError, "block"),
+    (lambda k: k.warp_cells("lecture", tpb=4), ValueError, "tpb"),
+    (lambda k: k.warp_cells("lecture", tpb=16, warp=8), ValueError, "warp"),
+])
+def test_the_pictures_check_their_inputs(call, error, message):
+    from lessonlib import kernels
+
+    with pytest.raises(error, match=message):
+        call(kernels)

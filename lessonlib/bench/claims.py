@@ -306,3 +306,142 @@ def medians(timings: dict) -> dict[str, float]:
     if not isinstance(timings, dict) or not all(isinstance(t, Timing) for t in timings.values()):
         raise TypeError("timings must be a dict of name to Timing")
     return {k: t.median for k, t in timings.items()}
+
+
+# ---------------------------------------------------------------- the chapter's claims table and ladder chart
+
+# The lecture's ladder for the whole (50,000 × 784) @ (784 × 10) product: rung -> (seconds, source).
+LECTURE_LADDER = {
+    "Python loops (extrapolated)": (0.415 * 50_000 / 5, f"{MATMUL_NOTEBOOK}: 415 ms for 5 rows, scaled to 50,000"),
+    "broadcasting": (0.663, "lecture transcript: 663 ms over all rows"),
+    "einsum": (0.015, "lecture transcript: 15 ms"),
+    "torch @ on the CPU": (0.015, "lecture transcript: about the same as einsum, 15 ms"),
+    "Numba kernel, as lectured": (3.61e-3, "lecture transcript: 3.61 ms"),
+    "torch on the GPU, as lectured": (458e-6, "lecture transcript: 458 µs for (m1c @ m2c).cpu()"),
+}
+LADDER_RUNGS = tuple(LECTURE_LADDER)
+_LADDER_CPU = dict(zip(LADDER_RUNGS[:4], MATMUL_CPU_ROWS))  # rung -> matmul_ladder's function name
+_LADDER_GPU = {LADDER_RUNGS[4]: AS_LECTURED_KERNEL, LADDER_RUNGS[5]: AS_LECTURED_TORCH}
+MATMUL_CLAIM_IDS = ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")
+# What the lecture compared for each claim, in short (the long form, with sources, is Claim.lecture).
+_LECTURE_COMPARED = {
+    "kernel_beats_cpu": "kernel 3.61 ms; einsum 15.1 ms, @ 15.2 ms",
+    "cuda_vs_broadcast": "broadcasting 663 ms; (m1c @ m2c).cpu() 458 µs: 1,448×",
+    "five_million": "loops 4,210 s (421 ms for 5 rows); 458 µs: 9.2 million×",
+}
+
+
+def _reference_rows(reference) -> tuple[dict, dict, int]:
+    """Per-row CPU seconds, GPU medians and row count of a reference file's matrix product."""
+    from ..reference import validate
+
+    if not isinstance(reference, dict):
+        raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")
+    mm = validate(reference, source="reference")["matmul"]
+    return ({k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()},
+            {k: v["median_s"] for k, v in mm["gpu"].items()}, mm["shape"][0][0])
+
+
+def _compared(claim: str, full: dict, gpu: dict | None) -> str:
+    """The figures one machine measured of what ``claim`` compares."""
+    s = _secs
+    cpu = {"kernel_beats_cpu": f"einsum {s(full['matmul_einsum'])}, @ {s(full['matmul'])} (CPU)",
+           "cuda_vs_broadcast": f"broadcasting {s(full['matmul_broadcast'])}",
+           "five_million": f"loops {s(full['matmul_loops'])} (extrapolated)"}[claim]
+    if gpu is None:
+        return cpu
+    row = AS_LECTURED_KERNEL if claim == "kernel_beats_cpu" else AS_LECTURED_TORCH
+    return f"{cpu}; {'kernel' if claim == 'kernel_beats_cpu' else '(m1c @ m2c).cpu()'} {s(gpu[row])}"
+
+
+def _short(v: Verdict) -> str:
+    return f"{'held' if v.held else 'did not hold'}: {format_ratio(v.ratio)}"
+
+
+def matmul_claims_frame(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None):
+    """The lecture's three matrix-product GPU claims, one row each: what was compared, and the verdict.
+
+    Every row holds only what its claim compares: the lecture's figures, this
+    build's (its CPU rungs always, its GPU rows when it has a GPU), the
+    reference GPU's when a reference file is given, and the verdict. Without a
+    GPU the verdict is the reference's, labelled as such, or "not measured".
+
+    Parameters
+    ----------
+    cpu_per_row : dict of str to float
+        This build's seconds per output row of the CPU rungs (:func:`lessonlib.bench.matmul.ladder_per_row`).
+    rows : int
+        Rows of the full product (50,000): the CPU rungs are scaled to it.
+    gpu : dict of str to float, optional
+        This build's median seconds of the GPU rows (at least the two "as lectured" ones); None without a GPU.
+    reference : dict, optional
+        A reference file (:func:`lessonlib.reference.load_reference`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the claim; columns ``lecture``, ``this build``, ``reference GPU`` (with a reference
+        only) and ``verdict``.
+    """
+    import pandas as pd
+
+    _need("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    rows = _checks.integer("rows", rows, low=1)
+    if gpu is not None:
+        _need("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+    full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
+    mine = {v.claim.id: v for v in matmul_claims(cpu_per_row, gpu, rows)} if gpu is not None else {}
+    columns = {"lecture": [_LECTURE_COMPARED[c] for c in MATMUL_CLAIM_IDS],
+               "this build": [_compared(c, full, gpu) for c in MATMUL_CLAIM_IDS]}
+    theirs = {}
+    if reference is not None:
+        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
+        theirs = {v.claim.id: v for v in matmul_claims(ref_cpu, ref_gpu, ref_rows)}
+        ref_full = {k: ref_cpu[k] * ref_rows for k in MATMUL_CPU_ROWS}
+        columns["reference GPU"] = [f"{_compared(c, ref_full, ref_gpu)}; {_short(theirs[c])}" for c in MATMUL_CLAIM_IDS]
+    verdicts = []
+    for c in MATMUL_CLAIM_IDS:
+        if c in mine:
+            verdicts.append(_short(mine[c]))
+        elif c in theirs:
+            verdicts.append(f"not measured here; on the reference GPU it {_short(theirs[c]).replace(':', ',', 1)}")
+        else:
+            verdicts.append("not measured: no GPU in this build")
+    columns["verdict"] = verdicts
+    return pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in MATMUL_CLAIM_IDS], name="claim"))
+
+
+def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None) -> dict:
+    """The ladder of the whole matrix product from each source, for :func:`lessonlib.kernels.plot_ladder`.
+
+    Parameters
+    ----------
+    cpu_per_row, rows, gpu, reference
+        As in :func:`matmul_claims_frame`.
+
+    Returns
+    -------
+    dict of str to dict of str to float
+        ``"lecture (2022)"``, ``"this build"`` and, with a reference, its short label, each
+        ``{rung: seconds}`` over the rungs of ``LADDER_RUNGS`` that source has.
+    """
+    _need("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    rows = _checks.integer("rows", rows, low=1)
+    if gpu is not None:
+        _need("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+
+    def one(per_row, n, gpu_rows):
+        out = {rung: per_row[fn] * n for rung, fn in _LADDER_CPU.items()}
+        if gpu_rows is not None:
+            out.update({rung: gpu_rows[row] for rung, row in _LADDER_GPU.items()})
+        return out
+
+    series = {"lecture (2022)": {rung: s for rung, (s, _) in LECTURE_LADDER.items()},
+              "this build": one(cpu_per_row, rows, gpu)}
+    if reference is not None:
+        from ..reference import short_label
+
+        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
+        series[short_label(reference).replace("Reference, not measured by this build", "reference")] = one(
+            ref_cpu, ref_rows, ref_gpu)
+    return series

@@ -311,14 +311,18 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
 
 
 
-def gpu_rows_table(timings: dict | None):
+def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
     """The GPU rows of the MNIST-shaped product as the chapter shows them, measured or not.
 
     Parameters
     ----------
     timings : dict of str to Timing, or None
         From :func:`gpu_matmul_timings`; None on a build without a GPU (every
-        row then reads "not measured on this build").
+        row then reads "not measured on this build", unless a reference is given).
+    reference : dict, optional
+        A reference file (:func:`lessonlib.reference.load_reference`). Used only
+        when ``timings`` is None: its medians fill a column headed "reference
+        median" (the caption must carry :func:`lessonlib.reference.caption`).
 
     Returns
     -------
@@ -329,6 +333,17 @@ def gpu_rows_table(timings: dict | None):
     import pandas as pd
 
     rows = list(GPU_MATMUL_ROWS)
+    if timings is None and reference is not None:
+        from ..reference import validate
+
+        if not isinstance(reference, dict):
+            raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")
+        ref = validate(reference, source="reference")["matmul"]["gpu"]
+        return pd.DataFrame({
+            "reference median": [format_seconds(ref[r]["median_s"]) for r in rows],
+            "what is timed": [GPU_MATMUL_ROWS[r] for r in rows],
+            "lecture (2022, its own GPU)": [LECTURE_GPU[r].value if r in LECTURE_GPU else "" for r in rows],
+        }, index=pd.Index(rows, name="GPU row"))
     if timings is not None:
         if not isinstance(timings, dict) or not all(isinstance(t, Timing) for t in timings.values()):
             raise TypeError("timings must be a dict of row name to Timing, or None")
@@ -354,13 +369,14 @@ def roofline_table(model: dict, measured: dict | None = None):
     measured : dict of str to str, optional
         Product name to what was measured, in words (see
         :func:`roofline_measured`); a product left out reads "not measured:
-        no GPU in this build".
+        no GPU in this build". Without it (a build without a GPU) the table
+        has no measured column.
 
     Returns
     -------
     pandas.DataFrame
         One row per product: the model's bytes, FLOPs, memory and arithmetic
-        times and lower bound, and the measured column.
+        times and lower bound, and the measured column when ``measured`` is given.
     """
     import pandas as pd
 
@@ -374,14 +390,14 @@ def roofline_table(model: dict, measured: dict | None = None):
         missing = [k for k in ("bytes", "flops", "memory_s", "compute_s", "lower_bound_s") if k not in r]
         if missing:
             raise ValueError(f"model[{name!r}] is missing {missing}")
-    measured = measured or {}
     return pd.DataFrame({
         "bytes moved (model)": {n: f"{r['bytes'] / 1e6:,.1f} MB" for n, r in model.items()},
         "FLOPs (model)": {n: f"{r['flops'] / 1e9:,.2f} G" for n, r in model.items()},
         "memory time (model)": {n: format_seconds(r["memory_s"]) for n, r in model.items()},
         "arithmetic time (model)": {n: format_seconds(r["compute_s"]) for n, r in model.items()},
         "H200 lower bound (model)": {n: format_seconds(r["lower_bound_s"]) for n, r in model.items()},
-        "measured by this build": {n: measured.get(n, "not measured: no GPU in this build") for n in model},
+        **({"measured by this build": {n: measured.get(n, "not measured: no GPU in this build") for n in model}}
+           if measured else {}),
     })
 
 

@@ -121,9 +121,9 @@ def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
     elif logit_scale.numel() != 1 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
         raise ValueError(f"logit_scale must be one finite float, got shape {tuple(logit_scale.shape)} "
                          f"{logit_scale.dtype}")
+    if same is None:  # clip_loss puts the identity in its place
+        return image_emb, text_emb, logit_scale, None
     n = len(image_emb)
-    if same is None:
-        same = torch.eye(n, dtype=torch.bool)
     same = _checks.tensor("same", same)
     if same.dtype != torch.bool:
         raise ValueError(f"same must be a boolean matrix, got {same.dtype}")
@@ -142,6 +142,8 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     those count as correct for each other (a small data set repeats captions).
     """
     image_emb, text_emb, logit_scale, same = _check_clip_loss_args(image_emb, text_emb, logit_scale, same)
+    if same is None:  # all captions differ: each image matches only its own
+        same = torch.eye(len(image_emb), dtype=torch.bool)
     logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
     target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)  # spread over equal captions
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
@@ -211,7 +213,7 @@ def _tv(x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_invert_args(encoder, target, steps, lr, init, prior, original):
-    """:func:`invert`'s arguments, checked; returns ``(target, init, ref)``, ``ref`` the image distances are to."""
+    """:func:`invert`'s arguments, checked; returns ``(target, init, original)`` as tensors (``original`` may be None)."""
     _checks.callable_("encoder", encoder)
     target = _checks.tensor("target", target)
     if target.ndim != 1 or len(target) == 0 or not target.is_floating_point() or not bool(torch.isfinite(target).all()):
@@ -232,15 +234,16 @@ def _check_invert_args(encoder, target, steps, lr, init, prior, original):
     _checks.positive("lr", lr)
     if prior is not None:
         _checks.real("prior", prior, low=0)
-    ref = (image("original", original) if original is not None else init).detach()
-    if ref.shape != init.shape:
-        raise ValueError(f"original has shape {tuple(ref.shape)}, init {tuple(init.shape)}")
+    if original is not None:
+        original = image("original", original)
+        if original.shape != init.shape:
+            raise ValueError(f"original has shape {tuple(original.shape)}, init {tuple(init.shape)}")
     with torch.no_grad():
         out = encoder(init.detach().clamp(0, 1)[None])
     if not isinstance(out, torch.Tensor) or out.shape != (1, len(target)):
         raise ValueError(f"target has {len(target)} values but the encoder gives embeddings of shape "
                          f"{tuple(getattr(out, 'shape', ()))} for one image")
-    return target, init, ref
+    return target, init, original
 
 
 def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, init: torch.Tensor,
@@ -270,7 +273,8 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
         (cosine between embedding and target, RMS pixel distance to ``original``,
         or to ``init`` without one) after each step.
     """
-    target, init, ref = _check_invert_args(encoder, target, steps, lr, init, prior, original)
+    target, init, original = _check_invert_args(encoder, target, steps, lr, init, prior, original)
+    ref = (init if original is None else original).detach()  # what the distances in history are to
     target = F.normalize(target.detach(), dim=0)
     z = torch.logit(init.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)

@@ -111,3 +111,115 @@ def test_the_functions_chapters_teach_show_no_check_line():
         assert len(out.splitlines()) < len(src.splitlines()), fn.__name__  # something was dropped
         shown = out.splitlines()[1:]
         assert not [line for line in shown if "_check" in line or "raise " in line], (fn.__name__, out)
+
+
+# --- a listing must run as shown ------------------------------------------------------------------------
+listing_problems = teaching_code.listing_problems
+
+MODULE = "import torch\n\nSCALE = 2\n\ndef _check_args(a, b):\n    return a, b, a\n"
+
+REF_ONLY_IN_A_CHECK = '''def f(a, b):
+    """Doc."""
+    a, b, ref = _check_args(a, b)
+    return (a - ref) * b
+'''
+
+
+def test_a_name_only_a_removed_check_defined_is_refused_by_name():
+    problems = listing_problems(REF_ONLY_IN_A_CHECK, docstring=True, checks=True, module_source=MODULE)
+    assert len(problems) == 1 and "'ref'" in problems[0] and "_check_args" in problems[0]
+    # the same code with its checks shown runs as shown: nothing to say
+    assert listing_problems(REF_ONLY_IN_A_CHECK, docstring=True, checks=False, module_source=MODULE) == []
+
+
+def test_a_check_that_re_binds_arguments_only_is_fine():
+    code = "def f(a, b):\n    a, b = _check_args(a, b)\n    return torch.tensor(a) * b * SCALE\n"
+    assert listing_problems(code, docstring=True, checks=True, module_source=MODULE) == []
+
+
+def test_a_none_default_replaced_only_in_a_removed_check_is_refused():
+    code = ("def loss(x, same=None):\n    x, same = _check_args(x, same)\n    return x @ same\n")
+    problems = listing_problems(code, docstring=True, checks=True, module_source=MODULE)
+    assert len(problems) == 1 and "'same'" in problems[0] and "None" in problems[0]
+    fixed = ("def loss(x, same=None):\n    x, same = _check_args(x, same)\n    if same is None:\n"
+             "        same = torch.eye(len(x))\n    return x @ same\n")
+    assert listing_problems(fixed, docstring=True, checks=True, module_source=MODULE) == []
+
+
+def test_a_name_neither_the_listing_nor_its_module_defines_is_refused():
+    code = "def f(a):\n    b = [a * k for k in range(3)]\n    return undefined_thing(b, SCALE)\n"
+    problems = listing_problems(code, docstring=True, checks=True, module_source=MODULE)
+    assert len(problems) == 1 and "'undefined_thing'" in problems[0]
+    # builtins (range), comprehension variables (k), locals (b), module globals (SCALE) all count as defined
+    assert listing_problems(code, docstring=True, checks=True,
+                            module_source=MODULE + "def undefined_thing(b, s):\n    return b\n") == []
+
+
+def test_a_method_may_use_its_class_and_module():
+    code = "    def __mul__(self, other):\n        return Dual(self.a * other.a, SCALE)\n"
+    assert listing_problems(code, docstring=True, checks=True, module_source=MODULE + "class Dual:\n    pass\n") == []
+    assert "'Dual'" in listing_problems(code, docstring=True, checks=True, module_source=MODULE)[0]
+
+
+def test_every_listing_the_book_shows_runs_as_shown():
+    """Every ``{teaching-code}`` with ``:pyobject:`` in book/*.md: object found, no problem reported."""
+    import re
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    seen = 0
+    for md in sorted((ROOT / "book").glob("*.md")):
+        text = md.read_text(encoding="utf-8")
+        for m in re.finditer(r"```\{teaching-code\} (\S+)\n((?::[^\n]*\n)*)", text):
+            opts = dict(re.findall(r":([\w-]+):[ \t]*([^\n]*)", m.group(2)))
+            if "pyobject" not in opts:
+                continue
+            path = (md.parent / m.group(1)).resolve()
+            src = path.read_text(encoding="utf-8")
+            tags = ModuleAnalyzer.for_string(src, "").find_tags()
+            assert opts["pyobject"] in tags, (md.name, opts["pyobject"])
+            _, start, end = tags[opts["pyobject"]]
+            code = "\n".join(src.splitlines()[start - 1:end]) + "\n"
+            problems = listing_problems(code, docstring="no-docstring" in opts, checks="no-checks" in opts,
+                                        module_source=src)
+            assert problems == [], (md.name, opts["pyobject"], problems)
+            seen += 1
+    assert seen >= 10  # the scan found the book's listings
+
+
+def _run_directive(tmp_path, body):
+    """Build a one-page Sphinx project using the directive; return (status, warnings) or raise."""
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'book/_ext')!r})\n"
+                                 "extensions = ['teaching_code']\n")
+    (src / "lib.py").write_text(MODULE + "\n" + REF_ONLY_IN_A_CHECK + "\ndef g(a):\n    \"\"\"Doc.\"\"\"\n"
+                                "    _check_args(a, a)\n    return a * SCALE\n")
+    (src / "index.rst").write_text(body)
+    app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"), "html",
+                 status=None, warning=None, freshenv=True)
+    app.build()
+    return (tmp_path / "out" / "index.html").read_text()
+
+
+def test_the_directive_fails_the_build_naming_page_object_and_name(tmp_path):
+    from sphinx.errors import ExtensionError
+
+    with pytest.raises(ExtensionError, match=r"index.*'f'.*'ref'"):
+        _run_directive(tmp_path, "Title\n=====\n\n.. teaching-code:: lib.py\n   :pyobject: f\n   :no-docstring:\n"
+                                 "   :no-checks:\n")
+
+
+def test_the_directive_fails_on_a_missing_object(tmp_path):
+    from sphinx.errors import ExtensionError
+
+    with pytest.raises(ExtensionError, match=r"index.*no object named 'nowhere'"):
+        _run_directive(tmp_path, "Title\n=====\n\n.. teaching-code:: lib.py\n   :pyobject: nowhere\n")
+
+
+def test_the_directive_shows_a_good_listing_stripped(tmp_path):
+    html = _run_directive(tmp_path, "Title\n=====\n\n.. teaching-code:: lib.py\n   :pyobject: g\n"
+                                    "   :no-docstring:\n   :no-checks:\n")
+    assert "SCALE" in html and "_check_args" not in html and "Doc." not in html

@@ -17,16 +17,37 @@ to ``_checks.<anything>`` (as a statement, or bound to names as in
 ``X = _checks.points("X", X)``), ``if ...: raise`` blocks, and ``isinstance``
 guards that raise. The code shown is otherwise the
 library's own source, line for line, so what is tested is what is shown.
+
+A listing must run as shown. With ``:pyobject:`` the directive reads the
+shown code and fails the build (naming the page, the object and the name)
+
+- when the shown code reads a name that only a removed check line defined,
+  as in ``x, ref = _check_args(x)`` followed by ``... ref ...``: a removed
+  check may re-bind the function's own arguments (``X = _checks.points("X",
+  X)``), never define a new name the code needs -- move that definition out of
+  the check, into the function's body;
+- when a removed check re-binds an argument whose default is ``None`` and the
+  shown code reads that argument without ever testing it against ``None``:
+  the listing would run with ``None`` (replace the default in the body);
+- when the shown code reads a name that neither the listing, its module, nor
+  Python's builtins define;
+- when the object named by ``:pyobject:`` is not in the file.
+
+Hiding a check never keeps a definition silently: the library is written so
+that every definition the idea needs sits in the shown body.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import textwrap
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.directives.code import LiteralInclude
+from sphinx.errors import ExtensionError
+from sphinx.pycode import ModuleAnalyzer
 
 
 def _only_raises(stmt: ast.stmt) -> bool:
@@ -73,15 +94,15 @@ def _is_check_loop(stmt: ast.stmt) -> bool:
     )
 
 
-def strip_code(code: str, *, docstring: bool, checks: bool) -> str:
-    """Return ``code`` (one def or class) without its docstring and/or leading input checks."""
+def _plan(code: str, *, docstring: bool, checks: bool):
+    """``(definition node, 1-based lines to drop, removed check statements)`` for ``code``, or None."""
     src = textwrap.dedent(code)
-    indent = len(code.splitlines()[0]) - len(code.splitlines()[0].lstrip()) if code.strip() else 0
     tree = ast.parse(src)
     if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return code
+        return None
     body = tree.body[0].body
-    drop: set[int] = set()  # 1-based line numbers
+    drop: set[int] = set()
+    removed: list[ast.stmt] = []
     i = 0
     if docstring and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
             and isinstance(body[0].value.value, str):
@@ -90,11 +111,150 @@ def strip_code(code: str, *, docstring: bool, checks: bool) -> str:
     if checks:
         while i < len(body) and (_only_raises(body[i]) or _is_check_call(body[i]) or _is_check_loop(body[i])):
             drop.update(range(body[i].lineno, body[i].end_lineno + 1))
+            removed.append(body[i])
             i += 1
     if i >= len(body):  # nothing left to show: keep the code as it is
+        return tree.body[0], set(), []
+    return tree.body[0], drop, removed
+
+
+def strip_code(code: str, *, docstring: bool, checks: bool) -> str:
+    """Return ``code`` (one def or class) without its docstring and/or leading input checks."""
+    plan = _plan(code, docstring=docstring, checks=checks)
+    if plan is None or not plan[1]:
         return code
+    _, drop, _ = plan
+    src = textwrap.dedent(code)
+    indent = len(code.splitlines()[0]) - len(code.splitlines()[0].lstrip()) if code.strip() else 0
     lines = [line for n, line in enumerate(src.splitlines(), 1) if n not in drop]
     return textwrap.indent("\n".join(lines), " " * indent) + ("\n" if code.endswith("\n") else "")
+
+
+def _bound(node: ast.AST) -> set[str]:
+    """Every name bound anywhere inside ``node`` (scopes merged: a lenient, never a false alarm)."""
+    names: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+        elif isinstance(n, ast.alias):
+            names.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            names.update(n.names)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            names.add(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            names.add(n.rest)
+    return names
+
+
+def _read(nodes_: list[ast.AST]) -> list[ast.Name]:
+    """The names read in ``nodes_``, in source order."""
+    found = [n for node in nodes_ for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def module_names(module_source: str) -> set[str] | None:
+    """Names a module binds at its top level (in ``if``/``try`` blocks too); None if it star-imports."""
+    tree = ast.parse(module_source)
+    names: set[str] = set()
+    todo = list(tree.body)
+    while todo:
+        stmt = todo.pop()
+        if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+            return None
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            names |= {n.id for t in getattr(stmt, "targets", []) for n in ast.walk(t) if isinstance(n, ast.Name)}
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                todo.extend(getattr(stmt, field, []))
+            if isinstance(stmt, ast.For):
+                names |= _bound(stmt.target)
+            if isinstance(stmt, ast.With):
+                names |= {n for item in stmt.items if item.optional_vars for n in _bound(item.optional_vars)}
+        elif isinstance(stmt, ast.ExceptHandler):
+            todo.extend(stmt.body)
+            if stmt.name:
+                names.add(stmt.name)
+        else:
+            names |= _bound(stmt)
+    return names
+
+
+def _tests_none(name: str, nodes_: list[ast.AST]) -> bool:
+    """Whether the shown code compares ``name`` with None or tests its truth (``if name``, ``x if name else y``)."""
+    def is_name(e):
+        return isinstance(e, ast.Name) and e.id == name
+
+    for node in nodes_:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)) for op in n.ops):
+                sides = [n.left, *n.comparators]
+                if any(is_name(e) for e in sides) and any(isinstance(e, ast.Constant) and e.value is None for e in sides):
+                    return True
+            if isinstance(n, (ast.If, ast.IfExp, ast.While)):
+                t = n.test.operand if isinstance(n.test, ast.UnaryOp) and isinstance(n.test.op, ast.Not) else n.test
+                if is_name(t) or (isinstance(t, ast.BoolOp) and any(is_name(v) for v in t.values)):
+                    return True
+            if isinstance(n, ast.BoolOp) and any(is_name(v) for v in n.values[:-1]):  # same or default
+                return True
+    return False
+
+
+def _none_defaults(fn: ast.AST) -> set[str]:
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return set()
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    pairs = list(zip(positional[len(positional) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults))
+    return {arg.arg for arg, d in pairs if isinstance(d, ast.Constant) and d.value is None}
+
+
+def listing_problems(code: str, *, docstring: bool, checks: bool, module_source: str | None = None) -> list[str]:
+    """Why ``code`` (one def or class), shown as ``strip_code`` shows it, would not run as shown; [] if it would.
+
+    Each problem is one sentence that names the name. ``module_source`` is the
+    file the code comes from: its top-level names count as defined.
+    """
+    plan = _plan(code, docstring=docstring, checks=checks)
+    if plan is None:
+        return []
+    fn, _, removed = plan
+    kept_body = [s for s in fn.body if s not in removed]
+    shown = [*fn.decorator_list, *(fn.bases if isinstance(fn, ast.ClassDef) else []), *kept_body]
+    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        shown += [d for d in [*fn.args.defaults, *fn.args.kw_defaults] if d is not None]
+        params = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+    else:
+        params = set()
+    defined = params | {fn.name} | {n for s in kept_body for n in _bound(s)}
+    by_check = {}
+    for stmt in removed:
+        for name in _bound(stmt):
+            by_check.setdefault(name, ast.get_source_segment(textwrap.dedent(code), stmt).splitlines()[0].strip())
+    known = module_names(module_source) if module_source is not None else None
+    problems, seen = [], set()
+    for n in _read(shown):
+        if n.id in defined or n.id in seen:
+            continue
+        seen.add(n.id)
+        if n.id in by_check:
+            problems.append(f"the shown code reads '{n.id}', which only a removed check line defined "
+                            f"({by_check[n.id]!s}); define it in the function's body, after the checks")
+        elif known is not None and n.id not in known and n.id not in dir(builtins):
+            problems.append(f"the shown code reads '{n.id}', which neither the listing nor its module defines")
+    reads = {n.id for n in _read(kept_body)}
+    for name in sorted(_none_defaults(fn) & set(by_check) & reads):
+        if not _tests_none(name, kept_body):
+            problems.append(f"'{name}' is shown with the default None, and the line that replaced None was a "
+                            f"removed check ({by_check[name]}); replace None in the function's body")
+    return problems
 
 
 class TeachingCode(LiteralInclude):
@@ -105,10 +265,31 @@ class TeachingCode(LiteralInclude):
         checks = "no-checks" in self.options
         self.options.pop("no-docstring", None)
         self.options.pop("no-checks", None)
+        obj = self.options.get("pyobject")
+        where = f"{self.env.doc2path(self.env.docname, False)}, line {self.lineno}: teaching-code {self.arguments[0]}"
+        module_source = None
+        if obj:
+            _, filename = self.env.relfn2path(self.arguments[0], self.env.docname)
+            try:
+                with open(filename, encoding=self.options.get("encoding", self.config.source_encoding)) as f:
+                    module_source = f.read()
+            except OSError as exc:
+                raise ExtensionError(f"{where}: cannot read the file ({exc})") from exc
+            tags = ModuleAnalyzer.for_string(module_source, "").find_tags()
+            if obj not in tags:
+                raise ExtensionError(f"{where}: no object named {obj!r} in that file "
+                                     f"(it has: {', '.join(sorted(tags)) or 'none'})")
         result = super().run()
         for node in result:
             for block in node.findall(nodes.literal_block) if not isinstance(node, nodes.literal_block) else [node]:
-                text = strip_code(block.astext(), docstring=docstring, checks=checks)
+                source = block.astext()
+                if obj:
+                    problems = listing_problems(source, docstring=docstring, checks=checks,
+                                                module_source=module_source)
+                    if problems:
+                        raise ExtensionError(f"{where}, object {obj!r} would not run as shown: "
+                                             + "; ".join(problems))
+                text = strip_code(source, docstring=docstring, checks=checks)
                 block.children = []
                 block += nodes.Text(text)
                 block.rawsource = text

@@ -223,3 +223,25 @@ def test_the_directive_shows_a_good_listing_stripped(tmp_path):
     html = _run_directive(tmp_path, "Title\n=====\n\n.. teaching-code:: lib.py\n   :pyobject: g\n"
                                     "   :no-docstring:\n   :no-checks:\n")
     assert "SCALE" in html and "_check_args" not in html and "Doc." not in html
+
+
+def test_an_if_whose_body_only_checks_is_a_check():
+    code = ("def t(n=None, m=1):\n    if n is not None:\n        _checks.integer(\"n\", n)\n"
+            "    if m > 0:\n        if m > 9:\n            raise ValueError(\"m\")\n    k = 2 * m\n"
+            "    if k:\n        _checks.integer(\"k\", k)\n    return k\n")
+    # the two leading ifs go; the one after real work stays, as checks do
+    assert strip_code(code, docstring=True, checks=True) == (
+        "def t(n=None, m=1):\n    k = 2 * m\n    if k:\n        _checks.integer(\"k\", k)\n    return k\n")
+    # an if that does anything besides checking is kept
+    work = "def u(n=None):\n    if n is None:\n        n = 3\n    return n\n"
+    assert strip_code(work, docstring=True, checks=True) == work
+
+
+def test_no_blank_line_is_left_where_the_checks_were():
+    code = "def v(a):\n    \"\"\"Doc.\"\"\"\n    _check_a(a)\n\n    b = a + 1\n\n    return b\n"
+    assert strip_code(code, docstring=True, checks=True) == "def v(a):\n    b = a + 1\n\n    return b\n"
+
+
+def test_no_blank_line_is_left_between_checks_that_went():
+    code = "def w(a):\n    _check_a(a)\n\n    _check_a(a)\n\n    return a\n"
+    assert strip_code(code, docstring=True, checks=True) == "def w(a):\n    return a\n"

@@ -14,8 +14,8 @@ flow. This directive is ``literalinclude`` with two more flags::
 ``:no-checks:`` drops, from the top of the function body, the statements
 that only validate input: calls to a ``_check...``/``_require...`` helper or
 to ``_checks.<anything>`` (as a statement, or bound to names as in
-``X = _checks.points("X", X)``), ``if ...: raise`` blocks, and ``isinstance``
-guards that raise. The code shown is otherwise the
+``X = _checks.points("X", X)``), ``if ...: raise`` blocks, ``if`` blocks and
+``for`` loops whose bodies only check, and ``isinstance`` guards that raise. The code shown is otherwise the
 library's own source, line for line, so what is tested is what is shown.
 
 A listing must run as shown. With ``:pyobject:`` the directive reads the
@@ -87,6 +87,13 @@ def _is_check_call(stmt: ast.stmt) -> bool:
     return False
 
 
+def _is_check_if(stmt: ast.stmt) -> bool:
+    """``if ...:`` (no ``else``) whose body only holds checks: ``if number is not None: _checks.integer(...)``."""
+    return isinstance(stmt, ast.If) and not stmt.orelse and all(
+        _only_raises(s) or _is_check_call(s) or _is_check_if(s) for s in stmt.body
+    )
+
+
 def _is_check_loop(stmt: ast.stmt) -> bool:
     """``for ...:`` whose body only holds checks."""
     return isinstance(stmt, ast.For) and not stmt.orelse and all(
@@ -109,12 +116,16 @@ def _plan(code: str, *, docstring: bool, checks: bool):
         drop.update(range(body[0].lineno, body[0].end_lineno + 1))
         i = 1
     if checks:
-        while i < len(body) and (_only_raises(body[i]) or _is_check_call(body[i]) or _is_check_loop(body[i])):
+        while i < len(body) and (_only_raises(body[i]) or _is_check_call(body[i]) or _is_check_loop(body[i])
+                                 or _is_check_if(body[i])):
             drop.update(range(body[i].lineno, body[i].end_lineno + 1))
             removed.append(body[i])
             i += 1
     if i >= len(body):  # nothing left to show: keep the code as it is
         return tree.body[0], set(), []
+    if drop:  # blank lines between what went and the first line shown go too: the body starts at once
+        lines = src.splitlines()
+        drop.update(n for n in range(min(drop), body[i].lineno) if not lines[n - 1].strip())
     return tree.body[0], drop, removed
 
 

@@ -290,7 +290,7 @@ def _check_grid(data: torch.Tensor, bw: float, cutoff: float, cell: float, max_c
 
 
 def _grid_shape(i0: torch.Tensor, cell: float, max_cells: int) -> tuple[int, int]:
-    """Grid nodes along each axis for points in cells ``i0`` (one node beyond the last cell); refused over ``max_cells``."""
+    """Grid nodes along each axis for points in cells ``i0`` (one beyond the last); refused over ``max_cells``."""
     nx, ny = (int(v) + 2 for v in i0.max(0).values)
     if nx * ny > max_cells:
         raise ValueError(

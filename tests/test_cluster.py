@@ -339,3 +339,11 @@ def test_radius_pairs_with_many_thin_columns_and_far_offset_data():
     d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)  # from differences: cdist's matmul path rounds at 1e3
     expected = {(a, b) for a, b in (d2 <= eps**2).nonzero().tolist()}
     assert got == expected and len(expected) >= 800
+
+
+def test_radius_pairs_takes_eps_by_keyword_only_as_dbscan_does():
+    X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError):
+        radius_pairs(X, 0.3)
+    with pytest.raises(TypeError):
+        dbscan(X, 0.3)

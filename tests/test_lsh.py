@@ -112,7 +112,8 @@ def test_lsh_radius_pairs_are_a_subset_and_complete_with_one_bucket():
 def test_dbscan_with_enough_tables_matches_exact_dbscan():
     X = torch.from_numpy(make_blobs(800, centers=4, cluster_std=0.5, random_state=2)[0])
     exact = dbscan(X, eps=0.3, min_samples=5)
-    approx = dbscan(X, eps=0.3, min_samples=5, pairs=lsh.radius_pairs(lsh.build(X, n_tables=12, n_hashes=2, width=1.0), eps=0.3))
+    pairs = lsh.radius_pairs(lsh.build(X, n_tables=12, n_hashes=2, width=1.0), eps=0.3)
+    approx = dbscan(X, eps=0.3, min_samples=5, pairs=pairs)
     assert torch.equal(approx, exact)
 
 
@@ -240,4 +241,4 @@ def test_query_returns_distances_first_like_kneighbors(blobs):
 def test_radius_pairs_takes_eps_by_keyword_only():
     X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
     with pytest.raises(TypeError):
-        lsh.radius_pairs(lsh.build(X), 0.3)  # noqa: the keyword is required
+        lsh.radius_pairs(lsh.build(X), 0.3)  # eps is keyword-only, as in dbscan

@@ -241,6 +241,16 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
     return torch.from_numpy(Cn).to(X.dtype), torch.from_numpy(labels)
 
 
+def _check_init(init, k: int, X: torch.Tensor):
+    """``init`` as (k, n_features) points like ``X``, or None."""
+    if init is None:
+        return None
+    init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
+    if len(init) != k:
+        raise ValueError(f"init has {len(init)} centroids but k is {k}")
+    return init
+
+
 def kmeans(
     X: torch.Tensor,
     k: int,
@@ -299,13 +309,8 @@ def kmeans(
     _checks.integer("iters", iters, low=0)
     _checks.seed(seed)
     method = _checks.method(method, X)
-    if init is None:
-        C = kmeans_plusplus(X, k, seed=seed)
-    else:
-        init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
-        if len(init) != k:
-            raise ValueError(f"init has {len(init)} centroids but k is {k}")
-        C = init.to(X).clone()
+    init = _check_init(init, k, X)
+    C = kmeans_plusplus(X, k, seed=seed) if init is None else init.to(X).clone()
     if method == "fused":
         return _kmeans_fused(X, C, iters)
     labels, _ = _assign(X, C)
@@ -331,7 +336,7 @@ def _block_sq_dists(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)  # (a, 1, d) - (1, b, d)
 
 
-def radius_pairs(X: torch.Tensor, eps: float, *, block: int = 128):
+def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     """Every ordered pair (i, j) of rows of ``X`` with ``|X[i] - X[j]| <= eps``, self-pairs included.
 
     Comparing all n² pairs wastes nearly all the work when ``eps`` is small.
@@ -597,6 +602,26 @@ def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor
     return torch.from_numpy(labels).to(X.device)
 
 
+def _check_pairs(pairs, n: int):
+    """``pairs`` as two int64 index tensors into ``n`` points, self-pairs all present; or None."""
+    if pairs is None:
+        return None
+    if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+        raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
+    i, j = (_checks.tensor("pairs", t) for t in pairs)
+    if i.dtype == torch.bool or i.is_floating_point() or i.is_complex() or j.dtype != i.dtype:
+        raise ValueError(f"pairs must hold integer indices, got {i.dtype} and {j.dtype}")
+    if not (i.shape == j.shape and i.ndim == 1):
+        raise ValueError(f"pairs must be two 1-D index tensors of the same length, got shapes "
+                         f"{tuple(i.shape)} and {tuple(j.shape)}")
+    i, j = i.long(), j.long()
+    if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
+        raise ValueError(f"pairs hold indices outside [0, {n})")
+    if not bool((torch.bincount(i[i == j], minlength=n) > 0).all()):
+        raise ValueError("pairs must contain every self-pair (i, i): a point is its own neighbour")
+    return i, j
+
+
 def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, method: str = "auto") -> torch.Tensor:
     """DBSCAN: clusters are regions dense with points; points in sparse regions are noise.
 
@@ -649,29 +674,17 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     _checks.positive("eps", eps)
     _checks.integer("min_samples", min_samples, low=1)
     method = _checks.method(method, X)
+    pairs = _check_pairs(pairs, len(X))
     n = len(X)
     if pairs is None and method == "fused":
         return _dbscan_fused(X, eps, min_samples)
     if pairs is None:
-        i, j = radius_pairs(X, eps)
-    else:
-        if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
-            raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
-        i, j = (_checks.tensor("pairs", t) for t in pairs)
-        if i.dtype == torch.bool or i.is_floating_point() or i.is_complex() or j.dtype != i.dtype:
-            raise ValueError(f"pairs must hold integer indices, got {i.dtype} and {j.dtype}")
-        if not (i.shape == j.shape and i.ndim == 1):
-            raise ValueError(f"pairs must be two 1-D index tensors of the same length, got shapes "
-                             f"{tuple(i.shape)} and {tuple(j.shape)}")
-        i, j = i.long(), j.long()
-        if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
-            raise ValueError(f"pairs hold indices outside [0, {n})")
-        # as a set of unordered pairs: symmetric, each pair once, whatever the caller passed
+        i, j = radius_pairs(X, eps=eps)
+    else:  # as a set of unordered pairs: symmetric, each pair once, whatever the caller passed
+        i, j = pairs
         code = torch.unique(torch.cat([i * n + j, j * n + i]).to(X.device))
         i, j = code // n, code % n
     counts = torch.bincount(i, minlength=n)
-    if pairs is not None and not bool((torch.bincount(i[i == j], minlength=n) > 0).all()):
-        raise ValueError("pairs must contain every self-pair (i, i): a point is its own neighbour")
     core = counts >= min_samples
     labels = torch.full((n,), -1, dtype=torch.long, device=X.device)
     if not bool(core.any()):

@@ -224,17 +224,20 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
 
     Returns
     -------
-    idx : torch.Tensor of int64, shape (n_queries, k)
-        Rows of the indexed data, nearest first; -1 where fewer than ``k``
-        points shared a bucket with the query.
     dist : torch.Tensor of shape (n_queries, k)
-        Their distances; ``inf`` where ``idx`` is -1.
+        Distances to the neighbours, nearest first; ``inf`` where ``idx`` is -1.
+    idx : torch.Tensor of int64, shape (n_queries, k)
+        Rows of the indexed data, in the order of ``dist`` (as scikit-learn's
+        ``kneighbors`` returns them); -1 where fewer than ``k`` points shared
+        a bucket with the query.
     scanned : torch.Tensor of int64, shape (n_queries,)
         How many distinct points each query measured a distance to.
     """
     _check_index(index)
     Q = _checks.points("Q", Q, dims=index.data.shape[1], convert=True, like="the index")
     _checks.integer("k", k, low=1)
+    if k > len(index.data):
+        raise ValueError(f"k ({k}) must be at most the number of indexed points ({len(index.data)})")
     _checks.integer("chunk", chunk, low=1)
 
     X = index.data
@@ -248,7 +251,7 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         _query_fused(np.ascontiguousarray(X.numpy()), np.ascontiguousarray(Q.to(X).numpy()), qk.numpy(),
                      index.keys.numpy(), index.order.numpy(), k, idx, dist, scanned,
                      max(1, min(len(Q), numba.get_num_threads())))
-        return torch.from_numpy(idx), torch.from_numpy(dist).to(X.dtype), torch.from_numpy(scanned)
+        return torch.from_numpy(dist).to(X.dtype), torch.from_numpy(idx), torch.from_numpy(scanned)
     out_i, out_d, out_s = [], [], []
     for s in range(0, len(Q), chunk):
         q = Q[s : s + chunk].to(X)
@@ -266,10 +269,10 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
         out_i.append(torch.where(torch.isinf(dist), -1, who.gather(1, pos)))
         out_d.append(dist)
         out_s.append(count)
-    return torch.cat(out_i), torch.cat(out_d), torch.cat(out_s)
+    return torch.cat(out_d), torch.cat(out_i), torch.cat(out_s)
 
 
-def radius_pairs(index: LSHIndex, eps: float, *, chunk: int = 1024):
+def radius_pairs(index: LSHIndex, *, eps: float, chunk: int = 1024):
     """Approximate :func:`lessonlib.cluster.radius_pairs` for the indexed points.
 
     Every pair (i, j) of indexed points that share a bucket in some table and
@@ -303,8 +306,10 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
 
     Returns
     -------
-    idx : torch.Tensor of int64, shape (n_queries, k)
     dist : torch.Tensor of shape (n_queries, k)
+        Distances, nearest first (as scikit-learn's ``kneighbors``).
+    idx : torch.Tensor of int64, shape (n_queries, k)
+        The rows of ``X`` they belong to.
     """
     X = _checks.points("X", X, convert=True)
     Q = _checks.points("Q", Q, dims=X.shape[1], convert=True, like="X")
@@ -318,7 +323,7 @@ def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 102
         d, i = torch.cdist(Q[s : s + chunk].to(X), X).topk(k, dim=1, largest=False, sorted=True)
         out_i.append(i)
         out_d.append(d)
-    return torch.cat(out_i), torch.cat(out_d)
+    return torch.cat(out_d), torch.cat(out_i)
 
 
 def recall(found: torch.Tensor, exact: torch.Tensor) -> float:

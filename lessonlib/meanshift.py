@@ -13,7 +13,10 @@ shift): each step re-weights the already-shifted data.
   a matrix product; runs on whatever device the data is on;
 - :func:`meanshift_fast` -- near neighbours only, through a grid: time grows
   with n, not n squared;
-- :func:`cluster_labels` -- from converged points to cluster labels.
+- :func:`cluster_labels` -- from converged points to cluster labels;
+- :func:`broadcast_layout`, :func:`plot_broadcast`, :func:`step_parts`,
+  :func:`plot_step` -- the chapter's pictures: shapes lined up from the right,
+  and one step with its weights, its means and its arrow.
 """
 
 from __future__ import annotations
@@ -272,6 +275,30 @@ def _conv_axis(field: torch.Tensor, taps: torch.Tensor, axis: int) -> torch.Tens
     return out if axis == 1 else out.T
 
 
+def _check_grid(data: torch.Tensor, bw: float, cutoff: float, cell: float, max_cells: int) -> None:
+    """Refuse, before allocating, taps (2R + 1) or a first grid that would not fit in ``max_cells``."""
+    if cutoff / cell > max_cells:
+        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; "
+                         f"raise cell (now {cell})")
+    R = math.ceil(cutoff / cell)
+    span = ((data.max(0).values - data.min(0).values) / (cell * bw)).tolist()
+    if (span[0] + 2) * (span[1] + 2) > max_cells or 2 * R + 1 > max_cells:
+        raise ValueError(
+            f"the points span about {span[0] + 2:.3g}×{span[1] + 2:.3g} grid nodes, over max_cells={max_cells}; "
+            f"raise cell (now {cell}) or max_cells"
+        )
+
+
+def _grid_shape(i0: torch.Tensor, cell: float, max_cells: int) -> tuple[int, int]:
+    """Grid nodes along each axis for points in cells ``i0`` (one beyond the last); refused over ``max_cells``."""
+    nx, ny = (int(v) + 2 for v in i0.max(0).values)
+    if nx * ny > max_cells:
+        raise ValueError(
+            f"the points span {nx}×{ny} grid nodes, over max_cells={max_cells}; raise cell (now {cell}) or max_cells"
+        )
+    return nx, ny
+
+
 def meanshift_fast(
     data: torch.Tensor,
     *,
@@ -284,26 +311,13 @@ def meanshift_fast(
     """Mean shift with a Gaussian kernel in O(n + grid) per step, for 2-D points.
 
     Every point moves to the Gaussian-weighted mean of the points within
-    ``cutoff · bw`` of it (on each axis), with all points moving at once, as
-    :func:`meanshift_batched` does with ``bs >= n``. Instead of visiting every
-    pair of points, each step
-
-    1. spreads each point's unit mass over the four grid nodes around it
-       (linear binning; the grid spacing is ``h = cell · bw``), which keeps the
-       mass and the centre of mass of every point;
-    2. convolves the node masses with the Gaussian, truncated at ``cutoff · bw``.
-       The Gaussian is separable, exp(-(x²+y²)/2bw²) = exp(-x²/2bw²)·exp(-y²/2bw²),
-       so this is two 1-D passes per field: the total weight D and the
-       weighted offset M, at every node;
-    3. moves each point by M/D, interpolated bilinearly from the nodes around it.
-
-    Why a grid, not a k-d tree or LSH: in dense clusters every point has a
-    whole cluster within the bandwidth, so the number of true neighbours grows
-    with n and exact neighbour sums stay quadratic, however they are found.
-    Aggregating points into grid nodes makes a step cost O(n) for binning and
-    interpolation plus O(grid · cutoff/cell) for the convolutions, whatever n
-    is. The price is 2-D only here (the grid grows as (extent/h)^d) and the
-    approximation below.
+    ``cutoff · bw`` of it (on each axis), all points at once, as
+    :func:`meanshift_batched` does with ``bs >= n``, but the sums run over the
+    nodes of a grid (spacing ``cell · bw``) instead of over points: each step
+    spreads every point's mass over its four grid nodes, convolves the node
+    masses with the (separable) Gaussian, and moves each point by the
+    interpolated weighted offset. The chapter "Mean shift" derives the error
+    bound.
 
     Parameters
     ----------
@@ -324,25 +338,6 @@ def meanshift_fast(
 
     Notes
     -----
-    Error bound, per step and per point, against the exact update with the
-    same truncation (s = bw, h = cell·bw, d = 2, r = cutoff·bw). The Gaussian
-    ``w(u) = exp(-|u|²/2s²)`` has ‖∇²w‖ ≤ 1/s², and each component of w(u)·u has a
-    Hessian of norm ≤ 2/s. Linear binning moves a unit mass by at most
-    ``Σλ|g-x|² ≤ d·h²/4`` in second moment while keeping its first moment, and
-    bilinear interpolation of a function F errs by at most ‖∇²F‖·d·h²/8. With
-    n_r the number of points in the window and D the interpolated total
-    weight, this gives ``|D̃ - D| ≤ n_r·d·h²/(4s²)`` and ``|M̃ - M| ≤ √d·n_r·d·h²/(2s)``,
-    so the shift errs by at most
-
-        (n_r / D) · d·h² · (√d/(2s) + r/(4s²)).
-
-    Truncation leaves out points whose weight is below exp(-r²/2s²) (3.4e-4
-    for the default r = 4s) relative to a point at distance 0. The bound is
-    loose. Measured with the defaults on the chapter's data, every step stays
-    within 0.011·bw of ``meanshift_batched`` with ``bs >= n``, and after five
-    steps, once points have gathered, within 0.0001·bw. The tests hold it to
-    0.02·bw there and 0.05·bw on random blobs.
-
     Work per step: O(n) + O(G·(2·cutoff/cell + 1)) for G grid nodes.
     """
     data = _checks.points("data", data, dims=2, convert=True)
@@ -351,19 +346,10 @@ def meanshift_fast(
     _checks.positive("cutoff", cutoff)
     _checks.positive("cell", cell)
     _checks.integer("max_cells", max_cells, low=1)
+    _check_grid(data, bw, cutoff, cell, max_cells)
     X = data.clone()
     h = cell * bw
-    # refuse before allocating: the taps (2R + 1 of them) and the first grid must both fit in max_cells
-    if cutoff / cell > max_cells:
-        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; "
-                         f"raise cell (now {cell})")
     R = math.ceil(cutoff / cell)
-    span = ((X.max(0).values - X.min(0).values) / h).tolist()
-    if (span[0] + 2) * (span[1] + 2) > max_cells or 2 * R + 1 > max_cells:
-        raise ValueError(
-            f"the points span about {span[0] + 2:.3g}×{span[1] + 2:.3g} grid nodes, over max_cells={max_cells}; "
-            f"raise cell (now {cell}) or max_cells"
-        )
     t = torch.arange(-R, R + 1, dtype=X.dtype, device=X.device) * h  # tap offsets
     w = torch.exp(-0.5 * (t / bw) ** 2)  # the Gaussian along one axis
     wt = w * t  # ... times the offset, for the weighted-offset field
@@ -372,12 +358,7 @@ def meanshift_fast(
         g = (X - origin) / h  # grid coordinates
         i0 = torch.floor(g).long()
         f = g - i0  # position within the cell, in [0, 1)
-        nx, ny = (int(v) + 2 for v in i0.max(0).values)
-        if nx * ny > max_cells:
-            raise ValueError(
-                f"the points span {nx}×{ny} grid nodes, over max_cells={max_cells}; "
-                f"raise cell (now {cell}) or max_cells"
-            )
+        nx, ny = _grid_shape(i0, cell, max_cells)
         # 1. linear binning: each point's mass goes to its 4 surrounding nodes
         mass = torch.zeros(nx * ny, dtype=X.dtype, device=X.device)
         corners = []
@@ -412,13 +393,13 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
 
     Returns
     -------
-    centres : torch.Tensor of shape (n_clusters, n_features)
+    centroids : torch.Tensor of shape (n_clusters, n_features)
         Mean position of each cluster's points.
     labels : torch.Tensor of int64, shape (n_samples,)
         0 for the largest cluster, 1 for the next, and so on.
 
     The order is that of :func:`lessonlib.cluster.kmeans` (and of
-    scikit-learn's ``k_means`` and ``mean_shift`` functions): centres first.
+    scikit-learn's ``k_means`` and ``mean_shift`` functions): centroids first.
 
     Notes
     -----
@@ -442,7 +423,178 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
     rank = torch.empty_like(order)
     rank[order] = torch.arange(k, device=shifted.device)
     labels = rank[labels]
-    centres = torch.zeros(k, shifted.shape[1], dtype=shifted.dtype, device=shifted.device)
-    centres.index_add_(0, labels, shifted)
-    centres /= torch.bincount(labels, minlength=k)[:, None].to(shifted.dtype)
-    return centres, labels
+    centroids = torch.zeros(k, shifted.shape[1], dtype=shifted.dtype, device=shifted.device)
+    centroids.index_add_(0, labels, shifted)
+    centroids /= torch.bincount(labels, minlength=k)[:, None].to(shifted.dtype)
+    return centroids, labels
+
+
+# ---------------------------------------------------------------- teaching pictures
+
+
+def broadcast_layout(*shapes):
+    """Line shapes up from the right, as broadcasting does, and say which axes stretch.
+
+    Parameters
+    ----------
+    *shapes : tuple of int
+        Two or more shapes (``tensor.shape`` works).
+
+    Returns
+    -------
+    rows : list of tuple
+        Each shape padded on the left with ``None`` to the longest rank.
+    result : tuple of int or None
+        The broadcast shape, or None when some axis does not match.
+    stretched : list of tuple of bool
+        For each shape and axis: True where a size of 1 (or a missing axis)
+        is repeated to the result's size.
+    clash : tuple of bool
+        For each axis: True where the sizes differ and none of them is 1.
+    """
+    if len(shapes) < 2:
+        raise ValueError(f"shapes must hold at least two shapes, got {len(shapes)}")
+    clean = []
+    for k, shape in enumerate(shapes):
+        if not isinstance(shape, (tuple, list, torch.Size)):
+            raise TypeError(f"shapes[{k}] must be a tuple of ints, got {type(shape).__name__}")
+        clean.append(tuple(_checks.integer(f"shapes[{k}][{a}]", v, low=0) for a, v in enumerate(shape)))
+    rank = max(len(s) for s in clean)
+    rows = [(None,) * (rank - len(s)) + s for s in clean]
+    result, clash = [], []
+    for axis in range(rank):
+        sizes = {r[axis] for r in rows if r[axis] is not None} - {1}
+        clash.append(len(sizes) > 1)
+        result.append(sizes.pop() if len(sizes) == 1 else 1)
+    stretched = [tuple(not clash[a] and result[a] != 1 and (r[a] is None or r[a] == 1) for a in range(rank))
+                 for r in rows]
+    return rows, (None if any(clash) else tuple(result)), stretched, tuple(clash)
+
+
+def plot_broadcast(*arrays, names=None, ax=None):
+    """Draw the shapes of ``arrays`` lined up from the right, with the stretched 1s and the result.
+
+    Each array is a row of boxes, one per axis, right-aligned. A box whose
+    size 1 (or missing axis, drawn dashed) is repeated is shaded and marked
+    "→ n"; an axis whose sizes clash is drawn in red and no result row is drawn.
+
+    Parameters
+    ----------
+    *arrays : torch.Tensor or numpy.ndarray
+        Two or more arrays; only their shapes are drawn.
+    names : sequence of str, optional
+        A label for each array, e.g. ``["weight[:, None]", "X"]``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    shapes = []
+    for k, a in enumerate(arrays):
+        if not hasattr(a, "shape"):
+            raise TypeError(f"arrays[{k}] must be a tensor or an array, got {type(a).__name__}")
+        shapes.append(tuple(a.shape))
+    names = [f"array {k}" for k in range(len(arrays))] if names is None else list(names)
+    if len(names) != len(arrays) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"names must hold one str per array ({len(arrays)}), got {names!r}")
+    rows, result, stretched, clash = broadcast_layout(*shapes)
+    rank = len(clash)
+    target = [max((r[a] for r in rows if r[a] is not None), default=1) for a in range(rank)]  # a stretched 1's new size
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.2 + 1.6 * rank, 0.6 * (len(rows) + 2)))
+    lines = list(zip(names, rows, stretched))
+    if result is not None:
+        lines.append(("result", result, (False,) * rank))
+    for r, (name, row, stretch) in enumerate(lines):
+        y = -r - (0.3 if name == "result" else 0)
+        ax.text(-0.15, y + 0.4, name, ha="right", va="center", family="monospace")
+        for axis, size in enumerate(row):
+            if size is None and not stretch[axis]:
+                continue
+            colour = "#f4a6a6" if clash[axis] and name != "result" else "#ffd27f" if stretch[axis] else "white"
+            ax.add_patch(Rectangle((axis * 2.2, y), 2, 0.8, facecolor=colour, edgecolor="k",
+                                   linestyle="--" if size is None else "-"))
+            label = "" if size is None else str(size)
+            if stretch[axis]:
+                label = f"{label or '·'} → {target[axis]}"
+            ax.text(axis * 2.2 + 1, y + 0.4, label, ha="center", va="center", family="monospace")
+    if result is not None:
+        ax.axhline(-len(rows) + 0.95, xmin=0, xmax=1, color="k", lw=0.8)
+    ax.set(xlim=(-4.5, rank * 2.2), ylim=(-len(lines) - 0.5, 1), aspect="equal")
+    ax.axis("off")
+    return ax
+
+
+def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
+    """The pieces of one mean shift step for the point ``x``: weights, plain mean and weighted mean.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+        The points averaged.
+    x : torch.Tensor of shape (n_features,)
+        The point that moves.
+    kernel : callable
+        ``kernel(distances) -> weights``, e.g. ``partial(gaussian, bw=2.5)``.
+
+    Returns
+    -------
+    weight : torch.Tensor of shape (n_samples,)
+    mean : torch.Tensor of shape (n_features,)
+        The unweighted mean of ``X``.
+    new_x : torch.Tensor of shape (n_features,)
+        The weighted mean: where ``x`` moves.
+    """
+    X = _checks.points("X", X, convert=True)
+    x = _checks.tensor("x", x)
+    if x.shape != (X.shape[1],) or not x.is_floating_point():
+        raise ValueError(f"x must be one point of shape ({X.shape[1]},) of floats, got {tuple(x.shape)} {x.dtype}")
+    _checks.callable_("kernel", kernel)
+    weight = kernel(norm(x - X))
+    return weight, X.mean(0), (weight[:, None] * X).sum(0) / weight.sum()
+
+
+def plot_step(X: torch.Tensor, x: torch.Tensor, kernel, *, window: float | None = None, ax=None):
+    """Draw one mean shift step for ``x``: every point sized and coloured by its weight, the plain
+    mean, the weighted mean and the arrow along which ``x`` moves.
+
+    Parameters
+    ----------
+    X, x, kernel
+        As for :func:`step_parts`; 2-D points.
+    window : float, optional
+        Show only the square of half-width ``window`` around ``x`` (a close-up
+        of the move); by default all points.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    X = _checks.points("X", X, dims=2, convert=True)
+    if window is not None:
+        _checks.positive("window", window)
+    weight, mean, new_x = step_parts(X, x, kernel)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    w = (weight / weight.max()).numpy()
+    order = w.argsort()  # heavy points drawn last, on top
+    dots = ax.scatter(X[order, 0], X[order, 1], s=2 + 60 * w[order], c=w[order], cmap="viridis", vmin=0, vmax=1)
+    ax.figure.colorbar(dots, ax=ax, label="weight ÷ largest weight", shrink=0.8)
+    ax.plot(*x.tolist(), "o", ms=9, mfc="none", mec="r", mew=2, label="x, the point that moves")
+    ax.plot(*mean.tolist(), "s", ms=9, color="grey", label="unweighted mean")
+    ax.plot(*new_x.tolist(), "*", ms=15, color="r", mec="k", label="weighted mean: the new x")
+    ax.annotate("", xy=tuple(new_x.tolist()), xytext=tuple(x.tolist()),
+                arrowprops=dict(arrowstyle="->", color="r", lw=2))
+    if window is not None:
+        cx, cy = x.tolist()
+        ax.set(xlim=(cx - window, cx + window), ylim=(cy - window, cy + window))
+    ax.set(aspect="equal")
+    ax.legend(fontsize=8, loc="best")
+    return ax

@@ -92,7 +92,7 @@ def test_radius_pairs_equal_brute_force(n, d, block):
     X = torch.rand(n, d, generator=g, dtype=torch.float64) * 3
     X[n // 2 :: 7] = X[0].clone()  # some duplicates
     eps = 0.4
-    i, j = radius_pairs(X, eps, block=block)
+    i, j = radius_pairs(X, eps=eps, block=block)
     got = set(zip(i.tolist(), j.tolist()))
     expected = {(a, b) for a, b in (torch.cdist(X, X) <= eps).nonzero().tolist()}
     assert got == expected
@@ -101,7 +101,7 @@ def test_radius_pairs_equal_brute_force(n, d, block):
 
 def test_radius_pairs_match_scikit_learn_radius_neighbors():
     X = make_blobs(500, centers=3, random_state=0)[0]
-    i, j = radius_pairs(torch.from_numpy(X), 0.3)
+    i, j = radius_pairs(torch.from_numpy(X), eps=0.3)
     nbrs = NearestNeighbors(radius=0.3).fit(X).radius_neighbors(X, return_distance=False)
     expected = sorted((a, int(b)) for a, row in enumerate(nbrs) for b in row)
     assert sorted(zip(i.tolist(), j.tolist())) == expected
@@ -169,7 +169,7 @@ def test_sq_dists_refuses_bad_input(args, error, match):
 
 def test_dbscan_with_given_pairs_equals_dbscan_with_exact_pairs_and_symmetrises_them():
     X = torch.from_numpy(_with_noise(make_moons(400, noise=0.06, random_state=0)[0], 20, 0))
-    i, j = radius_pairs(X, 0.1)
+    i, j = radius_pairs(X, eps=0.1)
     one_way = i <= j  # only half of the pairs, each once: dbscan adds the reverse ones
     assert torch.equal(dbscan(X, eps=0.1, min_samples=5, pairs=(i[one_way], j[one_way])),
                        dbscan(X, eps=0.1, min_samples=5))
@@ -273,7 +273,7 @@ def test_kmeans_empty_cluster_keeps_its_centroid(method):
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.arange(3), torch.arange(4))), "pairs must be two 1-D"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))), r"outside \[0, 30\)"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 1]), torch.tensor([1, 0]))), "every self-pair"),
-        (lambda X: radius_pairs(X, 0.5, block=0), "block must be an int >= 1"),
+        (lambda X: radius_pairs(X, eps=0.5, block=0), "block must be an int >= 1"),
         (lambda X: kmeans(X, 2, method="numba"), "method must be 'auto', 'tensor' or 'fused', got 'numba'"),
         (lambda X: inertia(X, torch.zeros(2, 3)), "centroids must hold 2-D points"),
     ],
@@ -302,7 +302,7 @@ def test_arrays_are_accepted_and_float_pairs_refused():
     X = torch.rand(30, 2, generator=torch.Generator().manual_seed(0))
     assert torch.equal(dbscan(X.numpy(), eps=0.2), dbscan(X, eps=0.2))
     assert torch.equal(kmeans(X.tolist(), 3)[1], kmeans(X, 3)[1])
-    i, j = radius_pairs(X, 0.2)
+    i, j = radius_pairs(X, eps=0.2)
     assert torch.equal(dbscan(X, eps=0.2, pairs=(i.numpy(), j.numpy())), dbscan(X, eps=0.2, pairs=(i, j)))
     with pytest.raises(ValueError, match="pairs must hold integer indices, got torch.float32"):  # bincount failed before
         dbscan(X, eps=0.2, pairs=(i.float(), j.float()))
@@ -335,7 +335,15 @@ def test_radius_pairs_with_many_thin_columns_and_far_offset_data():
     X = torch.rand(400, 2, generator=g, dtype=torch.float64) * torch.tensor([1.0, 1e-4]) + 1e3
     X[200:] = X[:200] + torch.tensor([0.0, 5e-7])  # each point has a twin just above it
     eps = 1e-6
-    got = set(zip(*(t.tolist() for t in radius_pairs(X, eps))))
+    got = set(zip(*(t.tolist() for t in radius_pairs(X, eps=eps))))
     d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)  # from differences: cdist's matmul path rounds at 1e3
     expected = {(a, b) for a, b in (d2 <= eps**2).nonzero().tolist()}
     assert got == expected and len(expected) >= 800
+
+
+def test_radius_pairs_takes_eps_by_keyword_only_as_dbscan_does():
+    X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError):
+        radius_pairs(X, 0.3)
+    with pytest.raises(TypeError):
+        dbscan(X, 0.3)

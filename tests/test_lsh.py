@@ -16,7 +16,7 @@ def blobs():
 
 def test_exact_knn_matches_scikit_learn(blobs):
     X, Q = blobs
-    idx, dist = lsh.exact_knn(X, Q, 7, chunk=33)
+    dist, idx = lsh.exact_knn(X, Q, 7, chunk=33)
     ref_d, ref_i = NearestNeighbors(n_neighbors=7).fit(X.numpy()).kneighbors(Q.numpy())
     np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-9)
     np.testing.assert_array_equal(idx.numpy(), ref_i)
@@ -56,7 +56,7 @@ def test_keys_refuse_bad_input(blobs):
 def test_query_returns_true_distances_nearest_first(blobs):
     X, Q = blobs
     index = lsh.build(X, n_tables=6, n_hashes=3, width=6.0, seed=1)
-    idx, dist, scanned = lsh.query(index, Q, 10, chunk=17)
+    dist, idx, scanned = lsh.query(index, Q, 10, chunk=17)
     found = idx >= 0
     assert found.any()
     torch.testing.assert_close(dist[found], (X[idx[found]] - Q.repeat_interleave(10, 0).view(-1, 10, 8)[found]).norm(dim=1))
@@ -67,8 +67,8 @@ def test_query_returns_true_distances_nearest_first(blobs):
 def test_one_huge_bucket_gives_the_exact_answer(blobs):
     X, Q = blobs
     index = lsh.build(X, n_tables=1, n_hashes=2, width=1e6)  # every point in the same bucket
-    idx, dist, scanned = lsh.query(index, Q, 10)
-    exact, exact_d = lsh.exact_knn(X, Q, 10)
+    dist, idx, scanned = lsh.query(index, Q, 10)
+    exact_d, exact = lsh.exact_knn(X, Q, 10)
     assert lsh.recall(idx, exact) == 1.0
     torch.testing.assert_close(dist, exact_d)
     assert (scanned == len(X)).all()
@@ -76,10 +76,10 @@ def test_one_huge_bucket_gives_the_exact_answer(blobs):
 
 def test_more_tables_find_more_neighbours(blobs):
     X, Q = blobs
-    exact, _ = lsh.exact_knn(X, Q, 10)
+    _, exact = lsh.exact_knn(X, Q, 10)
     recalls, scans = [], []
     for n_tables in (1, 4, 16):
-        idx, _, scanned = lsh.query(lsh.build(X, n_tables=n_tables, n_hashes=4, width=4.0, seed=2), Q, 10)
+        _, idx, scanned = lsh.query(lsh.build(X, n_tables=n_tables, n_hashes=4, width=4.0, seed=2), Q, 10)
         recalls.append(lsh.recall(idx, exact))
         scans.append(float(scanned.float().mean()))
     # tables are nested (the first tables of a bigger index are those of the smaller one): never fewer
@@ -89,7 +89,7 @@ def test_more_tables_find_more_neighbours(blobs):
 
 def test_tiny_buckets_leave_missing_neighbours_marked():
     X = torch.arange(20, dtype=torch.float64).view(10, 2)
-    idx, dist, scanned = lsh.query(lsh.build(X, width=1e-3), X[:3] + 0.5, 4)
+    dist, idx, scanned = lsh.query(lsh.build(X, width=1e-3), X[:3] + 0.5, 4)
     assert (idx == -1).all() and torch.isinf(dist).all() and (scanned == 0).all()
 
 
@@ -101,18 +101,19 @@ def test_recall_counts_hits_and_misses():
 
 def test_lsh_radius_pairs_are_a_subset_and_complete_with_one_bucket():
     X = torch.from_numpy(make_blobs(600, centers=3, random_state=1)[0])
-    exact = set(zip(*(t.tolist() for t in radius_pairs(X, 0.4))))
-    some = set(zip(*(t.tolist() for t in lsh.radius_pairs(lsh.build(X, n_tables=2, width=0.5), 0.4, chunk=64))))
+    exact = set(zip(*(t.tolist() for t in radius_pairs(X, eps=0.4))))
+    some = set(zip(*(t.tolist() for t in lsh.radius_pairs(lsh.build(X, n_tables=2, width=0.5), eps=0.4, chunk=64))))
     assert some <= exact and len(some) < len(exact)
     assert all((i, i) in some for i in range(len(X)))
-    full = lsh.radius_pairs(lsh.build(X, n_tables=1, width=1e6), 0.4)
+    full = lsh.radius_pairs(lsh.build(X, n_tables=1, width=1e6), eps=0.4)
     assert set(zip(*(t.tolist() for t in full))) == exact
 
 
 def test_dbscan_with_enough_tables_matches_exact_dbscan():
     X = torch.from_numpy(make_blobs(800, centers=4, cluster_std=0.5, random_state=2)[0])
     exact = dbscan(X, eps=0.3, min_samples=5)
-    approx = dbscan(X, eps=0.3, min_samples=5, pairs=lsh.radius_pairs(lsh.build(X, n_tables=12, n_hashes=2, width=1.0), 0.3))
+    pairs = lsh.radius_pairs(lsh.build(X, n_tables=12, n_hashes=2, width=1.0), eps=0.3)
+    approx = dbscan(X, eps=0.3, min_samples=5, pairs=pairs)
     assert torch.equal(approx, exact)
 
 
@@ -133,8 +134,10 @@ def test_build_is_reproducible_and_seed_matters():
         (lambda X: lsh.build(X[:0]), r"X is empty"),
         (lambda X: lsh.query(lsh.build(X), X[:, :2]), r"Q must hold 3-D points"),
         (lambda X: lsh.query(lsh.build(X), X, 0), "k must be an int >= 1, got 0"),
-        (lambda X: lsh.radius_pairs(lsh.build(X), -0.1), "eps must be a positive number, got -0.1"),
+        (lambda X: lsh.radius_pairs(lsh.build(X), eps=-0.1), "eps must be a positive number, got -0.1"),
         (lambda X: lsh.exact_knn(X, X, 41), r"k \(41\) must be at most the number of points \(40\)"),
+        (lambda X: lsh.query(lsh.build(X), X[:3], 41), r"k \(41\) must be at most the number of indexed points \(40\)"),
+        (lambda X: lsh.query(lsh.build(X), X[:3], 41, method="tensor"), r"k \(41\) must be at most"),
         (lambda X: lsh.recall(torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.long)), "found must be a 2-D integer"),
         (lambda X: lsh.recall(torch.zeros(3, 2, dtype=torch.long), torch.zeros(4, 2, dtype=torch.long)),
          "must have the same queries"),
@@ -154,7 +157,7 @@ def test_wrong_kinds_are_type_errors_and_arrays_are_accepted():
         lsh.build(X, seed=2.5)
     with pytest.raises(TypeError, match="found must be"):
         lsh.recall(None, torch.zeros(3, 2, dtype=torch.long))
-    assert torch.equal(lsh.exact_knn(X.numpy(), X[:4].numpy(), 3)[0], lsh.exact_knn(X, X[:4], 3)[0])
+    assert torch.equal(lsh.exact_knn(X.numpy(), X[:4].numpy(), 3)[1], lsh.exact_knn(X, X[:4], 3)[1])
 
 
 def test_nan_query_is_rejected():
@@ -170,7 +173,7 @@ def test_lsh_on_the_gpu_equals_the_cpu(blobs):
     X, Q = blobs
     cpu = lsh.query(lsh.build(X, n_tables=8, width=6.0), Q, 10)
     gpu = lsh.query(lsh.build(X.cuda(), n_tables=8, width=6.0), Q.cuda(), 10)
-    assert lsh.recall(gpu[0].cpu(), cpu[0]) > 0.99
+    assert lsh.recall(gpu[1].cpu(), cpu[1]) > 0.99
 
 
 def test_more_tables_extend_fewer_tables():
@@ -182,8 +185,8 @@ def test_more_tables_extend_fewer_tables():
 def test_fused_and_tensor_queries_agree(blobs):
     X, Q = blobs
     index = lsh.build(X, n_tables=6, n_hashes=3, width=6.0, seed=1)
-    fi, fd, fs = lsh.query(index, Q, 10, method="fused")
-    ti, td, ts = lsh.query(index, Q, 10, method="tensor")
+    fd, fi, fs = lsh.query(index, Q, 10, method="fused")
+    td, ti, ts = lsh.query(index, Q, 10, method="tensor")
     assert torch.equal(fi, ti) and torch.equal(fs, ts)
     torch.testing.assert_close(fd, td)
     assert fd.dtype == X.dtype
@@ -194,7 +197,7 @@ def test_fused_query_drops_repeats_across_tables_on_many_points():
     # times, and the answer must be the exact one with each point measured once
     X = torch.from_numpy(make_blobs(20_000, centers=20, n_features=5, random_state=3)[0]).float()
     Q = X[:200] + 0.01
-    idx, dist, scanned = lsh.query(lsh.build(X, n_tables=3, n_hashes=1, width=1e7), Q, 10, method="fused")
+    dist, idx, scanned = lsh.query(lsh.build(X, n_tables=3, n_hashes=1, width=1e7), Q, 10, method="fused")
     ref_d, ref_i = NearestNeighbors(n_neighbors=10).fit(X.double().numpy()).kneighbors(Q.double().numpy())
     np.testing.assert_array_equal(idx.numpy(), ref_i)
     np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-5)
@@ -206,7 +209,7 @@ def test_exact_knn_bounds_its_chunk_on_large_data():
     g = torch.Generator().manual_seed(0)
     X = torch.rand(40_000, 3, generator=g, dtype=torch.float64)
     Q = torch.rand(1_100, 3, generator=g, dtype=torch.float64)
-    idx, dist = lsh.exact_knn(X, Q, 5)
+    dist, idx = lsh.exact_knn(X, Q, 5)
     ref_d, ref_i = NearestNeighbors(n_neighbors=5).fit(X.numpy()).kneighbors(Q.numpy())
     np.testing.assert_array_equal(idx.numpy(), ref_i)
     np.testing.assert_allclose(dist.numpy(), ref_d, rtol=1e-9)
@@ -221,6 +224,21 @@ def test_query_rejects_an_unknown_method(blobs):
 def test_fused_query_takes_half_precision_data(blobs):
     X, Q = blobs
     index = lsh.build(X.half(), n_tables=4, width=6.0)
-    idx, dist, _ = lsh.query(index, Q.half(), 5, method="fused")
-    ref, _, _ = lsh.query(index, Q.half(), 5, method="tensor")
+    dist, idx, _ = lsh.query(index, Q.half(), 5, method="fused")
+    _, ref, _ = lsh.query(index, Q.half(), 5, method="tensor")
     assert lsh.recall(idx, ref) > 0.95 and dist.dtype == torch.float32
+
+
+def test_query_returns_distances_first_like_kneighbors(blobs):
+    # an index whose one bucket holds every point: the approximate answer is the exact one, in kneighbors' order
+    X, Q = blobs
+    got = lsh.query(lsh.build(X, n_tables=1, n_hashes=1, width=1e7), Q[:30], 5)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=5).fit(X.numpy()).kneighbors(Q[:30].numpy())
+    np.testing.assert_allclose(got[0].numpy(), ref_d, rtol=1e-9)
+    np.testing.assert_array_equal(got[1].numpy(), ref_i)
+
+
+def test_radius_pairs_takes_eps_by_keyword_only():
+    X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError):
+        lsh.radius_pairs(lsh.build(X), 0.3)  # eps is keyword-only, as in dbscan

@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from lessonlib.meanshift import (
+    broadcast_layout,
     cluster_labels,
     gaussian,
     make_clusters,
@@ -16,8 +17,11 @@ from lessonlib.meanshift import (
     meanshift_fast,
     norm,
     one_update,
+    plot_broadcast,
     plot_data,
     plot_func,
+    plot_step,
+    step_parts,
     sample,
     tri,
     true_labels,
@@ -400,3 +404,94 @@ def test_fast_on_cuda_matches_the_cpu(lecture):
     cpu = meanshift_fast(data, iters=5)
     gpu = meanshift_fast(data.cuda(), iters=5).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-3)
+
+
+# ---------------------------------------------------------------- teaching pictures
+
+
+@pytest.mark.parametrize("a, b", [((1500,), (1500, 2)), ((1500, 1), (1500, 2)), ((5, 1500, 1), (1500, 2)),
+                                  ((3, 1), (1, 4)), ((2, 3), (4, 3)), ((7,), (7,))])
+def test_broadcast_layout_agrees_with_numpy(a, b):
+    rows, result, stretched, clash = broadcast_layout(a, b)
+    try:
+        expected = np.broadcast_shapes(a, b)
+    except ValueError:
+        expected = None
+    assert result == expected
+    rank = max(len(a), len(b))
+    assert rows == [(None,) * (rank - len(a)) + a, (None,) * (rank - len(b)) + b]
+    if expected is not None:  # an axis stretches exactly where numpy's broadcast_to repeats it
+        for shape, flags in zip((a, b), stretched):
+            padded = (1,) * (rank - len(shape)) + shape
+            assert flags == tuple(p == 1 and e != 1 for p, e in zip(padded, expected))
+        assert not any(clash)
+    else:
+        assert any(clash)
+
+
+def test_broadcast_layout_marks_the_clash_of_the_lecture_error():
+    _, result, stretched, clash = broadcast_layout((1500,), (1500, 2))
+    assert result is None and clash == (False, True) and stretched[0] == (True, False)
+    with pytest.raises(ValueError, match="at least two shapes"):
+        broadcast_layout((3,))
+    with pytest.raises(TypeError, match=r"shapes\[1\] must be a tuple"):
+        broadcast_layout((3,), 3)
+
+
+def test_plot_broadcast_draws_one_box_per_axis_and_the_result():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = plot_broadcast(torch.zeros(1500, 1), torch.zeros(1500, 2), names=["w", "X"])
+    texts = [t.get_text() for t in ax.texts]
+    assert len(ax.patches) == 6  # two arrays and the result, two axes each
+    assert "1 → 2" in texts and texts.count("1500") == 3 and "result" in texts
+    plt.close(ax.figure)
+    ax = plot_broadcast(torch.zeros(1500), torch.zeros(1500, 2))
+    assert len(ax.patches) == 4 and "result" not in [t.get_text() for t in ax.texts]  # a clash: no result row
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="names must hold one str per array"):
+        plot_broadcast(torch.zeros(2), torch.zeros(2), names=["a"])
+    with pytest.raises(TypeError, match=r"arrays\[0\] must be a tensor"):
+        plot_broadcast([1, 2], torch.zeros(2))
+
+
+def test_step_parts_match_a_plain_loop():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(37, 2)) * 3
+    x = X[4]
+    bw = 1.7
+    w = np.array([np.exp(-0.5 * (np.hypot(*(x - p)) / bw) ** 2) / (bw * np.sqrt(2 * np.pi)) for p in X])
+    want = sum(wi * p for wi, p in zip(w, X)) / w.sum()
+    weight, mean, new_x = step_parts(torch.from_numpy(X), torch.from_numpy(x),
+                                               lambda d: gaussian(d, bw))
+    np.testing.assert_allclose(weight.numpy(), w, rtol=1e-12)
+    np.testing.assert_allclose(mean.numpy(), X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(new_x.numpy(), want, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"x must be one point of shape \(2,\)"):
+        step_parts(torch.from_numpy(X), torch.zeros(3), lambda d: d)
+    with pytest.raises(TypeError, match="kernel must be callable"):
+        step_parts(torch.from_numpy(X), torch.from_numpy(x), None)
+
+
+def test_plot_step_draws_the_arrow_from_x_to_the_weighted_mean():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [9.0, 9.0]], dtype=torch.float64)
+    kernel = lambda d: tri(d, 3.0)  # noqa: E731 - weights 1, 2/3, 1/3, 0 for the first point
+    ax = plot_step(X, X[0], kernel, window=4)
+    arrow = ax.texts[0]
+    want = np.array([2 / 3 * 1.0, 1 / 3 * 2.0]) / 2.0  # the weighted mean, by hand
+    np.testing.assert_allclose(arrow.xy, want)
+    np.testing.assert_allclose(arrow.xyann, [0.0, 0.0])
+    sizes = ax.collections[0].get_sizes()
+    np.testing.assert_allclose(sorted(sizes), sorted(2 + 60 * np.array([1, 2 / 3, 1 / 3, 0])))
+    assert ax.get_xlim() == (-4.0, 4.0)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="window must be a positive number"):
+        plot_step(X, X[0], kernel, window=0)

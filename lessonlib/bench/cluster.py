@@ -173,10 +173,10 @@ def _kmeans_compare(ctx, ref, out):
     from .. import cluster
 
     X = ctx["X"]
-    centres, labels = out
+    centroids, labels = out
     ref_inertia = cluster.inertia(X, torch.from_numpy(ref.cluster_centers_).to(X.dtype))
     differ = int((labels.cpu().numpy() != ref.labels_).sum())
-    return Agreement(cluster.inertia(X, centres.cpu()) / ref_inertia, differ == 0,
+    return Agreement(cluster.inertia(X, centroids.cpu()) / ref_inertia, differ == 0,
                      note="" if differ == 0 else f"{differ} labels differ")
 
 
@@ -233,7 +233,7 @@ def _lsh_ours(ctx, device, method):
 def _recall(ctx, ref, out):
     from .. import lsh
 
-    return lsh.recall(out[0].cpu(), torch.from_numpy(ref[1]))
+    return lsh.recall(out[1].cpu(), torch.from_numpy(ref[1]))  # (dist, idx), as kneighbors returns them
 
 
 def _exact_compare(ctx, ref, out):

@@ -75,12 +75,12 @@ def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, 
     width = _checks.positive("width", width)
     k = _checks.integer("k", k, low=1, high=len(X))
     repeat = _checks.integer("repeat", repeat, low=1)
-    exact, _ = lsh.exact_knn(X, Q, k)
+    _, exact = lsh.exact_knn(X, Q, k)
     t_exact = bench(lsh.exact_knn, X, Q, k, repeat=repeat).median
     rows = []
     for n_tables in tables:
         index = lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width)
-        found, _, scanned = lsh.query(index, Q, k)
+        _, found, scanned = lsh.query(index, Q, k)
         t_query = bench(lsh.query, index, Q, k, repeat=repeat).median
         rows.append({"tables": n_tables, f"recall@{k}": lsh.recall(found, exact),
                      "points scanned (%)": 100 * float(scanned.float().mean()) / len(X),
@@ -168,12 +168,12 @@ def lsh_crossover(
     rows = []
     for n in progress_bar(sizes, desc="LSH crossover", unit="size", show=progress):
         X = X_all[:n]
-        exact, _ = lsh.exact_knn(X, Q, 10)
+        _, exact = lsh.exact_knn(X, Q, 10)
         t_brute, rss_brute, _ = timed_with_memory(lambda: lsh.exact_knn(X, Q, 10), repeat=repeat)  # noqa: B023
         start = time.perf_counter()
         index = lsh.build(X, **params)
         build = time.perf_counter() - start
-        found, _, scanned = lsh.query(index, Q, 10)
+        _, found, scanned = lsh.query(index, Q, 10)
         t_lsh, rss_lsh, _ = timed_with_memory(lambda: lsh.query(index, Q, 10), repeat=repeat)  # noqa: B023
         rows.append({"n": n, "brute force (s)": t_brute.min, "LSH query (s)": t_lsh.min,
                      "LSH build (s)": build, "recall@10": lsh.recall(found, exact),
@@ -223,14 +223,14 @@ def dbscan_lsh(X: torch.Tensor, *, eps: float = 0.05, min_samples: int = 10, tab
     n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
     width = _checks.positive("width", width)
     repeat = _checks.integer("repeat", repeat, low=1)
-    exact_pairs = cluster.radius_pairs(X, eps)
+    exact_pairs = cluster.radius_pairs(X, eps=eps)
     exact = cluster.dbscan(X, eps=eps, min_samples=min_samples)
     rows = [{"neighbours": "exact (columns)", "tables": 0, "pairs found (%)": 100.0, "ARI vs exact": 1.0,
              "noise points": int((exact == -1).sum()),
              "time (s)": bench(cluster.dbscan, X, eps=eps, min_samples=min_samples, repeat=repeat).median}]
     for n_tables in tables:
         def approx(n_tables=n_tables):  # index, approximate pairs, clusters: what the time column measures
-            pairs = lsh.radius_pairs(lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width), eps)
+            pairs = lsh.radius_pairs(lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width), eps=eps)
             return cluster.dbscan(X, eps=eps, min_samples=min_samples, pairs=pairs), pairs
         labels, found = approx()
         rows.append({"neighbours": f"LSH, {n_tables} table{'s' * (n_tables > 1)}", "tables": n_tables,

@@ -86,11 +86,19 @@ def _numba_target() -> tuple[bool, str]:
         return False, "Numba's CUDA target is unavailable (numba-cuda missing, or no NVVM: see the warning above)"
     from numba import cuda
 
-    try:
-        runtime = ".".join(map(str, cuda.runtime.get_version()))
-    except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded, not fatal
-        runtime = f"unknown ({type(exc).__name__})"
-    return True, f"real GPU; CUDA runtime {runtime}"
+    def version(get) -> str:
+        try:
+            return ".".join(map(str, get()))
+        except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded, not fatal
+            return f"unknown ({type(exc).__name__})"
+
+    def driver_cuda():
+        from numba.cuda.cudadrv.driver import driver  # inside: its place may move between numba-cuda versions
+
+        return driver.get_version()
+
+    return True, (f"real GPU; CUDA runtime {version(cuda.runtime.get_version)}, "
+                  f"the driver's CUDA {version(driver_cuda)}")
 
 
 def _smoke_kernel() -> str | None:

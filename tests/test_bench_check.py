@@ -1,7 +1,8 @@
-"""lessonlib.bench.check: the GPU check fails fast without a GPU, runs end to end with the GPU faked, writes one folder."""
+"""lessonlib.bench.check: it fails fast without a GPU, runs end to end with the GPU faked, writes one folder."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -59,16 +60,29 @@ def test_gpu_tests_fail_not_skip_when_a_gpu_is_required(tmp_path):
     assert proc.returncode == 0 and f"{KERNEL_GPU_TESTS} skipped" in proc.stdout, proc.stdout
 
 
-def test_gpu_test_files_are_the_files_pytest_finds_gpu_tests_in():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", "-p",
-                           "no:cacheprovider", "--continue-on-collection-errors", "tests"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-    collected = {line.split("::", 1)[0] for line in proc.stdout.splitlines() if "::" in line}
+def _marked_gpu(tree) -> bool:
+    """Whether a parsed test module marks any test ``gpu``: a decorator, or a module-level ``pytestmark``."""
+    def is_gpu(node):
+        node = node.func if isinstance(node, ast.Call) else node
+        return isinstance(node, ast.Attribute) and node.attr == "gpu" and ast.unparse(node) == "pytest.mark.gpu"
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and any(is_gpu(d) for d in node.decorator_list):
+            return True
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets):
+            if any(is_gpu(n) for n in ast.walk(node.value)):
+                return True
+    return False
+
+
+def test_gpu_test_files_are_the_files_with_gpu_tests_and_no_book_tests():
+    by_ast = sorted(f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py")
+                    if _marked_gpu(ast.parse(p.read_text())))
     files = check.gpu_test_files()
-    assert collected and collected <= set(files), (collected, files)
-    if "error" not in proc.stdout.splitlines()[-1]:  # every module imported: the two sets are equal
-        assert collected == set(files)
-    assert "tests/test_book_build.py" not in files  # the book's tests need jupyter-book, absent on a GPU machine
+    assert files == by_ast and "tests/test_kernels.py" in files
+    assert "tests/test_bench_check.py" not in files  # its text holds the marker, inside a string only
+    for f in files:  # the book's tests need jupyter-book, absent on a GPU machine
+        assert "pytest.mark.book" not in (ROOT / f).read_text(), f
 
 
 def _fake_gpu(monkeypatch, *, square=None):
@@ -166,6 +180,25 @@ def test_a_failing_step_keeps_the_other_steps_files(tmp_path, monkeypatch):
     assert record["steps"]["gpu tests"]["ok"] and not record["steps"]["reference"]["ok"]
     assert "illegal memory access" in record["steps"]["reference"]["problem"]
     assert "Traceback" in (out / "check.log").read_text()
+
+
+def test_a_gpu_that_numba_cannot_use_stops_the_check_before_anything_runs(tmp_path, monkeypatch):
+    _fake_gpu(monkeypatch)
+    monkeypatch.setattr(check, "_smoke_kernel", lambda: "a small Numba kernel failed on the device: "
+                                                        "CudaAPIError: [222] CUDA_ERROR_UNSUPPORTED_PTX_VERSION")
+    assert check.run(tmp_path, test_files=["never_run.py"]) == 2
+    record = json.loads((tmp_path / "check.json").read_text())
+    assert record["missing"] == ["a small Numba kernel failed on the device: "
+                                 "CudaAPIError: [222] CUDA_ERROR_UNSUPPORTED_PTX_VERSION"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["check.json", "check.log"]
+
+    def broken():
+        raise OSError("libcuda.so: cannot open shared object file")
+
+    monkeypatch.setattr(check, "preflight", broken)
+    assert check.run(tmp_path / "again") == 2
+    record = json.loads((tmp_path / "again/check.json").read_text())
+    assert record["missing"] == ["the preflight itself failed: OSError: libcuda.so: cannot open shared object file"]
 
 
 def test_ladder_chart_and_summary_check_their_input():

@@ -147,7 +147,10 @@ def preflight() -> tuple[dict, list[str]]:
                f"driver: {facts['driver']}; torch's CUDA {torch.version.cuda} build needs a driver that supports it")
         missing.append(f"torch {torch.__version__} sees no CUDA device ({why})")
     else:
-        facts["gpu"] = _device_properties()
+        try:
+            facts["gpu"] = _device_properties()
+        except Exception as exc:  # noqa: BLE001 - a GPU torch lists but cannot open is a finding
+            missing.append(f"torch lists a CUDA device but cannot read it: {type(exc).__name__}: {exc}")
     for module in NEEDED:
         try:
             __import__(module)
@@ -305,7 +308,8 @@ def _print_summary(s: dict) -> None:
     print("4096² float32, share of cuBLAS (TF32 off):")
     for r, v in s["pct_of_cublas"].items():
         print(f"  {r:<28} {v:6.1f}%")
-    print(f"MNIST-shaped product over its bandwidth floor ({s['mnist_floor_s'] * 1e6:.1f} µs at the measured copy rate):")
+    floor = s["mnist_floor_s"] * 1e6
+    print(f"MNIST-shaped product over its bandwidth floor ({floor:.1f} µs at the measured copy rate):")
     for r, v in s["mnist_over_floor"].items():
         print(f"  {r:<28} {v:6.1f}×")
     print("The lecture's GPU claims:")
@@ -398,7 +402,11 @@ def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
     steps = record["steps"]
     print(f"{record['command']}  (started {record['started']}; installs nothing, fetches nothing)")
     start = time.perf_counter()
-    facts, missing = preflight()
+    try:
+        facts, missing = preflight()
+    except Exception as exc:  # noqa: BLE001 - said, not raised: the folder still gets its record
+        traceback.print_exc()
+        facts, missing = {}, [f"the preflight itself failed: {type(exc).__name__}: {exc}"]
     record["versions"] = facts
     steps["preflight"] = {"ok": not missing, "seconds": round(time.perf_counter() - start, 1)}
     for key, value in facts.items():

@@ -25,7 +25,7 @@ scaled, see the README's GPU section):
    the check here, exit status 2, each missing thing named;
 2. the ``gpu`` tests, about 1 minute (mostly imports and kernel compilation);
 3. the reference, about 2 minutes: the CPU rows it compares with (the matmul
-   ladder, the lecture's mean shift loop, scikit-learn's clustering, about 65 s
+   ladder, the lecture's mean shift loop, scikit-learn's clustering, about 70 s
    together) and the GPU rows (about 45 s);
 4. the chart and the summary, seconds.
 

@@ -46,6 +46,14 @@ def test_the_check_stops_in_seconds_naming_what_is_missing_without_a_gpu(tmp_pat
     assert f"torch: {torch.__version__}" in (out / "check.log").read_text()
 
 
+def test_the_watchdog_stops_a_check_past_its_budget_and_says_where_it_was(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lessonlib.bench.check", str(tmp_path), "--budget", "0.3"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1  # faulthandler's exit: not 0, and not the preflight's 2
+    log = (tmp_path / "check.log").read_text()
+    assert "Timeout (0:00:00.300000)!" in log and "most recent call first" in log
+
+
 def test_gpu_tests_fail_not_skip_when_a_gpu_is_required(tmp_path):
     if hardware.has_cuda():
         pytest.skip("a GPU is present")

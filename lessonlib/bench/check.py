@@ -324,7 +324,7 @@ def _print_summary(s: dict) -> None:
 
 
 class _Tee:
-    """A text stream that writes to the console and to the log."""
+    """A text stream that writes to the console and to the log, line by line (a killed run keeps its lines)."""
 
     def __init__(self, *streams):
         self.streams = streams
@@ -332,6 +332,8 @@ class _Tee:
     def write(self, text):
         for s in self.streams:
             s.write(text)
+            if "\n" in text:
+                s.flush()
         return len(text)
 
     def flush(self):

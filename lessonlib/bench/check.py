@@ -17,8 +17,8 @@ into ``OUTDIR``:
 - ``ladder.png`` -- the kernel ladder at 4096², drawn from that file (:func:`ladder_chart`).
 
 Steps, and what each costs on an H200 by estimate (the whole check is about 3
-minutes, 5 at most; each part timed on a two-core CPU machine at small sizes and
-scaled, see the README's GPU section):
+minutes, 5 at most; each part timed on a two-core CPU machine at small or full
+sizes and scaled, see the README's GPU section):
 
 1. preflight, seconds: versions, ``nvidia-smi``, torch sees a GPU, Numba's real
    CUDA target runs a small kernel and agrees with torch. Anything missing stops
@@ -32,7 +32,8 @@ scaled, see the README's GPU section):
 Exit status 0 when every step passed, 1 when a step failed (the other steps
 still run and their files are written), 2 when the preflight found something
 missing. A watchdog stops the check after ``--budget`` seconds (default 480,
-inside a 10-minute command limit), printing where each thread was.
+inside a 10-minute command limit), with status 1, writing where each thread
+was into the log.
 """
 
 from __future__ import annotations

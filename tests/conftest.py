@@ -2,12 +2,14 @@
 
 The CUDA target is chosen here, before any test module imports ``numba.cuda``:
 without a GPU, kernels run on Numba's simulator. Tests marked ``gpu`` need a real
-device and are skipped without one; tests marked ``book`` build the book or drive
-a browser over it (``make unit`` leaves them out).
+device: without one they are skipped, or, under ``LESSONLIB_REQUIRE_GPU=1``, they
+fail, naming what is missing. Tests marked ``book`` build the book or drive a
+browser over it (``make unit`` leaves them out).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 import yaml
 
 from lessonlib import hardware
+from lessonlib.book import REQUIRE_GPU_ENV, require_gpu
 
 hardware.use_cuda_simulator()
 
@@ -31,12 +34,27 @@ def pytest_collection_modifyitems(config, items):
     # the other book tests, which time nothing, use the built site.
     items.sort(key=lambda item: ("book" in item.keywords,
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
-    if hardware.has_cuda():
-        return
+    if hardware.has_cuda() or gpu_required():
+        return  # with LESSONLIB_REQUIRE_GPU=1, pytest_runtest_setup fails them instead
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def gpu_required() -> bool:
+    """``LESSONLIB_REQUIRE_GPU=1``: a GPU run, where a missing GPU is a failure, never a skip."""
+    return os.environ.get(REQUIRE_GPU_ENV, "0") not in ("", "0")
+
+
+def pytest_runtest_setup(item):
+    # Under LESSONLIB_REQUIRE_GPU=1 a gpu test fails, naming what is missing, unless torch and Numba both
+    # have the GPU (lessonlib.book.require_gpu: the same check a GPU build's first page makes).
+    if "gpu" in item.keywords and gpu_required():
+        try:
+            require_gpu()
+        except RuntimeError as err:
+            pytest.fail(str(err), pytrace=False)
 
 
 def toc_pages() -> list[str]:

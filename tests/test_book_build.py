@@ -5,6 +5,7 @@ These build the book (or a one-page copy of it) and are marked ``book``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import re
@@ -37,9 +38,11 @@ def test_strict_build_writes_every_page(built_site):
 
 def test_cache_is_keyed_on_lessonlib_source_and_machine(built_site, monkeypatch):
     ext = _load_ext()
-    key = ext.cache_key(ROOT / "lessonlib", ext.machine_key())
-    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06") != key
-    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 570.10") != ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06")
+    ref = ROOT / ext.REFERENCE
+    key = ext.cache_key(ROOT / "lessonlib", ext.machine_key(), ref)
+    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref) != key
+    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 570.10", ref) != ext.cache_key(
+        ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref)
     monkeypatch.setattr(ext.shutil, "which", lambda name: None)
     assert ext.machine_key() == "cpu"
     caches = sorted(p.name for p in (ROOT / "_build/.jupyter_cache").iterdir())
@@ -59,6 +62,27 @@ def test_lessonlib_hash_sees_every_change(tmp_path):
     assert ext.lessonlib_hash(pkg) != before
     (pkg / "timing.py").rename(pkg / "timing2.py")
     assert ext.lessonlib_hash(pkg) not in (before,)
+
+
+def test_cache_key_changes_with_the_gpu_reference_file(tmp_path):
+    """A new, changed or removed reference file re-executes every page: no cached page shows a stale reference."""
+    ext = _load_ext()
+    from lessonlib.reference import DEFAULT_PATH  # where the chapters read it, relative to book/
+
+    assert ROOT / ext.REFERENCE == ROOT / "book" / DEFAULT_PATH
+    pkg, ref = ROOT / "lessonlib", tmp_path / "book/_data/reference_gpu.json"
+    absent = ext.cache_key(pkg, "cpu", ref)
+    assert ext.reference_hash(ref) == "none"
+    ref.parent.mkdir(parents=True)
+    ref.write_text('{"provenance": {"date": "2026-11-28 15:04 UTC"}}\n')
+    first = ext.cache_key(pkg, "cpu", ref)
+    ref.write_text('{"provenance": {"date": "2026-12-01 09:30 UTC"}}\n')
+    second = ext.cache_key(pkg, "cpu", ref)
+    assert len({absent, first, second}) == 3
+    assert ext.cache_key(pkg, "cpu", ref) == second  # the same bytes, the same key
+    assert ext.reference_hash(ref) == hashlib.sha256(ref.read_bytes()).hexdigest()[:16]  # the bytes, not the name
+    ref.unlink()
+    assert ext.cache_key(pkg, "cpu", ref) == absent
 
 
 TINY_PAGE = """---

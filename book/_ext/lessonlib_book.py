@@ -1,12 +1,15 @@
 """Sphinx extension with the book's build rules that Jupyter Book does not have.
 
-1. Execution cache keyed on lessonlib's source and on the machine. jupyter-cache
-   hashes only the code in a page's cells, so a page whose cells did not change
-   would keep outputs computed with an older lessonlib, or measured on another
+1. Execution cache keyed on lessonlib's source, the GPU reference file and the
+   machine. jupyter-cache hashes only the code in a page's cells, so a page
+   whose cells did not change would keep outputs computed with an older
+   lessonlib, show an older GPU reference, or keep figures measured on another
    machine. Here the cache folder is named after a hash of every file in
-   ``lessonlib/`` and of the GPU's name and driver (``"cpu"`` where there is no
-   NVIDIA GPU): change the library, or build on another kind of machine, and
-   every page runs again; leave both alone and every page comes from the cache.
+   ``lessonlib/``, of ``book/_data/reference_gpu.json`` (or of its absence) and
+   of the GPU's name and driver (``"cpu"`` where there is no NVIDIA GPU):
+   change the library or the reference, or build on another kind of machine,
+   and every page runs again; leave all three alone and every page comes from
+   the cache.
 2. Page times: a target and a limit. Every page that executed is compared
    with ``lessonlib_page_target_s`` (the 40 s goal on a quiet two-core
    machine): the build prints one line per page and names those over the
@@ -76,9 +79,18 @@ def machine_key() -> str:
     return text or "cpu"
 
 
-def cache_key(package_dir: Path, machine: str) -> str:
-    """The cache folder's key: lessonlib's source hash and the machine key, hashed together."""
-    return hashlib.sha256(f"{lessonlib_hash(package_dir)}\0{machine}".encode()).hexdigest()[:16]
+REFERENCE = "book/_data/reference_gpu.json"  # the GPU reference file, relative to the book's root
+
+
+def reference_hash(path: Path) -> str:
+    """SHA-256 of the GPU reference file's bytes, or ``"none"`` when there is no such file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
+
+
+def cache_key(package_dir: Path, machine: str, reference: Path) -> str:
+    """The cache folder's key: lessonlib's source hash, the reference file's hash and the machine key, together."""
+    parts = (lessonlib_hash(package_dir), reference_hash(reference), machine)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
@@ -89,9 +101,11 @@ def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
         return
     root = Path(app.outdir).parent / ".jupyter_cache"
     machine = machine_key()
-    logger.info("execution cache keyed on lessonlib's source and this machine: %s", machine)
-    current = root / f"{PREFIX}{cache_key(package, machine)}"
-    # Caches made with an older lessonlib can never be hit again: drop them.
+    reference = Path(app.srcdir) / REFERENCE
+    logger.info("execution cache keyed on lessonlib's source, the GPU reference (%s) and this machine: %s",
+                reference_hash(reference), machine)
+    current = root / f"{PREFIX}{cache_key(package, machine, reference)}"
+    # Caches made with an older lessonlib or reference can never be hit again: drop them.
     if root.is_dir():
         for old in root.glob(f"{PREFIX}*"):
             if old != current:

@@ -225,7 +225,8 @@ def gpu_meanshift_timings(
                         max_time=max_time) for name, bs in rows.items()}
 
 
-def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench gpu", progress: bool = False) -> dict:
+def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench gpu", progress: bool = False,
+               on_part=None) -> dict:
     """Every GPU figure the book shows, in the reference file's format. GPU only.
 
     Measures, on this machine: the CPU ladder of the MNIST-shaped product
@@ -243,6 +244,9 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
         The command line that ran it, recorded in the provenance.
     progress : bool, default False
         Show a progress bar over the parts (tqdm, from the ``bench`` extra).
+    on_part : callable, optional
+        Called as ``on_part(name, seconds)`` as each part finishes (how
+        :mod:`lessonlib.bench.check` logs where the time goes).
 
     Returns
     -------
@@ -254,6 +258,8 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
 
     rows = _checks.integer("rows", rows, low=5)
     _checks.text("command", command)
+    if on_part is not None:
+        _checks.callable_("on_part", on_part)
     start = time.perf_counter()
     when = provenance().when
     x, w, source = mnist_data(rows)
@@ -268,7 +274,10 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
     }
     done = {}
     for name in progress_bar(list(parts), desc="GPU report", unit="part", show=progress):
+        began = time.perf_counter()
         done[name] = parts[name]()
+        if on_part is not None:
+            on_part(name, time.perf_counter() - began)
     cpu, gpu, ms_cpu, ms_gpu, bandwidth, square, cluster_rows = done.values()
     versions = hardware.report()
     report = {

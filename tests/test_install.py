@@ -255,7 +255,8 @@ def test_a_relative_path_fails_outside_the_repository(reader_venv, lessonlib_whe
     """A cell that reads a file beside the chapter's source works in the checkout only: the run above would catch it."""
     assert (ROOT / "book" / "calculus.md").is_file()  # where chapters execute in a checkout (book/), it is there
     nb = _downloaded_notebook(lessonlib_wheel)
-    nb.cells.insert(2, nbformat.v4.new_code_cell('from pathlib import Path\nPath("calculus.md").read_text()[:10]'))
+    reader = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(reader + 1, nbformat.v4.new_code_cell('from pathlib import Path\nPath("calculus.md").read_text()[:10]'))
     report, done = _run_outside(reader_venv, nb, tmp_path)
     assert report["error"] and report["error"].startswith("FileNotFoundError"), report
     assert "calculus.md" in report["error"]

@@ -248,7 +248,10 @@ def reader_cell_source(source: str | None, commit: str | None) -> str:
 
 
 def with_reader_cell(nb, repository: str, commit: str, source: str | None = None):
-    """``nb`` with the reader's set-up cell first (replacing one put there before); ``nb`` is not changed.
+    """``nb`` with the reader's set-up cell as its first code cell (replacing one put there before).
+
+    It goes after the title and any prose before the first code cell, so the
+    notebook still opens on the chapter's title. ``nb`` itself is not changed.
 
     ``source`` overrides what pip installs from (the tests give a wheel).
     """
@@ -265,7 +268,8 @@ def with_reader_cell(nb, repository: str, commit: str, source: str | None = None
     cell.pop("id", None)  # nbformat 4.4 notebooks have no cell ids; 4.5 ones get one on write
     if nb.nbformat_minor >= 5:
         cell["id"] = READER_CELL_TAG
-    nb.cells.insert(0, cell)
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, cell)
     return nb
 
 

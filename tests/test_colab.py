@@ -76,8 +76,9 @@ def test_a_malformed_repository_gives_no_link(monkeypatch):
 def test_the_button_only_where_there_is_a_notebook_to_open(repository, ipynb, expected):
     context = {"header_buttons": [], "ipynb_source": ipynb}
     ext._add_colab_button(_app(repository), "book/calculus", "page.html", context, None)
-    assert [b["url"] for b in context["header_buttons"]] == expected
-    for button in context["header_buttons"]:
+    links = [b for group in context["header_buttons"] for b in group["buttons"]]
+    assert [b["url"] for b in links] == expected
+    for button in links:
         assert button["type"] == "link" and not button["icon"].startswith(("http:", "https:", "//"))
 
 

@@ -298,13 +298,21 @@ def _add_colab_button(app: Sphinx, pagename: str, templatename: str, context: di
     repository = app.config.lessonlib_colab_repository
     if not repository or not context.get("ipynb_source") or "header_buttons" not in context:
         return
+    # The theme's own launch menu (a rocket), holding one plain link; its logo is the theme's copy,
+    # so nothing is fetched when the page loads.
     context["header_buttons"].append({
-        "type": "link",
-        "url": colab_url(repository, app.config.lessonlib_notebooks_branch, pagename),
-        "text": "Open in Colab",
-        "tooltip": "Open this chapter's notebook in Google Colab",
-        "icon": "_static/images/logo_colab.png",  # the theme's own copy: nothing fetched at page load
-        "label": "colab-button",
+        "type": "group",
+        "tooltip": "Run this page's notebook on a GPU",
+        "icon": "fas fa-rocket",
+        "label": "launch-buttons",
+        "buttons": [{
+            "type": "link",
+            "url": colab_url(repository, app.config.lessonlib_notebooks_branch, pagename),
+            "text": "Open in Colab",
+            "tooltip": "Open this page's executed notebook in Google Colab",
+            "icon": "_static/images/logo_colab.png",
+            "label": "colab-button",
+        }],
     })
 
 

@@ -134,3 +134,15 @@ def test_a_build_links_each_notebook_to_colab_only_with_a_repository(one_page_bo
     nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert first.source.rstrip().endswith("print(prepare(None, None))")
+
+
+def test_every_lesson_chapter_gets_a_notebook_and_so_a_link():
+    """The link goes on every page whose executed notebook is offered: every page with code, every lesson chapter."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    (lesson,) = [part for part in toc["parts"] if part["caption"] == "The lesson"]
+    chapters = [c["file"] for c in lesson["chapters"]]
+    assert len(chapters) >= 6
+    for page in chapters:
+        assert "{code-cell}" in (ROOT / f"{page}.md").read_text(), page

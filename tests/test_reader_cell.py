@@ -157,3 +157,20 @@ def test_installed_commit_reads_pips_record(monkeypatch, tmp_path):
     assert rc.installed_commit() == "abc123"
     (info / "direct_url.json").unlink()  # installed from a wheel or a folder: no commit recorded
     assert rc.installed_commit() is None
+
+
+@pytest.mark.parametrize("version, outside", [("2.11.0", False), ("2.13.0+cpu", False), ("2.12.1+cu126", False),
+                                              ("2.9.0+cu126", True), ("2.10.99", True), ("3.0.0", True)])
+def test_a_kept_torch_outside_the_range_is_named(version, outside):
+    spec = rc.outside_range(_requires(), "torch", version)
+    assert (spec is not None) == outside
+    if outside:
+        assert spec == ">=2.11,<3"
+    # the same from the wheel's metadata, where setuptools writes the bounds the other way round
+    metadata_form = [r.replace("torch>=2.11,<3", "torch<3,>=2.11") for r in _requires()]
+    assert (rc.outside_range(metadata_form, "torch", version) == ("<3,>=2.11" if outside else None))
+
+
+def test_outside_range_reads_only_that_distribution():
+    assert rc.outside_range(["torchvision>=0.30", "torch>=2.11,<3"], "torch", "2.12.0") is None
+    assert rc.outside_range(["torch>=2.11,<3; extra == 'x'"], "torch", "1.0") is None

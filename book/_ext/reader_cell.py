@@ -93,6 +93,26 @@ def dependencies(requires: list[str], extra: str | None, keep_torch: bool) -> li
     return picked
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def outside_range(requires: list[str], name: str, version: str) -> str | None:
+    """The range ``name`` must lie in (``">=2.11,<3"``) if ``version`` is outside it, else None.
+
+    Only ``>=`` and ``<`` are read: the forms lessonlib's core dependencies use.
+    """
+    for text in requires:
+        req = text.partition(";")[0]
+        if "extra" in text.partition(";")[2] or not re.match(rf"\s*{re.escape(name)}\s*[<>=!~]", req, re.I):
+            continue
+        spec = req.strip()[len(name):].strip()
+        for op, bound in re.findall(r"(>=|<)\s*([\w.]+)", spec):
+            if (op == ">=" and _release(version) < _release(bound)) or (op == "<" and _release(version) >= _release(bound)):
+                return spec
+    return None
+
+
 def _pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)
 
@@ -129,4 +149,7 @@ def prepare(source: str | None, commit: str | None = None) -> str:
     importlib.invalidate_caches()
     gpu = f"numba-cuda for CUDA {cuda[0]}.{cuda[1]} ({extra} extra)" if extra else "no NVIDIA GPU: CUDA simulator"
     kept = f"torch {torch} kept" if torch else f"torch {_version('torch')} installed"
+    untested = torch and outside_range(metadata.requires("lessonlib") or [], "torch", torch)
+    if untested:
+        kept += f" (lessonlib is tested with torch{untested}; this one may not work)"
     return f"lessonlib {_version('lessonlib')} installed from {source}; {kept}; {gpu}"

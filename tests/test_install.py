@@ -54,11 +54,13 @@ def lessonlib_wheel(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "lessonlib", src / "lessonlib", ignore=shutil.ignore_patterns("__pycache__"))
-    # Without setuptools in this venv (Python 3.12's venvs have none), pip fetches it to build.
-    isolation = [] if importlib.util.find_spec("setuptools") else ["--use-pep517"]
-    flags = ["--no-build-isolation"] if not isolation else isolation
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *flags, "-w", str(out),
-                           str(src)], capture_output=True, text=True, timeout=300, env=_clean_env())
+    # With this venv's setuptools if it can build a wheel; if not (none, as in Python 3.12's venvs, or
+    # 3.11's bundled 65.5 without the wheel package), pip fetches the build-system's setuptools>=68.
+    for flags in (["--no-build-isolation"], []):
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *flags, "-w", str(out),
+                               str(src)], capture_output=True, text=True, timeout=300, env=_clean_env())
+        if proc.returncode == 0:
+            break
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (wheel,) = out.glob("lessonlib-*.whl")
     return wheel

@@ -104,3 +104,41 @@ def test_every_extra_is_pinned_in_requirements():
     missing = {Requirement(r).name.lower() for group, reqs in extras.items() if group != "gpu" for r in reqs} \
         - pinned - {"lessonlib"}
     assert not missing, f"extras not pinned in requirements.txt: {sorted(missing)}"
+
+
+def _requirement_groups() -> dict[str, list[Requirement]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"core": [Requirement(r) for r in project["dependencies"]]}
+    groups.update({g: [Requirement(r) for r in reqs] for g, reqs in project["optional-dependencies"].items()
+                   if g.startswith("gpu")})
+    return groups
+
+
+def _bounds(req: Requirement) -> tuple[set[str], set[str]]:
+    ops = {s.operator for s in req.specifier}
+    return ops & {">=", ">"}, ops & {"<", "<="}
+
+
+def test_core_and_gpu_dependencies_are_ranges_not_pins():
+    """A library declares ranges (so it installs beside the torch a reader has); requirements.txt pins the book."""
+    for group, reqs in _requirement_groups().items():
+        assert reqs, group
+        for req in reqs:
+            ops = {s.operator for s in req.specifier}
+            assert not ops & {"==", "===", "~="}, f"{group}: {req} is pinned to one release"
+            lower, upper = _bounds(req)
+            assert lower and upper, f"{group}: {req} needs a floor and an upper bound"
+
+
+def test_the_ranges_hold_the_pinned_and_the_tested_releases():
+    """requirements.txt's pins lie in the ranges, and torch's floor is 2.11, the oldest torch the tests ran under."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            pins[req.name.lower()] = next(iter(req.specifier)).version
+    for req in _requirement_groups()["core"]:
+        assert req.specifier.contains(pins[req.name.lower()]), f"requirements.txt pins {req.name} outside {req}"
+    (torch,) = [r for r in _requirement_groups()["core"] if r.name == "torch"]
+    assert torch.specifier.contains("2.11.0") and not torch.specifier.contains("2.10.99")
+    assert not torch.specifier.contains("3.0.0")

@@ -82,12 +82,45 @@ def test_book_workflow_builds_on_a_gpu_and_deploys_to_pages():
     for step in restore + save:
         assert "github.run_id" in step["with"]["key"], "a fixed cache key is saved once and never refreshed"
         assert step["with"]["path"] == "_build/.jupyter_cache"
-    (reports,) = _uses(build, "actions/upload-artifact")
+    (reports,) = [s for s in _uses(build, "actions/upload-artifact") if s["with"]["name"] == "build-reports"]
     assert reports["if"] == "failure()" and "_build/html/reports" in reports["with"]["path"]
     (site,) = _uses(build, "actions/upload-pages-artifact")
     assert site["with"]["path"] == "_build/html"
-    assert _uses(deploy, "actions/deploy-pages") and deploy["needs"] == "build"
-    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
+    assert _uses(deploy, "actions/deploy-pages") and "build" in deploy["needs"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_book_workflow_publishes_the_notebooks_branch_with_the_narrowest_permissions():
+    """Only the notebooks job writes to the repository, only the deploy job to Pages; the build reads."""
+    wf = _load("book.yml")
+    jobs = wf["jobs"]
+    assert wf["permissions"] == {"contents": "read"}
+    assert "permissions" not in jobs["build"]  # the workflow's read-only default
+    assert jobs["notebooks"]["permissions"] == {"contents": "write"}
+    writers = {name for name, job in jobs.items() if "write" in (job.get("permissions") or {}).values()}
+    assert writers == {"notebooks", "deploy"}
+    assert set(jobs["deploy"]["needs"]) == {"build", "notebooks"}  # no link to a notebook not yet published
+
+    build = jobs["build"]
+    # The Colab links and each notebook's first cell name this repository and commit, never typed in.
+    assert build["env"]["LESSONLIB_COLAB_REPOSITORY"] == "${{ github.repository }}"
+    assert build["env"]["LESSONLIB_SOURCE_COMMIT"] == "${{ github.sha }}"
+    steps = _steps(build)
+    collect = next(i for i, s in enumerate(steps) if "_build/html/_sources" in s.get("run", ""))
+    assert collect > next(i for i, s in enumerate(steps) if "make book" in s.get("run", ""))
+    (upload,) = [s for s in _uses(build, "actions/upload-artifact") if s["with"]["name"] == "notebooks"]
+    assert upload["with"]["path"] == "_build/notebooks" and upload["with"]["if-no-files-found"] == "error"
+    assert "if" not in upload  # only a build that passed publishes
+
+    notebooks = jobs["notebooks"]
+    assert notebooks["needs"] == "build"
+    (download,) = _uses(notebooks, "actions/download-artifact")
+    assert download["with"]["name"] == "notebooks"
+    (push,) = [s["run"] for s in _steps(notebooks) if "git push" in s.get("run", "")]
+    ext = (ROOT / "book/_ext/lessonlib_book.py").read_text()
+    assert 'add_config_value("lessonlib_notebooks_branch", "notebooks"' in ext  # the branch the links open
+    assert "HEAD:notebooks" in push and "${GITHUB_SHA}" in push and "set -euo pipefail" in push
+    assert "${{" not in push  # the token reaches the script through env, not pasted into it
 
 
 def test_book_workflow_never_queues_forever_without_a_gpu_runner():

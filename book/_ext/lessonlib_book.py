@@ -30,12 +30,22 @@
    menu only when launch buttons are on. Here it is written, with its outputs
    from the execution cache, next to the page's source in ``_sources`` and
    offered always.
+6. "Open in Colab", and a first cell for a reader with no checkout. With a
+   repository configured (``lessonlib_colab_repository``, ``OWNER/REPO``; the GPU
+   workflow passes its own as ``LESSONLIB_COLAB_REPOSITORY``), every page with a
+   notebook gets a plain link to that notebook on the ``lessonlib_notebooks_branch``
+   branch, where the workflow publishes the notebooks it built; with none, no
+   link. Every downloaded notebook starts with the code of ``reader_cell.py``,
+   which installs lessonlib at the commit that built it (outside a checkout only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import re
+import subprocess
 import time
 from datetime import datetime, timezone
 import shutil
@@ -221,10 +231,103 @@ def _offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict
         _, nb = get_cache(app.config.nb_execution_cache_path).merge_match_into_notebook(nb)
     except KeyError:
         pass  # not in the cache: the file already holds what ran
+    nb = with_reader_cell(nb, app.config.lessonlib_colab_repository, app.config.lessonlib_source_commit)
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     context["ipynb_source"] = f"{pagename}.ipynb"  # read by the theme's download menu
+
+
+READER_CELL_TAG = "lessonlib-reader-setup"
+REPOSITORY_ENV, COMMIT_ENV = "LESSONLIB_COLAB_REPOSITORY", "LESSONLIB_SOURCE_COMMIT"
+
+
+def colab_url(repository: str, branch: str, pagename: str) -> str:
+    """Where Colab opens the notebook ``pagename`` published on ``branch`` of GitHub's ``repository``."""
+    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{pagename}.ipynb"
+
+
+def install_source(repository: str, commit: str) -> str | None:
+    """What a downloaded notebook's first cell gives pip: lessonlib at the commit that built it."""
+    if not repository or not commit:
+        return None
+    return f"lessonlib @ git+https://github.com/{repository}.git@{commit}"
+
+
+def reader_cell_source(source: str | None, commit: str | None) -> str:
+    """The first cell's code: ``reader_cell.py`` and one call to its ``prepare``."""
+    code = (Path(__file__).with_name("reader_cell.py")).read_text()
+    return ("#@title Install lessonlib here, unless this is a checkout of the book\n"
+            f"{code}\nprint(prepare({source!r}, {commit!r}))\n")
+
+
+def with_reader_cell(nb, repository: str, commit: str, source: str | None = None):
+    """``nb`` with the reader's set-up cell as its first code cell (replacing one put there before).
+
+    It goes after the title and any prose before the first code cell, so the
+    notebook still opens on the chapter's title. ``nb`` itself is not changed.
+
+    ``source`` overrides what pip installs from (the tests give a wheel).
+    """
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if READER_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
+    cell = nbformat.v4.new_code_cell(
+        reader_cell_source(source or install_source(repository, commit), commit or None),
+        metadata={"tags": [READER_CELL_TAG], "cellView": "form", "jupyter": {"source_hidden": True}},
+    )
+    cell.pop("id", None)  # nbformat 4.4 notebooks have no cell ids; 4.5 ones get one on write
+    if nb.nbformat_minor >= 5:
+        cell["id"] = READER_CELL_TAG
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, cell)
+    return nb
+
+
+def _configure_colab(app: Sphinx, config) -> None:
+    """The repository and commit from the environment (the GPU workflow), unless _config.yml set them."""
+    if not config.lessonlib_colab_repository:
+        config.lessonlib_colab_repository = os.environ.get(REPOSITORY_ENV, "").strip()
+    repository = config.lessonlib_colab_repository
+    if repository and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        logger.warning("lessonlib_colab_repository must be OWNER/REPO, got %r: no Colab links", repository)
+        config.lessonlib_colab_repository = repository = ""
+    if repository and not config.lessonlib_source_commit:
+        config.lessonlib_source_commit = os.environ.get(COMMIT_ENV, "").strip() or _git_head(Path(app.srcdir))
+
+
+def _git_head(folder: Path) -> str:
+    try:
+        proc = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _add_colab_button(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    repository = app.config.lessonlib_colab_repository
+    if not repository or not context.get("ipynb_source") or "header_buttons" not in context:
+        return
+    # The theme's own launch menu (a rocket), holding one plain link; its logo is the theme's copy,
+    # so nothing is fetched when the page loads.
+    context["header_buttons"].append({
+        "type": "group",
+        "tooltip": "Run this page's notebook on a GPU",
+        "icon": "fas fa-rocket",
+        "label": "launch-buttons",
+        "buttons": [{
+            "type": "link",
+            "url": colab_url(repository, app.config.lessonlib_notebooks_branch, pagename),
+            "text": "Open in Colab",
+            "tooltip": "Open this page's executed notebook in Google Colab",
+            "icon": "_static/images/logo_colab.png",
+            "label": "colab-button",
+        }],
+    })
 
 
 def setup(app: Sphinx):
@@ -240,4 +343,9 @@ def setup(app: Sphinx):
     app.add_post_transform(ExecTableTransform)
     # before the theme builds its header buttons (priority 501)
     app.connect("html-page-context", _offer_notebook, priority=450)
+    app.add_config_value("lessonlib_colab_repository", "", "html", [str])
+    app.add_config_value("lessonlib_notebooks_branch", "notebooks", "html", [str])
+    app.add_config_value("lessonlib_source_commit", "", "html", [str])
+    app.connect("config-inited", _configure_colab)
+    app.connect("html-page-context", _add_colab_button, priority=502)  # after the theme's own (501)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -32,13 +32,13 @@ def pytest_collection_modifyitems(config, items):
     # Unit tests first, on a quiet machine (some measure time). Then the book tests; the
     # fresh re-runs of every page go last: they run in the background (FRESH_RUNS) while
     # the other book tests, which time nothing, use the built site.
-    items.sort(key=lambda item: ("book" in item.keywords,
+    items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda() or gpu_required():
         return  # with LESSONLIB_REQUIRE_GPU=1, pytest_runtest_setup fails them instead
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")
     for item in items:
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
 
 
@@ -50,7 +50,7 @@ def gpu_required() -> bool:
 def pytest_runtest_setup(item):
     # Under LESSONLIB_REQUIRE_GPU=1 a gpu test fails, naming what is missing, unless torch and Numba both
     # have the GPU (lessonlib.book.require_gpu: the same check a GPU build's first page makes).
-    if "gpu" in item.keywords and gpu_required():
+    if item.get_closest_marker("gpu") is not None and gpu_required():
         try:
             require_gpu()
         except RuntimeError as err:

@@ -80,11 +80,11 @@ def test_claims_check_their_inputs(bad, error, message):
 
 
 def test_gpu_claims_refuses_a_report_of_the_wrong_shape():
-    from lessonlib.bench.claims import gpu_claims
+    from lessonlib.bench.reference import gpu_claims
 
     with pytest.raises(TypeError, match="report must be a dict"):
         gpu_claims([])
-    with pytest.raises(ValueError, match="missing 'matmul'"):
+    with pytest.raises(ValueError, match="'matmul' is a required property"):
         gpu_claims({"format": "lessonlib-gpu-reference", "version": 1})
 
 

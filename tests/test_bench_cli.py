@@ -56,8 +56,8 @@ def test_cli_cluster(capsys):
 
 def test_cli_claims_on_a_sample_file(tmp_path, capsys):
     from lessonlib.bench.claims import GPU_CLAIMS
-    from lessonlib.reference import write_reference
-    from test_reference import hand_made  # tests/ is on sys.path (pytest's prepend import mode)
+    from lessonlib.bench.reference import write_reference
+    from test_bench_reference import hand_made  # tests/ is on sys.path (pytest's prepend import mode)
 
     path = write_reference(hand_made(), tmp_path / "ref.json")
     assert main(["claims", str(path)]) == 0

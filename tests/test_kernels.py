@@ -247,7 +247,7 @@ def test_small_grids_silences_only_numbas_low_occupancy_warning():
     import subprocess
     import sys
 
-    from lessonlib.ptx import COMPILE_ONLY_ENV
+    from lessonlib.hardware import COMPILE_ONLY_ENV
 
     code = r"""
 import json, warnings

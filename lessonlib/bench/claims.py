@@ -4,7 +4,7 @@ Every GPU figure of the lecture gets a row that times exactly what the course
 notebook's cell timed (named "as lectured: ..."); rows that time one part (a
 kernel alone, one copy) sit beside them. The verdicts on the lecture's GPU
 claims are computed from these rows, by the same functions on a GPU build and
-on the reference file (:mod:`lessonlib.reference`) that a CPU build shows.
+on the reference file (:mod:`lessonlib.bench.reference`) that a CPU build shows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 
 from .. import _checks
+from ..kernels import KERNELS
 from ..timing import Timing, format_ratio, format_seconds
+
 
 @dataclass(frozen=True)
 class LectureFigure:
@@ -34,15 +36,6 @@ class LectureFigure:
 MATMUL_NOTEBOOK = "course notebook fastai/course22p2, nbs/01_matmul.ipynb"
 MEANSHIFT_NOTEBOOK = "course notebook fastai/course22p2, nbs/02_meanshift.ipynb"
 
-# The GPU kernel ladder: one row per kernel, in order; each changes one thing from the row above.
-GPU_KERNEL_ROWS = {
-    "naive": "naive kernel",
-    "naive_fp32": "naive kernel, float32 sum",
-    "coalesced": "coalesced kernel",
-    "tiled": "tiled kernel",
-    "blocked": "register-blocked kernel",
-}
-
 AS_LECTURED_KERNEL = "as lectured: naive kernel, result copied back"
 AS_LECTURED_TORCH = "as lectured: torch (m1c @ m2c).cpu()"
 HOST_MEMORY = (
@@ -56,7 +49,7 @@ GPU_MATMUL_ROWS = {
     AS_LECTURED_KERNEL: "the lecture's kernel (float64 sum) writing a float64 result, inputs already on the GPU, "
                         "then copy_to_host() into a new pageable array",
     AS_LECTURED_TORCH: "torch @ on tensors already on the GPU, then .cpu() into a new pageable tensor",
-    **{row: "kernel only: inputs and float32 output already on the GPU" for row in GPU_KERNEL_ROWS.values()},
+    **{row: "kernel only: inputs and float32 output already on the GPU" for row in KERNELS.values()},
     "copy x, w to the GPU (pageable)": "copy_to_device into device arrays allocated before timing",
     "copy x, w to the GPU (pinned)": "the same, from page-locked host arrays",
     "copy the result back (pageable)": "copy_to_host into a pageable host array allocated before timing",
@@ -80,7 +73,7 @@ GPU_MEANSHIFT_ROWS = {
        for bs in GPU_MEANSHIFT_BATCHES},
     MEANSHIFT_ALL: "meanshift_batched(data, bs=len(data)).cpu(): every point in one batch",
 }
-SQUARE_ROWS = (*GPU_KERNEL_ROWS.values(), "cuBLAS (TF32 off)")
+SQUARE_ROWS = (*KERNELS.values(), "cuBLAS (TF32 off)")
 
 # The lecture's GPU figures, each beside the row that times the same operation.
 LECTURE_GPU = {
@@ -260,36 +253,6 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
         Verdict(GPU_CLAIMS["bigger_batches"], b5 / b1024, b64 < b5 and b1024 < b64,
                 f"bs=5 {s(b5)}, bs=64 {s(b64)}, bs=1024 {s(b1024)}"),
     ]
-
-
-def gpu_claims(report: dict) -> list[Verdict]:
-    """Every GPU claim's verdict from a report in the reference file's format.
-
-    Parameters
-    ----------
-    report : dict
-        As :func:`lessonlib.bench.gpu.gpu_report` returns it, or :func:`lessonlib.reference.load_reference` reads it.
-
-    Returns
-    -------
-    list of Verdict
-        In the order of ``GPU_CLAIMS``.
-
-    Raises
-    ------
-    lessonlib.reference.ReferenceFormatError
-        A ``ValueError``, when ``report`` does not follow the reference file's schema.
-    """
-    from ..reference import validate
-
-    if not isinstance(report, dict):
-        raise TypeError(f"report must be a dict in the reference file's format, got {type(report).__name__}")
-    validate(report)  # a ValueError naming what is wrong
-    mm, ms = report["matmul"], report["meanshift"]
-    per_row = {k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()}
-    med = lambda rows: {k: v["median_s"] for k, v in rows.items()}  # noqa: E731
-    return matmul_claims(per_row, med(mm["gpu"]), mm["shape"][0][0]) + meanshift_claims(med(ms["cpu"]), med(ms["gpu"]))
-
 
 
 def medians(timings: dict) -> dict[str, float]:

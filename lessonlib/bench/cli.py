@@ -44,8 +44,7 @@ def _cluster_main(args) -> int:
 
 def _claims_main(args, argv: list[str]) -> int:
     """``gpu``: measure, check, write, then one line per claim. ``claims``: the lines, from a file."""
-    from ..reference import ReferenceFormatError, load_reference, write_reference
-    from .claims import gpu_claims
+    from .reference import ReferenceFormatError, gpu_claims, load_reference, write_reference
     from .gpu import gpu_report
 
     if args.what == "gpu":

@@ -10,9 +10,10 @@ build" and never mixed with the build's own measurements.
 This module owns the file's format:
 
 - ``SCHEMA`` -- the format as a JSON Schema (draft 2020-12);
-- :func:`validate` and :func:`load_reference` -- check a report against it and
-  say exactly what is wrong;
+- :func:`validate` and :func:`load_reference` -- check a report against it
+  (with ``jsonschema``, from the ``bench`` extra) and say exactly what is wrong;
 - :func:`write_reference` -- check, then write;
+- :func:`gpu_claims` -- the verdicts on the lecture's GPU claims from a report;
 - :func:`caption`, :func:`reference_table`, :func:`claims_table` and
   :func:`claim_text` -- the only way a chapter shows reference figures, each
   carrying the label and the reference's device and date.
@@ -41,12 +42,10 @@ A timing row is an object with ``median_s``, ``min_s``, ``iqr_s`` and
 from __future__ import annotations
 
 import json
-import math
-import re
 from pathlib import Path
 
-from . import _checks
-from .bench.claims import (
+from .. import _checks, _deps
+from .claims import (
     GPU_CLAIMS,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_ROWS,
@@ -55,7 +54,8 @@ from .bench.claims import (
     MEANSHIFT_CPU_ROWS,
     SQUARE_ROWS,
     Verdict,
-    gpu_claims,
+    matmul_claims,
+    meanshift_claims,
 )
 
 LABEL = "Reference, not measured by this build"  # every reference figure a chapter shows carries it
@@ -160,65 +160,12 @@ class ReferenceFormatError(ValueError):
     """A reference file, or report, that does not follow ``SCHEMA``; the message lists what is wrong."""
 
 
-_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-}
-
-
-def _describe(v) -> str:
-    text = json.dumps(v)
-    return f"{text[:40]}…" if len(text) > 40 else text
-
-
-def _errors(value, schema: dict, path: str, out: list[str]) -> None:
-    """Append to ``out`` one line per way ``value`` breaks ``schema`` (the subset of JSON Schema used here)."""
-    if "$ref" in schema:
-        schema = SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[1]]
-    where = path or "the top level"
-    if "const" in schema and value != schema["const"]:
-        out.append(f"{where}: must be {json.dumps(schema['const'])}, got {_describe(value)}")
-        return
-    if "type" in schema:
-        types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
-        if not any(_TYPES[t](value) for t in types):
-            out.append(f"{where}: must be {' or '.join(types)}, got {_describe(value)}")
-            return
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            out.append(f"{where}: must be >= {schema['minimum']}, got {_describe(value)}")
-        if "exclusiveMinimum" in schema and not value > schema["exclusiveMinimum"]:
-            out.append(f"{where}: must be > {schema['exclusiveMinimum']}, got {_describe(value)}")
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            out.append(f"{where}: must not be empty")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append(f"{where}: {_describe(value)} does not match {schema['pattern']}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", math.inf):
-            out.append(f"{where}: has {len(value)} items")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                _errors(item, schema["items"], f"{path}[{i}]", out)
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                out.append(f"{where}: missing {key!r}")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else key
-            if key in props:
-                _errors(item, props[key], sub, out)
-            elif extra is False:
-                out.append(f"{where}: unexpected key {key!r}")
-            elif isinstance(extra, dict):
-                _errors(item, extra, sub, out)
+def _where(path) -> str:
+    """``matmul.gpu.tiled kernel``, ``cluster[0]``: a place in the file, as the messages name it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "the top level"
 
 
 def validate(report, *, source: str = "the report") -> dict:
@@ -239,16 +186,44 @@ def validate(report, *, source: str = "the report") -> dict:
     Raises
     ------
     ReferenceFormatError
-        A ``ValueError`` that lists each problem with its place in the file
-        (``matmul.gpu: missing 'tiled kernel'``).
+        A ``ValueError`` that lists each problem with its place in the file, in
+        ``jsonschema``'s words (``matmul.gpu: 'tiled kernel' is a required property``).
     """
     _checks.text("source", source)
-    problems: list[str] = []
-    _errors(report, SCHEMA, "", problems)
+    jsonschema = _deps.require("jsonschema", "bench", "checking a GPU reference file")
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(report), key=lambda e: list(map(str, e.path)))
+    problems = [f"{_where(e.path)}: {e.message}" for e in errors]
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
         raise ReferenceFormatError(f"{source} is not a valid GPU reference file ({FORMAT} version {VERSION}): {shown}")
     return report
+
+
+def gpu_claims(report: dict) -> list[Verdict]:
+    """Every GPU claim's verdict from a report in the reference file's format.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`lessonlib.bench.gpu.gpu_report` returns it, or :func:`load_reference` reads it.
+
+    Returns
+    -------
+    list of Verdict
+        In the order of ``GPU_CLAIMS``.
+
+    Raises
+    ------
+    ReferenceFormatError
+        A ``ValueError``, when ``report`` does not follow ``SCHEMA``.
+    """
+    if not isinstance(report, dict):
+        raise TypeError(f"report must be a dict in the reference file's format, got {type(report).__name__}")
+    validate(report)
+    mm, ms = report["matmul"], report["meanshift"]
+    per_row = {k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()}
+    med = lambda rows: {k: v["median_s"] for k, v in rows.items()}  # noqa: E731
+    return matmul_claims(per_row, med(mm["gpu"]), mm["shape"][0][0]) + meanshift_claims(med(ms["cpu"]), med(ms["gpu"]))
 
 
 def _no_constant(name: str):
@@ -338,7 +313,7 @@ def short_label(ref: dict) -> str:
 def _timing_frame(rows: dict, order, lecture: dict, what: dict):
     import pandas as pd
 
-    from .timing import format_seconds
+    from ..timing import format_seconds
 
     index = [r for r in order if r in rows] + [r for r in rows if r not in order]
     return pd.DataFrame({
@@ -373,7 +348,7 @@ def reference_table(ref: dict, part: str = "matmul"):
     """
     import pandas as pd
 
-    from . import book
+    from .. import book
 
     ref = _checked(ref)
     if not isinstance(part, str):
@@ -471,8 +446,8 @@ def claims_table(measured, ref: dict | None, claims=None, *, text: str = "The le
     """
     import pandas as pd
 
-    from . import book
-    from .timing import measured_caption
+    from .. import book
+    from ..timing import measured_caption
 
     if measured is not None:
         if not isinstance(measured, (list, tuple)) or not all(isinstance(v, Verdict) for v in measured):

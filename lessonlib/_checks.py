@@ -75,6 +75,19 @@ def callable_(name: str, value):
     return value
 
 
+def sequence(name: str, value, *, item=None, empty: bool = False) -> list:
+    """``value`` as a list: a list, tuple or range (never a str), non-empty unless ``empty``.
+
+    ``item(f"{name} entries", entry)`` checks each entry where given, e.g. a
+    ``functools.partial`` of :func:`integer`.
+    """
+    if not isinstance(value, (list, tuple, range)):
+        raise TypeError(f"{name} must be a list or tuple, {_got(value)}")
+    if not empty and len(value) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return [item(f"{name} entries", v) for v in value] if item is not None else list(value)
+
+
 def tensor(name: str, value, *, convert: bool = True):
     """``value`` as a ``torch.Tensor``.
 

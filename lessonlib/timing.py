@@ -347,17 +347,51 @@ def _per_row(name: str, value, n: int) -> list[float | None]:
     return [None if v is None else _checks.real(f"{name} entries", v, low=0) for v in values]
 
 
+def format_rate(x: float) -> str:
+    """A rate (GFLOP/s, GB/s) with three significant figures, never rounded to zero: ``"1,234"``, ``"19.6"``, ``"0.00123"``."""
+    x = _checks.real("x", x, low=0)
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def table_formats(columns) -> dict:
+    """How the book shows each timing column: seconds with a unit, speed-ups with ×, rates to three figures.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names: ``"... (s)"`` holds seconds, ``"× ..."`` a speed-up,
+        ``"GFLOP/s"`` and ``"GB/s"`` a rate; others keep pandas' format.
+
+    Returns
+    -------
+    dict of str to callable
+        For :func:`lessonlib.book.table`'s ``formats``.
+    """
+    out = {}
+    for c in columns:
+        if isinstance(c, str) and c.endswith(" (s)"):
+            out[c] = format_seconds
+        elif isinstance(c, str) and c.startswith("× "):
+            out[c] = format_ratio
+        elif c in ("GFLOP/s", "GB/s"):
+            out[c] = format_rate
+    return out
+
+
 class Ladder:
-    """A table of timings with speed-ups; renders as an HTML table in the book.
+    """A table of timings with speed-ups; renders as an HTML table in the book, as text elsewhere.
 
     Build one with :func:`ladder`. ``frame`` holds the raw numbers (seconds,
-    ratios) for ``myst_nb.glue``; ``caption`` names the hardware.
+    ratios) for ``myst_nb.glue``; ``caption`` names the hardware; ``keys`` and
+    ``work`` give each row's short key and the work it did (None without ``work``).
     """
 
-    def __init__(self, frame, caption: str, basis: str = "median (s)"):
+    def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
         self.frame = frame
         self.caption = caption
         self.basis = basis  # the column the speed-ups compare
+        self.keys = list(frame.index) if keys is None else list(keys)
+        self.work = work
 
     def speedup(self, row: str, *, over: str | None = None) -> float:
         """How many times faster ``row`` is than ``over`` (default: the first row).
@@ -371,29 +405,22 @@ class Ladder:
         base = med.iloc[0] if over is None else med[over]
         return float(base / med[row])
 
+    def table(self):
+        """The ladder as a :class:`lessonlib.book.Table`: readable units, and ``min`` left out."""
+        from . import book
+
+        shown = self.frame.drop(columns="min (s)")
+        return book.table(shown, caption=self.caption, formats=table_formats(shown.columns), units=True)
+
     def styler(self):
-        """A pandas ``Styler`` with readable units and the caption (``min`` stays in ``frame`` only)."""
-        f = self.frame
-        fmt = {c: format_seconds for c in f.columns if c.endswith(" (s)")}
-        fmt.update({c: format_ratio for c in ("× first", "× previous")})
-        fmt.update({c: "{:,.2f}" for c in ("GFLOP/s", "GB/s") if c in f})
-        # units are in the formatted values, so the headers drop "(s)"
-        shown = [c for c in f.columns if c != "min (s)"]
-        labels = [c.removesuffix(" (s)") for c in shown]
-        return (
-            f.style.format(fmt, na_rep="")
-            .hide(["min (s)"], axis=1)
-            .relabel_index(labels, axis=1)
-            .set_caption(self.caption)
-            .set_uuid("ladder")  # fixed id: same HTML for the same numbers
-            .set_table_attributes('class="dataframe"')  # styled like any DataFrame, dark mode too
-        )
+        """The pandas ``Styler`` of :meth:`table`."""
+        return self.table().styler
 
     def _repr_html_(self) -> str:
-        return self.styler().to_html()
+        return self.table()._repr_html_()
 
     def __repr__(self) -> str:
-        return f"{self.caption}\n{self.frame.to_string()}"
+        return repr(self.table())
 
 
 def ladder(
@@ -405,6 +432,7 @@ def ladder(
     work_unit: str = "row",
     notes: dict | None = None,
     caption: str = "",
+    keys=None,
 ) -> Ladder:
     """Put timings side by side: time, spread, speed-up vs the first and previous rows.
 
@@ -429,6 +457,9 @@ def ladder(
     caption : str
         What was measured. Where and when the timings were measured (their
         :class:`Provenance`) is appended.
+    keys : sequence of str, optional
+        A short key per row (the function's name, say) for code that reads
+        the table (``Ladder.keys``); by default the timings' names.
 
     Returns
     -------
@@ -453,6 +484,10 @@ def ladder(
         raise ValueError(f"timing names must be unique, got {names}")
     n = len(timings)
     flops_, bytes_ = _per_row("flops", flops, n), _per_row("nbytes", nbytes, n)
+    if keys is not None:
+        keys = [_checks.text("keys entries", k) for k in _checks.sequence("keys", keys)]
+        if len(keys) != n or len(set(keys)) != n:
+            raise ValueError(f"keys must be {n} distinct names, one per timing, got {keys}")
 
     med = np.array([t.median for t in timings])
     columns = {
@@ -461,7 +496,7 @@ def ladder(
         "IQR (s)": [t.iqr for t in timings],
         "samples": [t.repeat for t in timings],
     }
-    basis, per = "median (s)", med
+    basis, per, work_ = "median (s)", med, None
     if work is not None:
         work_ = _per_row("work", work, n)
         if any(w is None or w <= 0 for w in work_):
@@ -486,7 +521,7 @@ def ladder(
     text = f"{caption.rstrip('. ')}. " if caption else ""
     if work is not None:
         text += f"Speed-ups compare time per {work_unit}, extrapolated across input sizes. "
-    return Ladder(frame, text + _provenance_text(timings), basis)
+    return Ladder(frame, text + _provenance_text(timings), basis, keys, work_)
 
 
 def _provenance_text(timings: Sequence[Timing]) -> str:

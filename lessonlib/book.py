@@ -20,7 +20,7 @@ SEED = 42
 
 def seed_everything(seed: int = SEED) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    seed = _checks.seed(seed)
+    seed = _checks.seed("seed", seed)
     import numpy as np
     import torch
 

@@ -176,8 +176,7 @@ def parse_ptxas(log: str) -> PtxasInfo:
     ValueError
         If ``log`` reports no register count, so it is not ``ptxas -v`` output.
     """
-    if not isinstance(log, str):
-        raise TypeError(f"log must be a str, got {type(log).__name__}")
+    _checks.text("log", log, empty=True)
     if not re.search(_PTXAS_PATTERNS["registers"], log):
         raise ValueError(f"log has no 'Used N registers' line; is it ptxas -v output? {log[:200]!r}")
     values = {}
@@ -223,8 +222,7 @@ def f64_count(ptx: str) -> int:
     TypeError
         If ``ptx`` is not a string.
     """
-    if not isinstance(ptx, str):
-        raise TypeError(f"ptx must be a str, got {type(ptx).__name__}")
+    _checks.text("ptx", ptx, empty=True)
     count = 0
     for line in ptx.splitlines():
         s = line.strip()
@@ -253,8 +251,7 @@ def inner_loop(ptx: str) -> list[str]:
     ValueError
         If the PTX holds no floating-point multiply-accumulate.
     """
-    if not isinstance(ptx, str):
-        raise TypeError(f"ptx must be a str, got {type(ptx).__name__}")
+    _checks.text("ptx", ptx, empty=True)
     out: list[str] = []
     seen_mul = False
     for line in ptx.splitlines():
@@ -304,13 +301,10 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
     ValueError
         For a negative count, a block of more than 1024 threads, or an unknown ``arch``.
     """
-    for name, v, low in (("registers", registers, 0), ("shared_bytes", shared_bytes, 0),
-                         ("threads_per_block", threads_per_block, 1)):
-        _checks.integer(name, v, low=low)
-    if threads_per_block > 1024:
-        raise ValueError(f"threads_per_block must be at most 1024, got {threads_per_block}")
-    if arch not in SM_LIMITS:
-        raise ValueError(f"arch must be one of {sorted(SM_LIMITS)}, got {arch!r}")
+    _checks.integer("registers", registers, low=0)
+    _checks.integer("shared_bytes", shared_bytes, low=0)
+    _checks.integer("threads_per_block", threads_per_block, low=1, high=1024)
+    _checks.choice("arch", arch, tuple(SM_LIMITS))
     lim = SM_LIMITS[arch]
     max_warps = lim.max_threads_per_sm // lim.warp_size
     warps = math.ceil(threads_per_block / lim.warp_size)
@@ -380,10 +374,7 @@ def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]
         raise ValueError("specs must have distinct labels")
     if isinstance(archs, str):
         archs = (archs,)
-    archs = tuple(archs)
-    for a in archs:
-        if a not in SM_LIMITS:
-            raise ValueError(f"archs must be among {sorted(SM_LIMITS)}, got {a!r}")
+    archs = tuple(_checks.sequence("archs", archs, item=lambda n, v: _checks.choice(n, v, tuple(SM_LIMITS))))
     return specs, archs
 
 

@@ -97,8 +97,7 @@ def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
     str
         For example ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    _checks.text("text", text, empty=True)
     if measured is None:
         measured = provenance()
     elif not isinstance(measured, Provenance):
@@ -272,10 +271,9 @@ def bench(
     Timing
         Seconds per call for each sample, with ``min``, ``median``, ``iqr``.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if name is not None and not (isinstance(name, str) and name):
-        raise TypeError(f"name must be a non-empty str or None, got {name!r}")
+    _checks.callable_("fn", fn)
+    if name is not None:
+        _checks.text("name", name)
     _checks.integer("warmup", warmup, low=1)
     _checks.integer("repeat", repeat, low=1)
     if number is not None:
@@ -284,8 +282,7 @@ def bench(
     if max_time is not None:
         _checks.real("max_time", max_time, low=0, strict=True)
 
-    if not isinstance(sync, str) or sync not in ("block", "call"):
-        raise ValueError(f"sync must be 'block' or 'call', got {sync!r}")
+    _checks.choice("sync", sync, ("block", "call"))
     call = functools.partial(fn, *args, **kwargs)  # a C-level call: no Python frame of ours per call
 
     for _ in range(warmup):
@@ -387,6 +384,12 @@ class Ladder:
     """
 
     def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+        _checks.text("caption", caption, empty=True)
+        _checks.choice("basis", basis, [c for c in frame.columns if isinstance(c, str)])
         self.frame = frame
         self.caption = caption
         self.basis = basis  # the column the speed-ups compare
@@ -498,9 +501,7 @@ def ladder(
     }
     basis, per, work_ = "median (s)", med, None
     if work is not None:
-        work_ = _per_row("work", work, n)
-        if any(w is None or w <= 0 for w in work_):
-            raise ValueError(f"work entries must be > 0, got {work_}")
+        work_ = [_checks.positive("work entries", w) for w in _per_row("work", work, n)]
         basis = f"per {work_unit} (s)"
         per = med / np.array(work_, dtype=float)
         columns[basis] = per

@@ -132,7 +132,7 @@ def test_build_is_reproducible_and_seed_matters():
         (lambda X: lsh.build(X[0]), r"X must be 2-D \(n_samples, n_features\), got shape \(3,\)"),
         (lambda X: lsh.build(X[:0]), r"X is empty"),
         (lambda X: lsh.query(lsh.build(X), X[:, :2]), r"Q must hold 3-D points"),
-        (lambda X: lsh.query(lsh.build(X), X, 0), "k must be an int >= 1, got 0"),
+        (lambda X: lsh.query(lsh.build(X), X, 0), r"k must be an int in \[1, 40\], got 0"),
         (lambda X: lsh.radius_pairs(lsh.build(X), -0.1), "eps must be a positive number, got -0.1"),
         (lambda X: lsh.exact_knn(X, X, 41), r"k \(41\) must be at most the number of points \(40\)"),
         (lambda X: lsh.recall(torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.long)), "found must be a 2-D integer"),
@@ -224,3 +224,11 @@ def test_fused_query_takes_half_precision_data(blobs):
     idx, dist, _ = lsh.query(index, Q.half(), 5, method="fused")
     ref, _, _ = lsh.query(index, Q.half(), 5, method="tensor")
     assert lsh.recall(idx, ref) > 0.95 and dist.dtype == torch.float32
+
+
+def test_query_refuses_more_neighbours_than_points():
+    X = torch.randn(7, 3)
+    index = lsh.build(X, n_tables=2)
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, 7\], got 8"):
+        lsh.query(index, X[:2], 8)
+    assert lsh.query(index, X[:2], 7)[0].shape == (2, 7)  # all seven is fine

@@ -225,7 +225,7 @@ def test_fast_is_two_d_only_and_guards_its_grid():
         meanshift_fast(torch.ones(4, 2), cell=0)
     with pytest.raises(ValueError, match="raise cell"):  # refused before the 8e9 taps are allocated
         meanshift_fast(torch.ones(4, 2), cell=1e-9)
-    with pytest.raises(TypeError, match="cell must be a positive number, got None"):
+    with pytest.raises(TypeError, match="cell must be a number, got None"):
         meanshift_fast(torch.ones(4, 2), cell=None)
 
 
@@ -296,6 +296,12 @@ def test_plots_draw():
     assert len(ax2.lines) == 1
     with pytest.raises(ValueError, match=r"stop \(0\) must be greater than start \(1\)"):
         plot_func(torch.exp, 1, 0)
+    with pytest.raises(ValueError, match=r"centroids must hold 2-D points, shape \(n, 2\), as data has"):
+        plot_data(centroids[:, :1], data, 20)
+    with pytest.raises(ValueError, match="centroids must be 2-D"):
+        plot_data(centroids[0], data, 20)
+    with pytest.raises(ValueError, match=r"data has 60 points, fewer than 3 centroids × n_samples \(21\)"):
+        plot_data(centroids, data, 21)
     plt.close("all")
 
 

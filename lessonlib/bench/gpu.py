@@ -215,9 +215,7 @@ def gpu_meanshift_timings(
     from ..meanshift import meanshift_batched
 
     data = lecture_points(data)
-    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
-        raise TypeError(f"batch_sizes must be a sequence of ints, got {type(batch_sizes).__name__}")
-    sizes = [_checks.integer("batch_sizes entries", bs, low=1) for bs in batch_sizes]
+    sizes = _checks.sequence("batch_sizes", batch_sizes, item=lambda n, v: _checks.integer(n, v, low=1))
     dg = data.cuda()
     rows = {f"GPU, bs = {bs}": bs for bs in sizes if bs < len(data)}
     rows[MEANSHIFT_ALL] = len(data)

@@ -61,12 +61,8 @@ class Provenance:
     when: str
 
     def __post_init__(self):
-        for name in ("machine", "when"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TypeError(f"Provenance.{name} must be a str, got {type(value).__name__}")
-            if not value.strip():
-                raise ValueError(f"Provenance.{name} must not be empty")
+        _checks.text("Provenance.machine", self.machine)
+        _checks.text("Provenance.when", self.when)
 
     def __str__(self) -> str:
         return f"Measured on {self.machine}, {self.when}"
@@ -128,8 +124,7 @@ class Timing:
     measured: Provenance | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"Timing name must be a non-empty str, got {self.name!r}")
+        _checks.text("Timing name", self.name)
         if self.measured is not None and not isinstance(self.measured, Provenance):
             raise TypeError(f"Timing {self.name!r}: measured must be a Provenance, got {type(self.measured).__name__}")
         if not self.times:
@@ -470,11 +465,7 @@ def ladder(
     """
     import pandas as pd
 
-    if isinstance(timings, (str, bytes)) or not isinstance(timings, Sequence):
-        raise TypeError(f"timings must be a sequence of Timing objects, got {type(timings).__name__}")
-    timings = list(timings)
-    if not timings:
-        raise ValueError("timings is empty: give at least one Timing")
+    timings = _checks.sequence("timings", timings)
     for t in timings:
         if not isinstance(t, Timing):
             raise TypeError(f"timings must be Timing objects, got {type(t).__name__}")

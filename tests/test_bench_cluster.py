@@ -58,11 +58,11 @@ def test_cluster_goals_keep_their_numbers(table):
 
 def test_a_goal_and_its_measures():
     g = Goal("x", (("t", 0.5, "<=", 1.0, "×"), ("r", 0.95, ">=", 0.9, "")), identical=True)
-    assert g.met and str(g) == "x: t 0.5× (goal <= 1×), r 0.95 (goal >= 0.9), identical labels: True"
+    assert g.met and str(g) == "x: t 0.500× (goal <= 1×), r 0.950 (goal >= 0.9), identical labels: True"
     assert not Goal("x", g.measures, identical=False).met
     assert not Goal("x", (("t", 1.0, "<", 1.0, ""),)).met  # on the bound: "<" fails, "<=" holds
     assert Goal("x", (("t", 1.0, "<=", 1.0, ""),)).met
-    assert str(Goal("x", (("inertia", 1.0004123, "<=", 1.001, "×"),))) == "x: inertia 1.00041× (goal <= 1.001×)"
+    assert str(Goal("x", (("inertia", 1.0004123, "<=", 1.001, "×", 6),))) == "x: inertia 1.000412× (goal <= 1.001×)"
 
 
 def test_cluster_comparison_validates():

@@ -213,8 +213,9 @@ class Goal:
     case : str
         Which case (and implementation) it is about.
     measures : tuple of tuple
-        ``(name, value, op, bound, unit)`` each: ``value op bound`` must hold
-        (``op`` is ``"<="``, ``"<"`` or ``">="``); ``unit`` is printed after both.
+        ``(name, value, op, bound, unit[, decimals])`` each: ``value op bound``
+        must hold (``op`` is ``"<="``, ``"<"`` or ``">="``); ``unit`` is printed
+        after both numbers, ``value`` with ``decimals`` decimals (3 unless given).
     identical : bool or None
         Whether the labels must be, and were, identical (None: not asked).
     """
@@ -226,11 +227,11 @@ class Goal:
     @property
     def met(self) -> bool:
         """Every measure within its bound, and identical labels where they are asked for."""
-        return all(_OPS[op](value, bound) for _, value, op, bound, _ in self.measures) and self.identical is not False
+        return all(_OPS[op](value, bound) for _, value, op, bound, *_ in self.measures) and self.identical is not False
 
     def __str__(self) -> str:
-        parts = [f"{name} {value:.6g}{unit} (goal {op} {bound:g}{unit})"
-                 for name, value, op, bound, unit in self.measures]
+        parts = [f"{name} {value:.{(rest or [3])[0]}f}{unit} (goal {op} {bound:g}{unit})"
+                 for name, value, op, bound, unit, *rest in self.measures]
         if self.identical is not None:
             parts.append(f"identical labels: {self.identical}")
         return f"{self.case}: " + ", ".join(parts)
@@ -272,7 +273,7 @@ def cluster_goals(table, crossover=None) -> list[Goal]:
         if algo == "k-means" and "lessonlib kmeans (fused)" in rows.index:
             ours, skl = rows.loc["lessonlib kmeans (fused)"], rows.loc["scikit-learn KMeans (lloyd)"]
             goals.append(Goal(case, (("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.0, "×"),
-                                     ("inertia ÷ scikit-learn's", ours.value, "<=", 1.001, "×")),
+                                     ("inertia ÷ scikit-learn's", ours.value, "<=", 1.001, "×", 6)),
                               bool(ours["identical labels"])))
         elif algo == "DBSCAN" and "lessonlib dbscan (fused)" in rows.index:
             ours, skl = rows.loc["lessonlib dbscan (fused)"], rows.loc["scikit-learn DBSCAN"]

@@ -22,7 +22,7 @@ with ``ptxas`` to machine code, and reads what ``ptxas -v`` reports:
 A process without a GPU runs :mod:`lessonlib.kernels` on the simulator, so the
 compiling is done in a separate Python process, started with
 ``NUMBA_ENABLE_CUDASIM`` unset and ``LESSONLIB_CUDA_COMPILE_ONLY=1``
-(:data:`lessonlib.hardware.COMPILE_ONLY_ENV`); it imports the same kernels, so
+(``lessonlib.hardware.COMPILE_ONLY_ENV``); it imports the same kernels, so
 each kernel has one source. Compiling needs the
 ``nvidia-nvvm`` wheel (NVVM), ``nvidia-cuda-nvrtc`` (which numba-cuda loads
 too) and ``ptxas`` from ``nvidia-cuda-nvcc``; ``requirements.txt`` installs

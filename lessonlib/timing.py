@@ -169,9 +169,9 @@ def format_seconds(s: float) -> str:
 
 
 def format_ratio(x: float) -> str:
-    """A speed-up with as many digits as matter: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``."""
+    """A speed-up with as many digits as matter, never rounded to zero: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``, ``"0.0042×"``."""
     x = _checks.real("x", x, low=0, strict=True)
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
 
 
 def timed(fn: Callable, *args, **kwargs):

@@ -235,7 +235,8 @@ def test_format_seconds(s, text):
     assert format_seconds(s) == text
 
 
-@pytest.mark.parametrize("x, text", [(153290.1, "153,290×"), (19.63, "19.6×"), (0.694, "0.69×"), (1.0, "1.00×")])
+@pytest.mark.parametrize("x, text", [(153290.1, "153,290×"), (19.63, "19.6×"), (0.694, "0.69×"), (1.0, "1.00×"),
+                                     (0.00423, "0.0042×"), (1e-7, "1e-07×")])  # a slow row never reads 0.00×
 def test_format_ratio(x, text):
     assert format_ratio(x) == text
 

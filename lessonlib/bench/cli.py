@@ -42,7 +42,7 @@ def _cluster_main(args) -> int:
     _print_table(table[cols], formats={"n": "{:,}".format, "value": "{:.4g}".format, **mib})
     if crossover is not None:
         _print_table(crossover, f"LSH against brute force, 32-D, 1,000 queries, k = 10, index {LSH_CROSSOVER_PARAMS}:",
-                     {"n": "{:,}".format, "recall@10": "{:.3f}".format, "points scanned (%)": "{:.2f}".format, **mib})
+                     {"n": "{:,}".format, "recall@10": "{:.3f}".format, "points scanned (%)": "{:.3g}".format, **mib})
     goals = cluster_goals(table, crossover)
     for goal in goals:
         print(("met:     " if goal.met else "NOT MET: ") + str(goal))

@@ -18,8 +18,8 @@ And the machinery every chapter uses:
 - :mod:`lessonlib.timing` -- honest timings and the speed-up tables built from them;
 - :mod:`lessonlib.anim` -- matplotlib animations as offline-safe HTML for the book;
 - :mod:`lessonlib.book` -- the set-up cell every chapter starts with, and captioned tables;
-- :mod:`lessonlib.bench` -- the benchmarks behind the tables, one module per job (``python -m lessonlib.bench``);
-- :mod:`lessonlib.reference` -- the GPU reference file: its format, and how a chapter shows it.
+- :mod:`lessonlib.bench` -- the benchmarks behind the tables, one module per job (``python -m lessonlib.bench``),
+  and the GPU reference file's format (:mod:`lessonlib.bench.reference`).
 
 Bad input: every public function checks its arguments before doing any work
 and raises ``TypeError`` for the wrong kind of object (a float where an int is
@@ -35,7 +35,10 @@ function names its extra when it is missing.
 
 Submodules are not imported here, so that importing :mod:`lessonlib` stays cheap
 and :func:`lessonlib.hardware.use_cuda_simulator` can still run before
-``numba.cuda`` is imported.
+``numba.cuda`` is imported. The modules sit in layers, each importing only its
+own layer or lower ones (``tests/test_layers.py`` checks it): ``_checks``,
+``_deps`` and ``hardware``; the lesson's modules; the tools ``timing``, ``ptx``
+and ``book``; and ``bench`` on top.
 """
 
 __version__ = "0.1.0"

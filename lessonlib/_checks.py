@@ -34,11 +34,12 @@ def real(name: str, value, *, low: float | None = None, strict: bool = False) ->
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be a number {'>' if strict else '>='} {low:g}, got {value!r}")
+        rule = "a positive number" if strict and low == 0 else f"a number {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
     return value
 
 
-def seed(value, name: str = "seed") -> int:
+def seed(name: str, value) -> int:
     """A random seed: an int in ``[0, 2**32)``."""
     return integer(name, value, low=0, high=2**32 - 1)
 
@@ -60,12 +61,8 @@ def boolean(name: str, value) -> bool:
 
 
 def positive(name: str, value) -> float:
-    """A finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, {_got(value)}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    """A finite number > 0 ("must be a positive number", the one wording of that rule)."""
+    return real(name, value, low=0, strict=True)
 
 
 def callable_(name: str, value):
@@ -73,6 +70,21 @@ def callable_(name: str, value):
     if not callable(value):
         raise TypeError(f"{name} must be callable, {_got(value)}")
     return value
+
+
+def sequence(name: str, value, *, item=None, empty: bool = False) -> list:
+    """``value`` as a list: a sequence (a list, tuple, range or array, never a str), non-empty unless ``empty``.
+
+    ``item(f"{name} entries", entry)`` checks each entry where given, e.g.
+    ``lambda n, v: integer(n, v, low=1)``.
+    """
+    from collections.abc import Sequence
+
+    if isinstance(value, (str, bytes)) or not (isinstance(value, Sequence) or hasattr(value, "__array__")):
+        raise TypeError(f"{name} must be a sequence (a list or tuple), {_got(value)}")
+    if not empty and len(value) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return [item(f"{name} entries", v) for v in value] if item is not None else list(value)
 
 
 def tensor(name: str, value, *, convert: bool = True):
@@ -158,16 +170,28 @@ def matmul_operands(a, b, names=("a", "b"), *, convert: bool = False):
     return a, b
 
 
-def method(value, X) -> str:
+def method(name: str, value, X) -> str:
     """Resolve a ``method`` argument: "auto" is the fused loop on the CPU and the tensor version elsewhere."""
     if not isinstance(value, str):
-        raise TypeError(f"method must be a str ('auto', 'tensor' or 'fused'), {_got(value)}")
+        raise TypeError(f"{name} must be a str ('auto', 'tensor' or 'fused'), {_got(value)}")
     if value not in ("auto", "tensor", "fused"):
-        raise ValueError(f"method must be 'auto', 'tensor' or 'fused', got {value!r}")
+        raise ValueError(f"{name} must be 'auto', 'tensor' or 'fused', got {value!r}")
     if value == "fused" and X.device.type != "cpu":
-        raise ValueError(f"method 'fused' runs on the CPU only; X is on {X.device}")
+        raise ValueError(f"{name} 'fused' runs on the CPU only; X is on {X.device}")
     if value == "auto":
         return "fused" if X.device.type == "cpu" else "tensor"
+    return value
+
+
+def seconds(name: str, value, keys) -> dict:
+    """A dict of row name to positive seconds that holds at least the rows ``keys``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict of row name to seconds, {_got(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{name} is missing the rows {missing}")
+    for k in keys:
+        real(f"{name}[{k!r}]", value[k], low=0, strict=True)
     return value
 
 

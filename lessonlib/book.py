@@ -20,7 +20,7 @@ SEED = 42
 
 def seed_everything(seed: int = SEED) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    seed = _checks.seed(seed)
+    seed = _checks.seed("seed", seed)
     import numpy as np
     import torch
 
@@ -91,23 +91,50 @@ def setup(seed: int = SEED) -> dict[str, str]:
 
 
 class Table:
-    """A captioned table for the book: HTML for the page, plain text elsewhere.
+    """A captioned table for the book: HTML for the page, plain text (the command line's) elsewhere.
 
-    ``styler`` is the pandas ``Styler``; ``frame`` the data. Its plain-text form
-    holds no memory address, so it too is the same in every build.
+    ``styler`` is the pandas ``Styler``; ``frame`` the data. Both forms show
+    the values formatted the same way ("430 ms", not 0.429787), and hold no
+    memory address, so they are the same in every build.
     """
 
-    def __init__(self, frame, styler, caption: str):
+    def __init__(self, frame, styler, caption: str, text: str | None = None):
         self.frame, self.styler, self.caption = frame, styler, caption
+        self.text = frame.to_string() if text is None else text
 
     def _repr_html_(self) -> str:
         return self.styler.to_html()
 
     def __repr__(self) -> str:
-        return f"{self.caption}\n{self.frame.to_string()}" if self.caption else self.frame.to_string()
+        return f"{self.caption}\n{self.text}" if self.caption else self.text
 
 
-def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -> Table:
+def _as_text(frame, formats, hide_index: bool, units: bool) -> str:
+    """``frame`` as aligned plain text, each value formatted as on the page."""
+    import pandas as pd
+
+    per_column = formats if isinstance(formats, dict) else dict.fromkeys(frame.columns, formats)
+    shown = frame.copy()
+    for c, f in per_column.items():
+        if f is None or c not in frame:
+            continue
+        fn = f.format if isinstance(f, str) else f
+
+        def one(v, fn=fn):
+            if v is None or (isinstance(v, float) and pd.isna(v)):
+                return ""
+            try:
+                return fn(v)
+            except (TypeError, ValueError):  # a text cell under a numeric format: shown as it is
+                return str(v)
+
+        shown[c] = [one(v) for v in frame[c]]
+    if units:
+        shown.columns = [str(c).removesuffix(" (s)") for c in shown.columns]
+    return shown.to_string(index=not hide_index)
+
+
+def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, units: bool = False) -> Table:
     """Show a DataFrame as a captioned table in the theme's style.
 
     The HTML's element ids come from the content, not from a random number, so
@@ -120,6 +147,8 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -
     formats : str or dict, optional
         Passed to ``Styler.format`` (missing values show as blanks).
     hide_index : bool, default False
+    units : bool, default False
+        The values carry their unit ("430 ms"), so the headers drop " (s)".
 
     Returns
     -------
@@ -133,6 +162,7 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     _checks.text("caption", caption, empty=True)
     _checks.boolean("hide_index", hide_index)
+    _checks.boolean("units", units)
     if formats is not None and not (isinstance(formats, (str, dict)) or callable(formats)):
         raise TypeError(f"formats must be a format string, a callable or a dict of them, got {type(formats).__name__}")
     styler = frame.style
@@ -140,6 +170,8 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False) -
         styler = styler.format(formats, na_rep="")
     if hide_index:
         styler = styler.hide(axis="index")
+    if units:
+        styler = styler.relabel_index([str(c).removesuffix(" (s)") for c in frame.columns], axis=1)
     uid = hashlib.sha1((frame.to_csv() + caption).encode()).hexdigest()[:12]
     styler = styler.set_caption(caption).set_uuid(uid).set_table_attributes('class="dataframe"')
-    return Table(frame, styler, caption)
+    return Table(frame, styler, caption, _as_text(frame, formats, hide_index, units))

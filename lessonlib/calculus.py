@@ -47,8 +47,7 @@ def slope(f: Callable, t1, t2):
 
     Works on Python numbers and, elementwise, on tensors or arrays.
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _checks.callable_("f", f)
     t1, t2 = _check_point("t1", t1), _check_point("t2", t2)
     run = t2 - t1
     if (run == 0) if isinstance(run, numbers.Number) else bool((run == 0).any()):
@@ -71,19 +70,12 @@ def derivative(f: Callable, x, *, d: float, method: str = "forward"):
     method : {"forward", "central"}
         (f(x+d) - f(x)) / d, or (f(x+d) - f(x-d)) / 2d.
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _checks.callable_("f", f)
     x = _check_point("x", x)
-    _checks.real("d", d)
-    if d <= 0:
-        raise ValueError(f"d must be > 0, got {d!r}")
-    if not isinstance(method, str):
-        raise TypeError(f"method must be 'forward' or 'central', got {type(method).__name__}")
-    if method == "forward":
+    _checks.positive("d", d)
+    if _checks.choice("method", method, ("forward", "central")) == "forward":
         return (f(x + d) - f(x)) / d
-    if method == "central":
-        return (f(x + d) - f(x - d)) / (2 * d)
-    raise ValueError(f"method must be 'forward' or 'central', got {method!r}")
+    return (f(x + d) - f(x - d)) / (2 * d)
 
 
 class Dual:
@@ -246,8 +238,7 @@ def diff(f: Callable) -> Callable:
     >>> diff(lambda x: x**3)(2.0)
     12.0
     """
-    if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    _checks.callable_("f", f)
 
     def fprime(x):
         _checks.real("x", x)

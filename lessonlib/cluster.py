@@ -61,14 +61,20 @@ def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     O(n · k · d) work and O(n · k) memory. Only the kind, shape, dtype and
     device of the inputs are checked, so the check costs the same for any size:
     NaN and infinity pass through as ordinary float arithmetic, as in the
-    matrix-product rungs. :func:`kmeans` calls it in its inner loop.
+    matrix-product rungs. :func:`kmeans` runs the same expression in its inner
+    loop without the checks.
     """
     X = _checks.matrix("X", X, convert=True)
     C = _checks.matrix("C", C, convert=True)
     if C.shape[1] != X.shape[1]:
         raise ValueError(f"C must hold {X.shape[1]}-D points, as X has; got shape {tuple(C.shape)}")
     _checks.same_kind(X, C, ("X", "C"))
-    d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)
+    return _sq_dists(X, C)
+
+
+def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """:func:`sq_dists` on inputs already checked: k-means's inner loop."""
+    d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)  # |x|² - 2 x·c + |c|², all pairs
     return d2.clamp_min_(0)  # rounding can make a tiny distance negative
 
 
@@ -77,7 +83,7 @@ def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16):
     labels = torch.empty(len(X), dtype=torch.long, device=X.device)
     best = torch.empty(len(X), dtype=X.dtype, device=X.device)
     for i in range(0, len(X), block):
-        best[i : i + block], labels[i : i + block] = sq_dists(X[i : i + block], C).min(1)
+        best[i : i + block], labels[i : i + block] = _sq_dists(X[i : i + block], C).min(1)
     return labels, best
 
 
@@ -109,17 +115,21 @@ def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     _checks.integer("k", k, low=1)
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
-    _checks.seed(seed)
+    return _kmeans_plusplus(X, k, _checks.seed("seed", seed))
+
+
+def _kmeans_plusplus(X: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """:func:`kmeans_plusplus` on arguments already checked (by it, or by :func:`kmeans`)."""
     gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device draws the same rows
     first = int(torch.randint(len(X), (1,), generator=gen))
     chosen = [first]
-    d2 = sq_dists(X, X[first : first + 1])[:, 0]
+    d2 = _sq_dists(X, X[first : first + 1])[:, 0]
     for _ in range(1, k):
         p = d2.double().cpu()
         # all points coincide with chosen centroids: fall back to uniform choice
         nxt = int(torch.multinomial(p / p.sum() if p.sum() > 0 else torch.ones_like(p), 1, generator=gen))
         chosen.append(nxt)
-        d2 = torch.minimum(d2, sq_dists(X, X[nxt : nxt + 1])[:, 0])
+        d2 = torch.minimum(d2, _sq_dists(X, X[nxt : nxt + 1])[:, 0])
     return X[chosen].clone()
 
 
@@ -307,10 +317,10 @@ def kmeans(
     if k > len(X):
         raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
     _checks.integer("iters", iters, low=0)
-    _checks.seed(seed)
-    method = _checks.method(method, X)
+    _checks.seed("seed", seed)
+    method = _checks.method("method", method, X)
     init = _check_init(init, k, X)
-    C = kmeans_plusplus(X, k, seed=seed) if init is None else init.to(X).clone()
+    C = _kmeans_plusplus(X, k, seed) if init is None else init.to(X).clone()
     if method == "fused":
         return _kmeans_fused(X, C, iters)
     labels, _ = _assign(X, C)
@@ -673,7 +683,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     X = _checks.points("X", X, convert=True)
     _checks.positive("eps", eps)
     _checks.integer("min_samples", min_samples, low=1)
-    method = _checks.method(method, X)
+    method = _checks.method("method", method, X)
     pairs = _check_pairs(pairs, len(X))
     n = len(X)
     if pairs is None and method == "fused":

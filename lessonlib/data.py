@@ -70,8 +70,11 @@ def load_mnist(path: str | os.PathLike | None = None):
             f"no MNIST file at {path}; put the course's mnist.pkl.gz there "
             "(or set LESSONLIB_DATA), or use lessonlib.data.mnist_like()"
         )
-    with gzip.open(path, "rb") as f:
-        splits = pickle.load(f, encoding="latin-1")
+    try:
+        with gzip.open(path, "rb") as f:
+            splits = pickle.load(f, encoding="latin-1")
+    except (OSError, EOFError, pickle.UnpicklingError) as err:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"path {path} is not a gzip-compressed pickle like the course's mnist.pkl.gz: {err}") from None
     if not (isinstance(splits, (tuple, list)) and len(splits) >= 2):
         raise ValueError(f"{path}: expected (train, valid[, test]) splits, got {type(splits).__name__}")
     out = []
@@ -205,7 +208,7 @@ def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
     """
     for name, n in (("n_train", n_train), ("n_valid", n_valid)):
         _checks.integer(name, n, low=1)
-    g = torch.Generator().manual_seed(_checks.seed(seed))
+    g = torch.Generator().manual_seed(_checks.seed("seed", seed))
     return tuple(
         (torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
         for n in (n_train, n_valid)
@@ -246,7 +249,7 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     """
     _checks.integer("n", n, low=1)
     _checks.integer("size", size, low=16)
-    g = torch.Generator().manual_seed(_checks.seed(seed))
+    g = torch.Generator().manual_seed(_checks.seed("seed", seed))
     shape = torch.randint(0, len(SHAPES), (n,), generator=g)
     colour = torch.randint(0, len(COLOURS), (n,), generator=g)
     big = torch.randint(0, len(SIZES), (n,), generator=g)
@@ -308,7 +311,7 @@ def cluster_data(what: str, n: int, *, seed: int = 0):
     if what not in CLUSTER_KINDS:
         raise ValueError(f"what must be one of {sorted(CLUSTER_KINDS)}, got {what!r}")
     n = _checks.integer("n", n, low=10)
-    seed = _checks.seed(seed)
+    seed = _checks.seed("seed", seed)
     datasets = require("sklearn.datasets", "bench", "the clustering benchmarks' data")
     make_blobs, make_moons = datasets.make_blobs, datasets.make_moons
     if what == "kmeans":

@@ -21,6 +21,7 @@ import warnings
 from importlib import metadata
 
 _SIM_ENV = "NUMBA_ENABLE_CUDASIM"
+COMPILE_ONLY_ENV = "LESSONLIB_CUDA_COMPILE_ONLY"  # "1" in lessonlib.ptx's compiler: the real target, no launches
 
 
 def has_cuda() -> bool:
@@ -99,6 +100,22 @@ def use_cuda_simulator() -> bool:
     if config is not None:  # numba already read its settings (numba imported, numba.cuda not yet)
         config.reload_config()
     return True
+
+
+def numba_cuda():
+    """``numba.cuda``, imported for this machine's target: the real GPU, or the simulator when there is none.
+
+    Every module with CUDA kernels gets ``numba.cuda`` here, so that the choice
+    (:func:`use_cuda_simulator`) is made in one place, before the first import.
+    With ``LESSONLIB_CUDA_COMPILE_ONLY=1`` (set by :mod:`lessonlib.ptx`'s compiler
+    process) the real target is kept even without a GPU: kernels are compiled to
+    PTX there, never launched.
+    """
+    if os.environ.get(COMPILE_ONLY_ENV) != "1":
+        use_cuda_simulator()
+    from numba import cuda
+
+    return cuda
 
 
 def cpu_model() -> str:

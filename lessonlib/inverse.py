@@ -167,7 +167,7 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
         raise ValueError(f"bs ({bs}) must be at most n_train ({n_train}), or no batch is ever drawn")
     _checks.integer("dim", dim, low=2)
     _checks.positive("lr", lr)
-    _checks.seed(seed)
+    _checks.seed("seed", seed)
     torch.manual_seed(seed)
     images, captions, _ = shapes_dataset(n_train, seed=seed)
     model = MiniCLIP(dim=dim)

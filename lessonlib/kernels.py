@@ -39,17 +39,15 @@ too-small output they fill only part of it, and given mismatched shapes they
 read whatever lies in memory. :func:`cuda_matmul` checks its inputs and is the
 function to call.
 
-Importing this module picks the CUDA target first: with no GPU, the kernels run
-on Numba's CUDA simulator, which checks correctness but is not a speed test.
-Only :mod:`lessonlib.ptx`'s compiler process, which sets
-``LESSONLIB_CUDA_COMPILE_ONLY=1``, keeps the real CUDA target on a machine
-without a GPU: it compiles the kernels to PTX and never launches them.
+The kernels are compiled for the target :func:`lessonlib.hardware.numba_cuda`
+chooses: with no GPU, Numba's CUDA simulator, which checks correctness but is
+not a speed test. ``KERNELS`` is the one catalogue of the ladder: each kernel's
+name (as :func:`cuda_matmul` takes it) and the label every table gives it.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from contextlib import contextmanager
 from functools import lru_cache
@@ -57,19 +55,24 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from numba import float32, uint64
+
 from . import _checks, hardware
-from .ptx import COMPILE_ONLY_ENV  # set only in lessonlib.ptx's compiler process
 
-if os.environ.get(COMPILE_ONLY_ENV) != "1":
-    hardware.use_cuda_simulator()  # before numba.cuda is imported: real GPU, or the simulator
-
-from numba import cuda, float32, uint64  # noqa: E402
+cuda = hardware.numba_cuda()  # the real GPU target, or the simulator when there is no GPU
 
 TPB = 16  # threads per block, along each of the two block dimensions
 TM = 8  # the register-blocked kernel: each thread computes a TM × TM block of outputs
 MAX_GRID_Y = 65_535  # CUDA's limit on blocks along a grid's y (and z) dimension; x allows 2**31 - 1
 MAX_GRID_X = 2**31 - 1
-KERNELS = ("naive", "naive_fp32", "coalesced", "tiled", "blocked")  # the ladder, in order
+# The ladder, in order, each rung changing one thing: kernel name -> the label of its row in every table.
+KERNELS = {
+    "naive": "naive kernel",
+    "naive_fp32": "naive kernel, float32 sum",
+    "coalesced": "coalesced kernel",
+    "tiled": "tiled kernel",
+    "blocked": "register-blocked kernel",
+}
 
 
 def matmul_kernel(grid, a, b, c):

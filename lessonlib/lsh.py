@@ -121,7 +121,7 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     _checks.integer("n_tables", n_tables, low=1)
     _checks.integer("n_hashes", n_hashes, low=1)
     _checks.positive("width", width)
-    _checks.seed(seed)
+    _checks.seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
     dtype = torch.float64 if X.dtype == torch.float64 else torch.float32
     mix = torch.randint(1, _PRIME, (n_hashes,), generator=gen)
@@ -235,13 +235,11 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
     """
     _check_index(index)
     Q = _checks.points("Q", Q, dims=index.data.shape[1], convert=True, like="the index")
-    _checks.integer("k", k, low=1)
-    if k > len(index.data):
-        raise ValueError(f"k ({k}) must be at most the number of indexed points ({len(index.data)})")
+    _checks.integer("k", k, low=1, high=len(index.data))  # k neighbours need k points
     _checks.integer("chunk", chunk, low=1)
 
     X = index.data
-    if _checks.method(method, X) == "fused":
+    if _checks.method("method", method, X) == "fused":
         if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
             X = X.float()
         qk = keys(index, Q.to(X))

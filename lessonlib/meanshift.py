@@ -75,7 +75,7 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
     """
     _checks.integer("n_clusters", n_clusters, low=1)
     _checks.integer("n_samples", n_samples, low=1)
-    seed = _checks.seed(seed)
+    seed = _checks.seed("seed", seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         centroids = torch.rand(n_clusters, 2) * 70 - 35
@@ -94,8 +94,14 @@ def plot_data(centroids, data, n_samples: int, ax=None):
     """Scatter each cluster in its own colour, centroids as a big black X over a small magenta X."""
     import matplotlib.pyplot as plt
 
-    _checks.points("data", data, convert=False)
+    data = _checks.points("data", data, convert=False)
+    centroids = _checks.points("centroids", centroids, dims=data.shape[1], like="data")
     _checks.integer("n_samples", n_samples, low=1)
+    if data.shape[1] != 2:
+        raise ValueError(f"data must hold 2-D points to be drawn, got shape {tuple(data.shape)}")
+    if len(centroids) * n_samples > len(data):
+        raise ValueError(f"data has {len(data)} points, fewer than {len(centroids)} centroids × n_samples "
+                         f"({n_samples}): pass the data make_clusters made with these centroids")
     if ax is None:
         _, ax = plt.subplots()
     for i, centroid in enumerate(centroids):

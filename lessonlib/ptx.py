@@ -19,10 +19,11 @@ with ``ptxas`` to machine code, and reads what ``ptxas -v`` reports:
 - :func:`roofline` -- a model (not a measurement) of the least time a product
   can take on an H200, from its published bandwidth and float32 peak.
 
-Importing :mod:`lessonlib.kernels` switches a process without a GPU to the
-simulator, so the compiling is done in a separate Python process, started with
-``NUMBA_ENABLE_CUDASIM`` unset and ``LESSONLIB_CUDA_COMPILE_ONLY=1``; it imports
-the same kernels, so each kernel has one source. Compiling needs the
+A process without a GPU runs :mod:`lessonlib.kernels` on the simulator, so the
+compiling is done in a separate Python process, started with
+``NUMBA_ENABLE_CUDASIM`` unset and ``LESSONLIB_CUDA_COMPILE_ONLY=1``
+(``lessonlib.hardware.COMPILE_ONLY_ENV``); it imports the same kernels, so
+each kernel has one source. Compiling needs the
 ``nvidia-nvvm`` wheel (NVVM), ``nvidia-cuda-nvrtc`` (which numba-cuda loads
 too) and ``ptxas`` from ``nvidia-cuda-nvcc``; ``requirements.txt`` installs
 them. No GPU and no driver are needed.
@@ -41,10 +42,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import _checks
+from . import _checks, kernels
+from .hardware import COMPILE_ONLY_ENV
 
 ARCHS = ("sm_80", "sm_90")  # the A100 and the H100/H200
-COMPILE_ONLY_ENV = "LESSONLIB_CUDA_COMPILE_ONLY"  # tells lessonlib.kernels to keep the real CUDA target
 REQUIREMENT = "cuda-toolkit[nvcc,nvrtc,nvvm]==13.0.3"  # as in requirements.txt: NVVM, NVRTC and ptxas
 
 
@@ -102,7 +103,7 @@ class KernelSpec:
 
     label: str
     kernel: str
-    tpb: int = 16
+    tpb: int = kernels.TPB
     dtype: str = "float32"
     tm: int | None = None
     fast_fp32: bool = True
@@ -112,14 +113,11 @@ class KernelSpec:
         return self.tpb * self.tpb
 
 
-# Every kernel, at every (tpb, dtype) the book launches it with.
+# Every kernel, labelled as in kernels.KERNELS, at every (tpb, dtype) the book launches it with;
+# only the lecture's kernel keeps a float64 sum.
 BOOK_KERNELS = (
-    KernelSpec("naive (as in the lecture)", "naive", fast_fp32=False),
-    KernelSpec("naive, float32 sum", "naive_fp32"),
-    KernelSpec("coalesced", "coalesced"),
-    KernelSpec("tiled", "tiled"),
-    KernelSpec("tiled, TPB 8", "tiled", tpb=8),
-    KernelSpec("register-blocked", "blocked"),
+    *(KernelSpec(label, name, fast_fp32=name != "naive") for name, label in kernels.KERNELS.items()),
+    KernelSpec(f"{kernels.KERNELS['tiled']}, TPB 8", "tiled", tpb=8),
 )
 
 
@@ -178,8 +176,7 @@ def parse_ptxas(log: str) -> PtxasInfo:
     ValueError
         If ``log`` reports no register count, so it is not ``ptxas -v`` output.
     """
-    if not isinstance(log, str):
-        raise TypeError(f"log must be a str, got {type(log).__name__}")
+    _checks.text("log", log, empty=True)
     if not re.search(_PTXAS_PATTERNS["registers"], log):
         raise ValueError(f"log has no 'Used N registers' line; is it ptxas -v output? {log[:200]!r}")
     values = {}
@@ -225,8 +222,7 @@ def f64_count(ptx: str) -> int:
     TypeError
         If ``ptx`` is not a string.
     """
-    if not isinstance(ptx, str):
-        raise TypeError(f"ptx must be a str, got {type(ptx).__name__}")
+    _checks.text("ptx", ptx, empty=True)
     count = 0
     for line in ptx.splitlines():
         s = line.strip()
@@ -255,8 +251,7 @@ def inner_loop(ptx: str) -> list[str]:
     ValueError
         If the PTX holds no floating-point multiply-accumulate.
     """
-    if not isinstance(ptx, str):
-        raise TypeError(f"ptx must be a str, got {type(ptx).__name__}")
+    _checks.text("ptx", ptx, empty=True)
     out: list[str] = []
     seen_mul = False
     for line in ptx.splitlines():
@@ -306,13 +301,10 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
     ValueError
         For a negative count, a block of more than 1024 threads, or an unknown ``arch``.
     """
-    for name, v, low in (("registers", registers, 0), ("shared_bytes", shared_bytes, 0),
-                         ("threads_per_block", threads_per_block, 1)):
-        _checks.integer(name, v, low=low)
-    if threads_per_block > 1024:
-        raise ValueError(f"threads_per_block must be at most 1024, got {threads_per_block}")
-    if arch not in SM_LIMITS:
-        raise ValueError(f"arch must be one of {sorted(SM_LIMITS)}, got {arch!r}")
+    _checks.integer("registers", registers, low=0)
+    _checks.integer("shared_bytes", shared_bytes, low=0)
+    _checks.integer("threads_per_block", threads_per_block, low=1, high=1024)
+    _checks.choice("arch", arch, tuple(SM_LIMITS))
     lim = SM_LIMITS[arch]
     max_warps = lim.max_threads_per_sm // lim.warp_size
     warps = math.ceil(threads_per_block / lim.warp_size)
@@ -382,10 +374,7 @@ def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]
         raise ValueError("specs must have distinct labels")
     if isinstance(archs, str):
         archs = (archs,)
-    archs = tuple(archs)
-    for a in archs:
-        if a not in SM_LIMITS:
-            raise ValueError(f"archs must be among {sorted(SM_LIMITS)}, got {a!r}")
+    archs = tuple(_checks.sequence("archs", archs, item=lambda n, v: _checks.choice(n, v, tuple(SM_LIMITS))))
     return specs, archs
 
 
@@ -449,10 +438,9 @@ def _worker() -> int:
     """The compiler process: read a job (JSON) on stdin, write results (JSON) on stdout."""
     job = json.loads(sys.stdin.read())
     import numpy as np
-    from numba import cuda, typeof
+    from numba import typeof
 
-    from . import kernels
-
+    cuda = kernels.cuda
     if cuda.config.ENABLE_CUDASIM:
         print(json.dumps({"fatal": "the compiler process is on the CUDA simulator; unset NUMBA_ENABLE_CUDASIM"}))
         return 0
@@ -461,12 +449,10 @@ def _worker() -> int:
         for raw in job["specs"]:
             spec = KernelSpec(**raw)
             dtype = np.dtype(spec.dtype).type
-            if spec.kernel == "blocked" and spec.tm is not None:
-                fn = kernels.blocked_kernel(spec.tpb, spec.tm, dtype)
+            if spec.kernel == "blocked":  # any tpb and tm, even those get_kernel would refuse
+                fn = kernels.blocked_kernel(spec.tpb, spec.tm or kernels.TM, dtype)
             elif spec.kernel == "tiled":
-                fn = kernels.tiled_kernel(spec.tpb, dtype)  # any tpb, even one get_kernel would refuse
-            elif spec.kernel == "blocked":
-                fn = kernels.blocked_kernel(spec.tpb, kernels.TM, dtype)
+                fn = kernels.tiled_kernel(spec.tpb, dtype)
             else:
                 fn = kernels.get_kernel(spec.kernel, spec.tpb, dtype)
             argty = typeof(np.zeros((2, 2), dtype=dtype))

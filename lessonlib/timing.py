@@ -61,12 +61,8 @@ class Provenance:
     when: str
 
     def __post_init__(self):
-        for name in ("machine", "when"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TypeError(f"Provenance.{name} must be a str, got {type(value).__name__}")
-            if not value.strip():
-                raise ValueError(f"Provenance.{name} must not be empty")
+        _checks.text("Provenance.machine", self.machine)
+        _checks.text("Provenance.when", self.when)
 
     def __str__(self) -> str:
         return f"Measured on {self.machine}, {self.when}"
@@ -97,8 +93,7 @@ def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
     str
         For example ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    _checks.text("text", text, empty=True)
     if measured is None:
         measured = provenance()
     elif not isinstance(measured, Provenance):
@@ -129,8 +124,7 @@ class Timing:
     measured: Provenance | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"Timing name must be a non-empty str, got {self.name!r}")
+        _checks.text("Timing name", self.name)
         if self.measured is not None and not isinstance(self.measured, Provenance):
             raise TypeError(f"Timing {self.name!r}: measured must be a Provenance, got {type(self.measured).__name__}")
         if not self.times:
@@ -166,8 +160,10 @@ class Timing:
 
 
 def format_seconds(s: float) -> str:
-    """Seconds with a readable unit and three significant figures: ``"12.3 ms"``."""
+    """Seconds with a readable unit and three significant figures: ``"12.3 ms"``; whole seconds from 1,000 s on: ``"4,210 s"``."""
     s = _checks.real("s", s, low=0)
+    if s >= 1000:
+        return f"{s:,.0f} s"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
@@ -175,9 +171,9 @@ def format_seconds(s: float) -> str:
 
 
 def format_ratio(x: float) -> str:
-    """A speed-up with as many digits as matter: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``."""
+    """A speed-up with as many digits as matter, never rounded to zero: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``, ``"0.0042×"``."""
     x = _checks.real("x", x, low=0, strict=True)
-    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×"
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
 
 
 def timed(fn: Callable, *args, **kwargs):
@@ -272,10 +268,9 @@ def bench(
     Timing
         Seconds per call for each sample, with ``min``, ``median``, ``iqr``.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if name is not None and not (isinstance(name, str) and name):
-        raise TypeError(f"name must be a non-empty str or None, got {name!r}")
+    _checks.callable_("fn", fn)
+    if name is not None:
+        _checks.text("name", name)
     _checks.integer("warmup", warmup, low=1)
     _checks.integer("repeat", repeat, low=1)
     if number is not None:
@@ -284,8 +279,7 @@ def bench(
     if max_time is not None:
         _checks.real("max_time", max_time, low=0, strict=True)
 
-    if not isinstance(sync, str) or sync not in ("block", "call"):
-        raise ValueError(f"sync must be 'block' or 'call', got {sync!r}")
+    _checks.choice("sync", sync, ("block", "call"))
     call = functools.partial(fn, *args, **kwargs)  # a C-level call: no Python frame of ours per call
 
     for _ in range(warmup):
@@ -347,17 +341,57 @@ def _per_row(name: str, value, n: int) -> list[float | None]:
     return [None if v is None else _checks.real(f"{name} entries", v, low=0) for v in values]
 
 
+def format_rate(x: float) -> str:
+    """A rate (GFLOP/s, GB/s) with three significant figures, never rounded to zero: ``"1,234"``, ``"19.6"``, ``"0.00123"``."""
+    x = _checks.real("x", x, low=0)
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def table_formats(columns) -> dict:
+    """How the book shows each timing column: seconds with a unit, speed-ups with ×, rates to three figures.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names: ``"... (s)"`` holds seconds, ``"× ..."`` a speed-up,
+        ``"GFLOP/s"`` and ``"GB/s"`` a rate; others keep pandas' format.
+
+    Returns
+    -------
+    dict of str to callable
+        For :func:`lessonlib.book.table`'s ``formats``.
+    """
+    out = {}
+    for c in columns:
+        if isinstance(c, str) and c.endswith(" (s)"):
+            out[c] = format_seconds
+        elif isinstance(c, str) and c.startswith("× "):
+            out[c] = format_ratio
+        elif c in ("GFLOP/s", "GB/s"):
+            out[c] = format_rate
+    return out
+
+
 class Ladder:
-    """A table of timings with speed-ups; renders as an HTML table in the book.
+    """A table of timings with speed-ups; renders as an HTML table in the book, as text elsewhere.
 
     Build one with :func:`ladder`. ``frame`` holds the raw numbers (seconds,
-    ratios) for ``myst_nb.glue``; ``caption`` names the hardware.
+    ratios) for ``myst_nb.glue``; ``caption`` names the hardware; ``keys`` and
+    ``work`` give each row's short key and the work it did (None without ``work``).
     """
 
-    def __init__(self, frame, caption: str, basis: str = "median (s)"):
+    def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+        _checks.text("caption", caption, empty=True)
+        _checks.choice("basis", basis, [c for c in frame.columns if isinstance(c, str)])
         self.frame = frame
         self.caption = caption
         self.basis = basis  # the column the speed-ups compare
+        self.keys = list(frame.index) if keys is None else list(keys)
+        self.work = work
 
     def speedup(self, row: str, *, over: str | None = None) -> float:
         """How many times faster ``row`` is than ``over`` (default: the first row).
@@ -371,29 +405,22 @@ class Ladder:
         base = med.iloc[0] if over is None else med[over]
         return float(base / med[row])
 
+    def table(self):
+        """The ladder as a :class:`lessonlib.book.Table`: readable units, and ``min`` left out."""
+        from . import book
+
+        shown = self.frame.drop(columns="min (s)")
+        return book.table(shown, caption=self.caption, formats=table_formats(shown.columns), units=True)
+
     def styler(self):
-        """A pandas ``Styler`` with readable units and the caption (``min`` stays in ``frame`` only)."""
-        f = self.frame
-        fmt = {c: format_seconds for c in f.columns if c.endswith(" (s)")}
-        fmt.update({c: format_ratio for c in ("× first", "× previous")})
-        fmt.update({c: "{:,.2f}" for c in ("GFLOP/s", "GB/s") if c in f})
-        # units are in the formatted values, so the headers drop "(s)"
-        shown = [c for c in f.columns if c != "min (s)"]
-        labels = [c.removesuffix(" (s)") for c in shown]
-        return (
-            f.style.format(fmt, na_rep="")
-            .hide(["min (s)"], axis=1)
-            .relabel_index(labels, axis=1)
-            .set_caption(self.caption)
-            .set_uuid("ladder")  # fixed id: same HTML for the same numbers
-            .set_table_attributes('class="dataframe"')  # styled like any DataFrame, dark mode too
-        )
+        """The pandas ``Styler`` of :meth:`table`."""
+        return self.table().styler
 
     def _repr_html_(self) -> str:
-        return self.styler().to_html()
+        return self.table()._repr_html_()
 
     def __repr__(self) -> str:
-        return f"{self.caption}\n{self.frame.to_string()}"
+        return repr(self.table())
 
 
 def ladder(
@@ -405,6 +432,7 @@ def ladder(
     work_unit: str = "row",
     notes: dict | None = None,
     caption: str = "",
+    keys=None,
 ) -> Ladder:
     """Put timings side by side: time, spread, speed-up vs the first and previous rows.
 
@@ -429,6 +457,9 @@ def ladder(
     caption : str
         What was measured. Where and when the timings were measured (their
         :class:`Provenance`) is appended.
+    keys : sequence of str, optional
+        A short key per row (the function's name, say) for code that reads
+        the table (``Ladder.keys``); by default the timings' names.
 
     Returns
     -------
@@ -436,11 +467,7 @@ def ladder(
     """
     import pandas as pd
 
-    if isinstance(timings, (str, bytes)) or not isinstance(timings, Sequence):
-        raise TypeError(f"timings must be a sequence of Timing objects, got {type(timings).__name__}")
-    timings = list(timings)
-    if not timings:
-        raise ValueError("timings is empty: give at least one Timing")
+    timings = _checks.sequence("timings", timings)
     for t in timings:
         if not isinstance(t, Timing):
             raise TypeError(f"timings must be Timing objects, got {type(t).__name__}")
@@ -453,6 +480,10 @@ def ladder(
         raise ValueError(f"timing names must be unique, got {names}")
     n = len(timings)
     flops_, bytes_ = _per_row("flops", flops, n), _per_row("nbytes", nbytes, n)
+    if keys is not None:
+        keys = [_checks.text("keys entries", k) for k in _checks.sequence("keys", keys)]
+        if len(keys) != n or len(set(keys)) != n:
+            raise ValueError(f"keys must be {n} distinct names, one per timing, got {keys}")
 
     med = np.array([t.median for t in timings])
     columns = {
@@ -461,11 +492,9 @@ def ladder(
         "IQR (s)": [t.iqr for t in timings],
         "samples": [t.repeat for t in timings],
     }
-    basis, per = "median (s)", med
+    basis, per, work_ = "median (s)", med, None
     if work is not None:
-        work_ = _per_row("work", work, n)
-        if any(w is None or w <= 0 for w in work_):
-            raise ValueError(f"work entries must be > 0, got {work_}")
+        work_ = [_checks.positive("work entries", w) for w in _per_row("work", work, n)]
         basis = f"per {work_unit} (s)"
         per = med / np.array(work_, dtype=float)
         columns[basis] = per
@@ -486,7 +515,7 @@ def ladder(
     text = f"{caption.rstrip('. ')}. " if caption else ""
     if work is not None:
         text += f"Speed-ups compare time per {work_unit}, extrapolated across input sizes. "
-    return Ladder(frame, text + _provenance_text(timings), basis)
+    return Ladder(frame, text + _provenance_text(timings), basis, keys, work_)
 
 
 def _provenance_text(timings: Sequence[Timing]) -> str:

@@ -138,7 +138,7 @@ def _passing_gpu_test(tmp_path) -> str:
 
 def test_the_check_end_to_end_with_the_gpu_faked(tmp_path, monkeypatch, capsys):
     from lessonlib.bench.claims import GPU_CLAIMS, GPU_KERNEL_ROWS, SQUARE_ROWS
-    from lessonlib.reference import load_reference
+    from lessonlib.bench.reference import load_reference
 
     square = {r: 500.0 * (i + 1) for i, r in enumerate(SQUARE_ROWS[:-1])} | {"cuBLAS (TF32 off)": 10_000.0}
     _fake_gpu(monkeypatch, square=square)

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from lessonlib.bench.cluster import ALGORITHMS, CLUSTER_CASES, Goal, Measure, cluster_comparison, cluster_goals
+from lessonlib.bench.cluster import AGREEMENT, CLUSTER_CASES, Goal, cluster_comparison, cluster_goals
 
 SMALL = {"kmeans": 2_000, "dbscan": 1_500, "dbscan_blobs": 2_000, "knn": 3_000}
 
@@ -15,12 +15,9 @@ def table():
     return cluster_comparison(SMALL, devices=["cpu"], repeat=1)
 
 
-def test_every_case_has_an_algorithm_row():
-    assert {c.algorithm for c in CLUSTER_CASES.values()} == set(ALGORITHMS)
-
-
 def test_cluster_comparison_small_sizes_agree_with_scikit_learn(table):
     assert list(dict.fromkeys(table.case)) == list(CLUSTER_CASES)
+    assert set(table.algorithm) == set(AGREEMENT) and (table.agreement == table.algorithm.map(AGREEMENT)).all()
     first = table[table.case == "k-means, 2-D, k = 8"]
     assert list(first.implementation) == [
         "scikit-learn KMeans (lloyd)", "lessonlib kmeans (fused)", "lessonlib kmeans (tensor)"]
@@ -39,10 +36,9 @@ def test_cluster_comparison_small_sizes_agree_with_scikit_learn(table):
 
 
 def test_cluster_comparison_times_and_memory_are_sane(table):
-    assert (table["best (s)"] > 0).all() and (table["best (s)"] <= table["median (s)"]).all()
-    assert (table["IQR (s)"] >= 0).all()
+    assert (table["best (s)"] <= table["median (s)"]).all()
     assert (table["peak RSS (MiB)"] > 10).all() and (table["RSS growth (MiB)"] >= 0).all()
-    assert (table.n == table.case.map(lambda c: SMALL[CLUSTER_CASES[c].size])).all()
+    assert (table.n == table.case.map(lambda c: SMALL[CLUSTER_CASES[c][2]])).all()
 
 
 def test_cluster_goals_keep_their_numbers(table):
@@ -52,18 +48,21 @@ def test_cluster_goals_keep_their_numbers(table):
     assert all(g.identical is True for g in goals[:6])
     # the time ratio is the table's own best times, divided here
     by = table[table.case == "k-means, 2-D, k = 8"].set_index("implementation")["best (s)"]
-    assert goals[0].measures[0].value == pytest.approx(by["lessonlib kmeans (fused)"] / by["scikit-learn KMeans (lloyd)"])
+    assert goals[0].measures[0][1] == pytest.approx(by["lessonlib kmeans (fused)"] / by["scikit-learn KMeans (lloyd)"])
     lsh = goals[6]
-    assert [m.name for m in lsh.measures] == ["recall@10", "points scanned"]
-    assert lsh.measures[1].value == table.set_index("implementation").loc["lessonlib LSH (fused)", "scanned (%)"]
-    assert lsh.met == all(m.met for m in lsh.measures)
+    assert [m[0] for m in lsh.measures] == ["recall@10", "points scanned"]
+    assert lsh.measures[1][1] == table.set_index("implementation").loc["lessonlib LSH (fused)", "scanned (%)"]
+    recall, scanned = lsh.measures[0][1], lsh.measures[1][1]
+    assert lsh.met == (recall >= 0.9 and scanned <= 10)
 
 
 def test_a_goal_and_its_measures():
-    g = Goal("x", (Measure("t", 0.5, "<=", 1.0, "×"), Measure("r", 0.95, ">=", 0.9)), identical=True)
+    g = Goal("x", (("t", 0.5, "<=", 1.0, "×"), ("r", 0.95, ">=", 0.9, "")), identical=True)
     assert g.met and str(g) == "x: t 0.500× (goal <= 1×), r 0.950 (goal >= 0.9), identical labels: True"
     assert not Goal("x", g.measures, identical=False).met
-    assert not Goal("x", (Measure("t", 2.0, "<", 1.0),)).met
+    assert not Goal("x", (("t", 1.0, "<", 1.0, ""),)).met  # on the bound: "<" fails, "<=" holds
+    assert Goal("x", (("t", 1.0, "<=", 1.0, ""),)).met
+    assert str(Goal("x", (("inertia", 1.0004123, "<=", 1.001, "×", 6),))) == "x: inertia 1.000412× (goal <= 1.001×)"
 
 
 def test_cluster_comparison_validates():

@@ -12,24 +12,35 @@ def _xw(rows=37):
     return torch.rand(rows, 20, generator=g), torch.randn(20, 3, generator=g)
 
 
-def test_matmul_ladder_times_every_rung_with_the_lecture_beside_it():
+def _fake_bench(monkeypatch, per_row=1e-3):
+    """Replace the clock: each call "takes" ``per_row`` seconds per row of its first argument, and is recorded."""
+    from lessonlib.bench import matmul as bm
+    from lessonlib.timing import Timing
+
+    calls = []
+
+    def fake(f, a, w, *, name, **_):
+        calls.append((f.__name__, tuple(a.shape), tuple(w.shape)))
+        return Timing(name, (per_row * a.shape[0],), 1)
+
+    monkeypatch.setattr(bm, "bench", fake)
+    return calls
+
+
+def test_matmul_ladder_runs_each_rung_on_its_rows_and_counts_its_flops(monkeypatch):
+    calls = _fake_bench(monkeypatch)
     x, w = _xw()
-    table = matmul_ladder(x, w, slow_rows=3, repeat=1, max_time=1.0)
+    table = matmul_ladder(x, w, slow_rows=3)
+    names = ["matmul_loops", "matmul_njit", "matmul_elementwise", "matmul_broadcast", "matmul_einsum", "matmul"]
+    assert calls == [(n, (r, 20), (20, 3)) for n, r in zip(names, [3, 3, 3, 37, 37, 37])]
     f = table.frame
-    assert list(f.index) == [
-        "matmul_loops (3 rows)", "matmul_njit (3 rows)", "matmul_elementwise (3 rows)",
-        "matmul_broadcast (37 rows)", "matmul_einsum (37 rows)", "matmul (37 rows)",
-    ]
+    assert list(f.index) == [f"{n} ({r} rows)" for n, r in zip(names, [3, 3, 3, 37, 37, 37])]
+    assert table.keys == names and table.work == [3, 3, 3, 37, 37, 37]
     lecture = f["lecture (2022, its own hardware)"]
     assert lecture.iloc[0] == LECTURE_MATMUL["matmul_loops"] and lecture.iloc[1] == LECTURE_MATMUL["matmul_njit"]
-    rows = torch.tensor([3, 3, 3, 37, 37, 37], dtype=torch.float64)
-    median = torch.tensor(f["median (s)"].to_numpy())
-    torch.testing.assert_close(torch.tensor(f["per row (s)"].to_numpy()), median / rows)
-    # GFLOP/s from the flop count worked out here: 2 multiply-adds' worth per output number
-    torch.testing.assert_close(torch.tensor(f["GFLOP/s"].to_numpy(dtype=float)), 2 * rows * 20 * 3 / median / 1e9)
-    per_row = median / rows
-    torch.testing.assert_close(torch.tensor(f["× first"].to_numpy()), per_row[0] / per_row)
-    assert (f["median (s)"] > 0).all() and (f["min (s)"] <= f["median (s)"]).all()
+    # 1 ms per row on every rung: every speed-up is 1, and a row's 3 outputs of 20 multiply-adds are 120 flop
+    assert f["per row (s)"].tolist() == pytest.approx([1e-3] * 6) and f["× first"].tolist() == pytest.approx([1.0] * 6)
+    assert f["GFLOP/s"].tolist() == pytest.approx([120 / 1e-3 / 1e9] * 6)
 
 
 @pytest.mark.parametrize("slow_rows", [0, 38])
@@ -49,8 +60,12 @@ def test_matmul_ladder_checks_shapes():
         matmul_ladder(torch.rand(7, 4), torch.ones(4, 2, dtype=torch.long))
 
 
-def test_square_gflops_positive_and_validated():
-    assert square_gflops(32, repeat=1, max_time=1.0) > 0
+def test_square_gflops_is_the_flops_over_the_median(monkeypatch):
+    from lessonlib.bench import matmul as bm
+    from lessonlib.timing import Timing
+
+    monkeypatch.setattr(bm, "bench", lambda f, a, b, **_: Timing("mm", (0.5, 0.25, 1.0), 1))
+    assert square_gflops(100) == pytest.approx(2 * 100**3 / 0.5 / 1e9)  # the median of the three samples
     with pytest.raises(ValueError, match="n must be an int >= 1"):
         square_gflops(0)
     with pytest.raises(TypeError, match="n must be an int"):
@@ -60,20 +75,24 @@ def test_square_gflops_positive_and_validated():
 def test_read_speed_is_bytes_over_the_median():
     x = torch.rand(1000, 10)
     t, gbs = read_speed(x, repeat=2, max_time=0.5)
-    assert t.median > 0 and gbs == pytest.approx(1000 * 10 * 4 / t.median / 1e9)
+    assert t.name == "torch.sum" and gbs == pytest.approx(1000 * 10 * 4 / t.median / 1e9)
     with pytest.raises(ValueError, match="x is empty"):
         read_speed(torch.rand(0, 3))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         read_speed([1.0, 2.0])
 
 
-def test_ladder_per_row_reads_the_cpu_ladder():
+def test_ladder_per_row_reads_the_cpu_ladder(monkeypatch):
+    _fake_bench(monkeypatch, per_row=2e-3)
     x, w = _xw()
-    table = matmul_ladder(x, w, slow_rows=3, repeat=1, max_time=1.0)
+    table = matmul_ladder(x, w, slow_rows=3)
     per_row = ladder_per_row(table)
     assert set(MATMUL_CPU_ROWS) <= set(per_row)
-    assert per_row["matmul_loops"] == pytest.approx(table.frame["median (s)"].iloc[0] / 3)
-    assert per_row["matmul"] == pytest.approx(table.frame["median (s)"].iloc[-1] / 37)
+    assert per_row == pytest.approx(dict.fromkeys(per_row, 2e-3))
     assert {fn: rows for fn, (rows, _) in ladder_rows(table).items()}["matmul_einsum"] == 37
     with pytest.raises(TypeError, match="table must be a Ladder"):
         ladder_per_row(table.frame)
+    from lessonlib.timing import Timing, ladder
+
+    with pytest.raises(ValueError, match="table has no work per row"):
+        ladder_per_row(ladder([Timing("a", (1.0,), 1)]))

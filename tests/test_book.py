@@ -50,6 +50,19 @@ def test_table_is_captioned_themed_and_reproducible():
         book.table([1, 2])
 
 
+def test_table_text_is_formatted_as_the_page():
+    import pandas as pd
+
+    from lessonlib.timing import format_seconds
+
+    frame = pd.DataFrame({"median (s)": [0.429787, 3.2e-6], "b": ["x", None]})
+    shown = book.table(frame, formats={"median (s)": format_seconds}, hide_index=True, units=True)
+    lines = repr(shown).splitlines()
+    assert lines[0].split() == ["median", "b"]  # the unit is in the values, so the header drops "(s)"
+    assert lines[1].split() == ["430", "ms", "x"] and lines[2].split()[:2] == ["3.2", "µs"]
+    assert "430 ms" in shown._repr_html_() and ">median<" in shown._repr_html_()
+
+
 def test_require_gpu_stops_a_gpu_build_without_a_gpu(monkeypatch):
     from lessonlib import book, hardware
 

@@ -67,7 +67,7 @@ def test_lessonlib_hash_sees_every_change(tmp_path):
 def test_cache_key_changes_with_the_gpu_reference_file(tmp_path):
     """A new, changed or removed reference file re-executes every page: no cached page shows a stale reference."""
     ext = _load_ext()
-    from lessonlib.reference import DEFAULT_PATH  # where the chapters read it, relative to book/
+    from lessonlib.bench.reference import DEFAULT_PATH  # where the chapters read it, relative to book/
 
     assert ROOT / ext.REFERENCE == ROOT / "book" / DEFAULT_PATH
     pkg, ref = ROOT / "lessonlib", tmp_path / "book/_data/reference_gpu.json"

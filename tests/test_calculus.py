@@ -149,9 +149,9 @@ def test_derivative_on_floats_and_tensors():
     assert derivative(math.exp, 0.0, d=1e-6) == pytest.approx(1.0, rel=1e-5)
     x = torch.linspace(0, 1, 5, dtype=torch.float64)
     torch.testing.assert_close(derivative(torch.sin, x, d=1e-5, method="central"), torch.cos(x))
-    with pytest.raises(ValueError, match="d must be > 0"):
+    with pytest.raises(ValueError, match="d must be a positive number, got 0"):
         derivative(math.sin, 1.0, d=0.0)
-    with pytest.raises(ValueError, match="method must be 'forward' or 'central'"):
+    with pytest.raises(ValueError, match="method must be one of 'forward', 'central'; got 'backward'"):
         derivative(math.sin, 1.0, d=0.1, method="backward")
 
 

@@ -43,15 +43,19 @@ def test_real_rule():
         _checks.real("x", [1.0])
     with pytest.raises(ValueError, match="x must be finite"):
         _checks.real("x", math.inf)
-    with pytest.raises(ValueError, match="x must be a number > 0"):
+    with pytest.raises(ValueError, match="x must be a positive number, got 0"):  # one wording: positive() says it too
         _checks.real("x", 0, low=0, strict=True)
+    with pytest.raises(ValueError, match="x must be a positive number, got -1.5"):
+        _checks.positive("x", -1.5)
+    with pytest.raises(ValueError, match="x must be a number > 1, got 1.0"):
+        _checks.real("x", 1.0, low=1, strict=True)
     assert _checks.real("x", 0, low=0) == 0.0
 
 
 def test_seed_and_text_rules():
-    assert _checks.seed(0) == 0 and _checks.seed(2**32 - 1) == 2**32 - 1
-    with pytest.raises(ValueError, match="seed must be an int in"):
-        _checks.seed(2**32)
+    assert _checks.seed("seed", 0) == 0 and _checks.seed("seed", 2**32 - 1) == 2**32 - 1
+    with pytest.raises(ValueError, match="random_state must be an int in"):
+        _checks.seed("random_state", 2**32)
     with pytest.raises(TypeError, match="caption must be a str"):
         _checks.text("caption", 3)
     with pytest.raises(ValueError, match="caption must not be empty"):
@@ -73,11 +77,11 @@ def test_matrix_and_matmul_operand_rules():
 
 def test_method_and_choice_rules():
     cpu = torch.zeros(1, 1)
-    assert _checks.method("auto", cpu) == "fused" and _checks.method("tensor", cpu) == "tensor"
+    assert _checks.method("method", "auto", cpu) == "fused" and _checks.method("method", "tensor", cpu) == "tensor"
     with pytest.raises(TypeError, match="method must be a str"):
-        _checks.method(1, cpu)
-    with pytest.raises(ValueError, match="method must be 'auto', 'tensor' or 'fused', got 'fast'"):
-        _checks.method("fast", cpu)
+        _checks.method("method", 1, cpu)
+    with pytest.raises(ValueError, match="how must be 'auto', 'tensor' or 'fused', got 'fast'"):
+        _checks.method("how", "fast", cpu)
     assert _checks.choice("kernel", "b", ("a", "b")) == "b"
     with pytest.raises(TypeError, match="kernel must be a str, one of 'a', 'b'; got None"):
         _checks.choice("kernel", None, ("a", "b"))

@@ -266,7 +266,7 @@ def test_kmeans_empty_cluster_keeps_its_centroid(method):
         (lambda X: kmeans_plusplus(X, 31), r"k \(31\) must be at most"),
         (lambda X: dbscan(X, eps=0), "eps must be a positive number, got 0"),
         (lambda X: dbscan(X, eps=-1.0), "eps must be a positive number, got -1.0"),
-        (lambda X: dbscan(X, eps=float("nan")), "eps must be a positive number"),
+        (lambda X: dbscan(X, eps=float("nan")), "eps must be finite, got nan"),
         (lambda X: dbscan(X, eps=0.5, min_samples=0), "min_samples must be an int >= 1, got 0"),
         (lambda X: dbscan(X[None], eps=0.5), r"X must be 2-D .* got shape \(1, 30, 2\)"),
         (lambda X: dbscan(X.long(), eps=0.5), "X must be floating point"),

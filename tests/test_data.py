@@ -203,3 +203,15 @@ def test_cluster_data_validates(kwargs, error, message):
 
     with pytest.raises(error, match=message):
         cluster_data(**kwargs)
+
+
+def test_load_mnist_on_a_file_that_is_not_gzip_names_the_argument(tmp_path):
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"path .*mnist.pkl.gz is not a gzip-compressed pickle"):
+        load_mnist(path)
+    import gzip
+
+    path.write_bytes(gzip.compress(b"gzip, but no pickle inside"))
+    with pytest.raises(ValueError, match="is not a gzip-compressed pickle"):
+        load_mnist(path)

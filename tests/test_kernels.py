@@ -20,7 +20,7 @@ from lessonlib.kernels import (
     launch_config,
     launch_kernel,
     matmul_kernel,
-    tiled_kernel,
+    small_grids,
     torch_cuda_matmul,
 )
 
@@ -182,8 +182,17 @@ def test_kernel_arguments_type_error_for_the_kind_value_error_for_the_value(kwar
             call()
 
 
+def test_the_tiled_kernel_for_another_tpb_and_float64_sums_in_float64():
+    # K = 37 spans five tiles of 8; float32 sums would be off by about 1e-6 relative, float64 by 1e-15
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(9, 37, dtype=torch.float64, generator=g), torch.randn(37, 5, dtype=torch.float64, generator=g)
+    with small_grids():
+        c = cuda_matmul(a, b, kernel="tiled", tpb=8)
+    assert c.dtype == torch.float64
+    torch.testing.assert_close(c, a @ b, rtol=1e-12, atol=1e-12)
+
+
 def test_get_kernel_validates():
-    assert get_kernel("tiled", 8, np.float64) is tiled_kernel(8, np.float64)
     with pytest.raises(ValueError, match="dtype must be numpy.float32 or numpy.float64"):
         get_kernel("naive", 16, np.float16)
     with pytest.raises(ValueError, match="tpb must be at most 16 for the blocked kernel"):
@@ -247,7 +256,7 @@ def test_small_grids_silences_only_numbas_low_occupancy_warning():
     import subprocess
     import sys
 
-    from lessonlib.ptx import COMPILE_ONLY_ENV
+    from lessonlib.hardware import COMPILE_ONLY_ENV
 
     code = r"""
 import json, warnings

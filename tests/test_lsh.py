@@ -133,10 +133,10 @@ def test_build_is_reproducible_and_seed_matters():
         (lambda X: lsh.build(X[0]), r"X must be 2-D \(n_samples, n_features\), got shape \(3,\)"),
         (lambda X: lsh.build(X[:0]), r"X is empty"),
         (lambda X: lsh.query(lsh.build(X), X[:, :2]), r"Q must hold 3-D points"),
-        (lambda X: lsh.query(lsh.build(X), X, 0), "k must be an int >= 1, got 0"),
+        (lambda X: lsh.query(lsh.build(X), X, 0), r"k must be an int in \[1, 40\], got 0"),
         (lambda X: lsh.radius_pairs(lsh.build(X), eps=-0.1), "eps must be a positive number, got -0.1"),
         (lambda X: lsh.exact_knn(X, X, 41), r"k \(41\) must be at most the number of points \(40\)"),
-        (lambda X: lsh.query(lsh.build(X), X[:3], 41), r"k \(41\) must be at most the number of indexed points \(40\)"),
+        (lambda X: lsh.query(lsh.build(X), X[:3], 41), r"k must be an int in \[1, 40\], got 41"),
         (lambda X: lsh.query(lsh.build(X), X[:3], 41, method="tensor"), r"k \(41\) must be at most"),
         (lambda X: lsh.recall(torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.long)), "found must be a 2-D integer"),
         (lambda X: lsh.recall(torch.zeros(3, 2, dtype=torch.long), torch.zeros(4, 2, dtype=torch.long)),
@@ -242,3 +242,11 @@ def test_radius_pairs_takes_eps_by_keyword_only():
     X = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
     with pytest.raises(TypeError):
         lsh.radius_pairs(lsh.build(X), 0.3)  # eps is keyword-only, as in dbscan
+
+
+def test_query_refuses_more_neighbours_than_points():
+    X = torch.randn(7, 3)
+    index = lsh.build(X, n_tables=2)
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, 7\], got 8"):
+        lsh.query(index, X[:2], 8)
+    assert lsh.query(index, X[:2], 7)[0].shape == (2, 7)  # all seven is fine

@@ -184,13 +184,6 @@ def test_cluster_labels_on_fast_output_recover_the_truth(lecture):
     assert adjusted_rand_score(truth, labels) >= 0.99
 
 
-def test_triangular_and_gaussian_find_the_same_clusters(lecture):
-    _, data, _ = lecture
-    _, g = cluster_labels(meanshift_batched(data, kernel=gaussian, bw=2.5))
-    _, t = cluster_labels(meanshift_batched(data, kernel=tri, bw=8))
-    assert adjusted_rand_score(g, t) == 1.0
-
-
 def test_one_update_moves_points_in_place():
     X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]])
     before = X.clone()
@@ -229,7 +222,7 @@ def test_fast_is_two_d_only_and_guards_its_grid():
         meanshift_fast(torch.ones(4, 2), cell=0)
     with pytest.raises(ValueError, match="raise cell"):  # refused before the 8e9 taps are allocated
         meanshift_fast(torch.ones(4, 2), cell=1e-9)
-    with pytest.raises(TypeError, match="cell must be a positive number, got None"):
+    with pytest.raises(TypeError, match="cell must be a number, got None"):
         meanshift_fast(torch.ones(4, 2), cell=None)
 
 
@@ -300,6 +293,12 @@ def test_plots_draw():
     assert len(ax2.lines) == 1
     with pytest.raises(ValueError, match=r"stop \(0\) must be greater than start \(1\)"):
         plot_func(torch.exp, 1, 0)
+    with pytest.raises(ValueError, match=r"centroids must hold 2-D points, shape \(n, 2\), as data has"):
+        plot_data(centroids[:, :1], data, 20)
+    with pytest.raises(ValueError, match="centroids must be 2-D"):
+        plot_data(centroids[0], data, 20)
+    with pytest.raises(ValueError, match=r"data has 60 points, fewer than 3 centroids × n_samples \(21\)"):
+        plot_data(centroids, data, 21)
     plt.close("all")
 
 
@@ -307,7 +306,6 @@ def test_plots_draw():
 # These check what the measurements count and refuse, never how fast anything is.
 
 from lessonlib.bench.meanshift import (  # noqa: E402
-    meanshift_batch_sweep,
     meanshift_loop_overhead,
     per_call_overhead,
     torch_calls,
@@ -319,7 +317,7 @@ def test_triangular_kernel_finds_the_gaussian_clusters(lecture):
     _, data, truth = lecture
     _, gauss = cluster_labels(meanshift_batched(data, bs=len(data)))
     _, triangle = cluster_labels(meanshift_batched(data, bw=8, bs=len(data), kernel=tri))
-    assert adjusted_rand_score(gauss.numpy(), triangle.numpy()) > 0.95
+    assert adjusted_rand_score(gauss.numpy(), triangle.numpy()) == 1.0
     assert adjusted_rand_score(truth.numpy(), triangle.numpy()) > 0.95
 
 
@@ -351,33 +349,22 @@ def test_loop_overhead_counts_one_update_per_point(lecture):
 
 
 @pytest.mark.parametrize("kwargs, err, match", [
-    (dict(loop_s=0.0), ValueError, "loop_s"),
-    (dict(overhead_s=-1.0), ValueError, "overhead_s"),
-    (dict(iters=0), ValueError, "iters"),
-    (dict(data=[[1.0, 2.0]]), TypeError, "data"),
+    (dict(loop_s=0.0), ValueError, "loop_s must be a positive number, got 0.0"),
+    (dict(overhead_s=-1.0), ValueError, "overhead_s must be a positive number, got -1.0"),
+    (dict(iters=0), ValueError, "iters must be an int >= 1, got 0"),
+    (dict(data=[[1.0, 2.0]]), TypeError, "data must be a torch.Tensor, got list"),
 ])
 def test_loop_overhead_validates(lecture, kwargs, err, match):
     args = dict(loop_s=1.0, overhead_s=1e-6, data=lecture[1][:10], iters=5) | kwargs
-    with pytest.raises((err, ValueError), match=match):
+    with pytest.raises(err, match=match):
         meanshift_loop_overhead(args.pop("loop_s"), args.pop("overhead_s"), args.pop("data"), **args)
 
 
 def test_per_call_overhead_is_a_timing_of_a_tiny_op():
     t = per_call_overhead(repeat=2)
-    assert t.repeat <= 2 and t.median > 0 and "torch.mul" in t.name
+    assert t.repeat <= 2 and "torch.mul" in t.name
     with pytest.raises(ValueError, match="repeat"):
         per_call_overhead(repeat=0)
-
-
-def test_batch_sweep_rows_and_checks(lecture):
-    data = lecture[1][:40].float()
-    sweep = meanshift_batch_sweep(data, (5, 64), loop=True, repeat=1)
-    assert list(sweep.frame.index) == ["loop (meanshift)", "bs = 5", "bs = n = 40"]  # 64 >= n is dropped
-    assert "transcript" in sweep.frame["lecture (2022)"].iloc[0]
-    with pytest.raises(TypeError, match="loop"):
-        meanshift_batch_sweep(data, loop="yes")
-    with pytest.raises(ValueError, match="batch_sizes"):
-        meanshift_batch_sweep(data, (0,))
 
 
 def test_fast_convolutions_run_in_full_float32_and_leave_the_setting_alone(monkeypatch):

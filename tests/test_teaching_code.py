@@ -69,7 +69,7 @@ CHECKS_MODULE = '''def g(X, k, seed=0):
     X = _checks.points("X", X, convert=True)
     _checks.integer("k", k, low=1)
     a, b = _checks.matmul_operands(X, X.T)
-    gen = torch.Generator().manual_seed(_checks.seed(seed))
+    gen = torch.Generator().manual_seed(_checks.seed("seed", seed))
     return a @ b, gen
 '''
 
@@ -77,7 +77,7 @@ CHECKS_MODULE = '''def g(X, k, seed=0):
 def test_calls_to_the_checks_module_go_as_statements_and_as_assignments():
     out = strip_code(CHECKS_MODULE, docstring=True, checks=True)
     # the three leading checks go; a check nested inside real work stays, and so does the result
-    assert out == ('def g(X, k, seed=0):\n    gen = torch.Generator().manual_seed(_checks.seed(seed))\n'
+    assert out == ('def g(X, k, seed=0):\n    gen = torch.Generator().manual_seed(_checks.seed("seed", seed))\n'
                    '    return a @ b, gen\n')
 
 

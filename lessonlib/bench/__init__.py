@@ -11,6 +11,7 @@ Modules, one job each:
 - :mod:`lessonlib.bench.matmul` -- the matrix-product ladder, a square product's GFLOP/s, reading speed;
 - :mod:`lessonlib.bench.gpu` -- GPU timings of the product, the kernels and mean shift, and the GPU report;
 - :mod:`lessonlib.bench.claims` -- the lecture's GPU figures and claims, and the verdicts on them;
+- :mod:`lessonlib.bench.reference` -- the GPU reference file: its format, and how a chapter shows it;
 - :mod:`lessonlib.bench.meanshift` -- mean shift on the CPU: batch sizes, the cost of a call, scikit-learn;
 - :mod:`lessonlib.bench.cluster` -- k-means, DBSCAN and neighbours against scikit-learn, and the goals;
 - :mod:`lessonlib.bench.lsh` -- LSH against brute force, and DBSCAN with LSH's pairs;
@@ -27,7 +28,7 @@ Usage::
 
 ``gpu`` runs every GPU measurement the book shows and writes them, with the
 device, driver, library versions, date and command, to one JSON file (its
-format is :mod:`lessonlib.reference`'s), then prints one line per lecture GPU
+format is :mod:`lessonlib.bench.reference`'s), then prints one line per lecture GPU
 claim: held or not, with the measured ratio. The chapters show such a file
 (``book/_data/reference_gpu.json``) as a labelled reference on machines that
 have no GPU; ``claims`` prints the same lines from a file.
@@ -114,18 +115,3 @@ def benchmarks_frame():
         "command": [f"python -m lessonlib.bench {b.command}" if b.command else "" for b in BENCHMARKS],
     })
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line (:func:`lessonlib.bench.cli.main`); return its exit status.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-
-    Returns
-    -------
-    int
-    """
-    from .cli import main as cli_main
-
-    return cli_main(argv)

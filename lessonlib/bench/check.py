@@ -13,7 +13,7 @@ into ``OUTDIR``:
 - ``check.json`` -- the versions, each step's status and seconds, and the summary;
 - ``gpu_tests.xml`` -- the ``gpu``-marked tests' JUnit XML (run with ``LESSONLIB_REQUIRE_GPU=1``);
 - ``reference_gpu.json`` -- :func:`lessonlib.bench.gpu.gpu_report`, checked against
-  :mod:`lessonlib.reference`'s format; copy it to ``book/_data/`` and commit it;
+  :mod:`lessonlib.bench.reference`'s format; copy it to ``book/_data/`` and commit it;
 - ``ladder.png`` -- the kernel ladder at 4096², drawn from that file (:func:`ladder_chart`).
 
 Steps, and what each costs on an H200 by estimate (the whole check is about 3
@@ -242,7 +242,7 @@ def ladder_chart(ref: dict):
     Parameters
     ----------
     ref : dict
-        A reference file (:func:`lessonlib.reference.load_reference`).
+        A reference file (:func:`lessonlib.bench.reference.load_reference`).
 
     Returns
     -------
@@ -250,7 +250,7 @@ def ladder_chart(ref: dict):
     """
     from matplotlib.figure import Figure
 
-    from ..reference import short_label, validate
+    from .reference import short_label, validate
     from .claims import SQUARE_ROWS
 
     if not isinstance(ref, dict):
@@ -283,7 +283,7 @@ def summary(ref: dict) -> dict:
         against scikit-learn's on the CPU).
     """
     from ..ptx import roofline
-    from ..reference import validate
+    from .reference import validate
     from .claims import GPU_KERNEL_ROWS, gpu_claims
 
     if not isinstance(ref, dict):
@@ -423,7 +423,7 @@ def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
     _step("gpu tests", steps, lambda: run_gpu_tests(out, files=test_files))
 
     def reference():
-        from ..reference import write_reference
+        from .reference import write_reference
         from .gpu import gpu_report
 
         parts = {}

@@ -4,7 +4,7 @@ Every GPU figure of the lecture gets a row that times exactly what the course
 notebook's cell timed (named "as lectured: ..."); rows that time one part (a
 kernel alone, one copy) sit beside them. The verdicts on the lecture's GPU
 claims are computed from these rows, by the same functions on a GPU build and
-on the reference file (:mod:`lessonlib.reference`) that a CPU build shows.
+on the reference file (:mod:`lessonlib.bench.reference`) that a CPU build shows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 
 from .. import _checks
+from ..kernels import KERNELS
 from ..timing import Timing, format_ratio, format_seconds
+
 
 @dataclass(frozen=True)
 class LectureFigure:
@@ -34,15 +36,6 @@ class LectureFigure:
 MATMUL_NOTEBOOK = "course notebook fastai/course22p2, nbs/01_matmul.ipynb"
 MEANSHIFT_NOTEBOOK = "course notebook fastai/course22p2, nbs/02_meanshift.ipynb"
 
-# The GPU kernel ladder: one row per kernel, in order; each changes one thing from the row above.
-GPU_KERNEL_ROWS = {
-    "naive": "naive kernel",
-    "naive_fp32": "naive kernel, float32 sum",
-    "coalesced": "coalesced kernel",
-    "tiled": "tiled kernel",
-    "blocked": "register-blocked kernel",
-}
-
 AS_LECTURED_KERNEL = "as lectured: naive kernel, result copied back"
 AS_LECTURED_TORCH = "as lectured: torch (m1c @ m2c).cpu()"
 HOST_MEMORY = (
@@ -56,7 +49,7 @@ GPU_MATMUL_ROWS = {
     AS_LECTURED_KERNEL: "the lecture's kernel (float64 sum) writing a float64 result, inputs already on the GPU, "
                         "then copy_to_host() into a new pageable array",
     AS_LECTURED_TORCH: "torch @ on tensors already on the GPU, then .cpu() into a new pageable tensor",
-    **{row: "kernel only: inputs and float32 output already on the GPU" for row in GPU_KERNEL_ROWS.values()},
+    **{row: "kernel only: inputs and float32 output already on the GPU" for row in KERNELS.values()},
     "copy x, w to the GPU (pageable)": "copy_to_device into device arrays allocated before timing",
     "copy x, w to the GPU (pinned)": "the same, from page-locked host arrays",
     "copy the result back (pageable)": "copy_to_host into a pageable host array allocated before timing",
@@ -80,7 +73,7 @@ GPU_MEANSHIFT_ROWS = {
        for bs in GPU_MEANSHIFT_BATCHES},
     MEANSHIFT_ALL: "meanshift_batched(data, bs=len(data)).cpu(): every point in one batch",
 }
-SQUARE_ROWS = (*GPU_KERNEL_ROWS.values(), "cuBLAS (TF32 off)")
+SQUARE_ROWS = (*KERNELS.values(), "cuBLAS (TF32 off)")
 
 # The lecture's GPU figures, each beside the row that times the same operation.
 LECTURE_GPU = {
@@ -174,20 +167,6 @@ GPU_CLAIMS = {
 }
 
 
-def _secs(x: float) -> str:
-    return f"{x:,.0f} s" if x >= 1000 else format_seconds(x)
-
-
-def _need(what: str, table, keys) -> None:
-    if not isinstance(table, dict):
-        raise TypeError(f"{what} must be a dict of row name to seconds, got {type(table).__name__}")
-    missing = [k for k in keys if k not in table]
-    if missing:
-        raise ValueError(f"{what} is missing the rows {missing}")
-    for k in keys:
-        _checks.real(f"{what}[{k!r}]", table[k], low=0, strict=True)
-
-
 def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
     """Verdicts on the lecture's matrix-product GPU claims, from one machine's times.
 
@@ -207,9 +186,9 @@ def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
     list of Verdict
         For ``kernel_beats_cpu``, ``cuda_vs_broadcast`` and ``five_million``.
     """
-    s = _secs
-    _need("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
-    _need("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+    s = format_seconds
+    _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    _checks.seconds("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
     rows = _checks.integer("rows", rows, low=1)
     full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
     kernel, torch_gpu = gpu[AS_LECTURED_KERNEL], gpu[AS_LECTURED_TORCH]
@@ -245,14 +224,14 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
     list of Verdict
         For ``meanshift_gpu`` and ``bigger_batches``.
     """
-    s = _secs
-    _need("cpu", cpu, (MEANSHIFT_LOOP,))
-    _need("gpu", gpu, [f"GPU, bs = {bs}" for bs in (5, 64, 500, 1024)])
+    s = format_seconds
+    _checks.seconds("cpu", cpu, (MEANSHIFT_LOOP,))
+    _checks.seconds("gpu", gpu, [f"GPU, bs = {bs}" for bs in (5, 64, 500, 1024)])
     loop, g500 = cpu[MEANSHIFT_LOOP], gpu["GPU, bs = 500"]
     detail = f"GPU bs=500 {s(g500)}; CPU loop {s(loop)}"
     batched = cpu.get("CPU, batched, bs = 500")
     if batched is not None:
-        _need("cpu", cpu, ("CPU, batched, bs = 500",))
+        _checks.seconds("cpu", cpu, ("CPU, batched, bs = 500",))
         detail += f"; against the batched version on the CPU ({s(batched)}): {format_ratio(batched / g500)}"
     b5, b64, b1024 = gpu["GPU, bs = 5"], gpu["GPU, bs = 64"], gpu["GPU, bs = 1024"]
     return [
@@ -260,36 +239,6 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
         Verdict(GPU_CLAIMS["bigger_batches"], b5 / b1024, b64 < b5 and b1024 < b64,
                 f"bs=5 {s(b5)}, bs=64 {s(b64)}, bs=1024 {s(b1024)}"),
     ]
-
-
-def gpu_claims(report: dict) -> list[Verdict]:
-    """Every GPU claim's verdict from a report in the reference file's format.
-
-    Parameters
-    ----------
-    report : dict
-        As :func:`lessonlib.bench.gpu.gpu_report` returns it, or :func:`lessonlib.reference.load_reference` reads it.
-
-    Returns
-    -------
-    list of Verdict
-        In the order of ``GPU_CLAIMS``.
-
-    Raises
-    ------
-    lessonlib.reference.ReferenceFormatError
-        A ``ValueError``, when ``report`` does not follow the reference file's schema.
-    """
-    from ..reference import validate
-
-    if not isinstance(report, dict):
-        raise TypeError(f"report must be a dict in the reference file's format, got {type(report).__name__}")
-    validate(report)  # a ValueError naming what is wrong
-    mm, ms = report["matmul"], report["meanshift"]
-    per_row = {k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()}
-    med = lambda rows: {k: v["median_s"] for k, v in rows.items()}  # noqa: E731
-    return matmul_claims(per_row, med(mm["gpu"]), mm["shape"][0][0]) + meanshift_claims(med(ms["cpu"]), med(ms["gpu"]))
-
 
 
 def medians(timings: dict) -> dict[str, float]:
@@ -320,128 +269,5 @@ LECTURE_LADDER = {
     "torch on the GPU, as lectured": (458e-6, "lecture transcript: 458 µs for (m1c @ m2c).cpu()"),
 }
 LADDER_RUNGS = tuple(LECTURE_LADDER)
-_LADDER_CPU = dict(zip(LADDER_RUNGS[:4], MATMUL_CPU_ROWS))  # rung -> matmul_ladder's function name
-_LADDER_GPU = {LADDER_RUNGS[4]: AS_LECTURED_KERNEL, LADDER_RUNGS[5]: AS_LECTURED_TORCH}
 MATMUL_CLAIM_IDS = ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")
 # What the lecture compared for each claim, in short (the long form, with sources, is Claim.lecture).
-_LECTURE_COMPARED = {
-    "kernel_beats_cpu": "kernel 3.61 ms; einsum 15.1 ms, @ 15.2 ms",
-    "cuda_vs_broadcast": "broadcasting 663 ms; (m1c @ m2c).cpu() 458 µs: 1,448×",
-    "five_million": "loops 4,210 s (421 ms for 5 rows); 458 µs: 9.2 million×",
-}
-
-
-def _reference_rows(reference) -> tuple[dict, dict, int]:
-    """Per-row CPU seconds, GPU medians and row count of a reference file's matrix product."""
-    from ..reference import validate
-
-    if not isinstance(reference, dict):
-        raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")
-    mm = validate(reference, source="reference")["matmul"]
-    return ({k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()},
-            {k: v["median_s"] for k, v in mm["gpu"].items()}, mm["shape"][0][0])
-
-
-def _compared(claim: str, full: dict, gpu: dict | None) -> str:
-    """The figures one machine measured of what ``claim`` compares."""
-    s = _secs
-    cpu = {"kernel_beats_cpu": f"einsum {s(full['matmul_einsum'])}, @ {s(full['matmul'])} (CPU)",
-           "cuda_vs_broadcast": f"broadcasting {s(full['matmul_broadcast'])}",
-           "five_million": f"loops {s(full['matmul_loops'])} (extrapolated)"}[claim]
-    if gpu is None:
-        return cpu
-    row = AS_LECTURED_KERNEL if claim == "kernel_beats_cpu" else AS_LECTURED_TORCH
-    return f"{cpu}; {'kernel' if claim == 'kernel_beats_cpu' else '(m1c @ m2c).cpu()'} {s(gpu[row])}"
-
-
-def _short(v: Verdict) -> str:
-    return f"{'held' if v.held else 'did not hold'}: {format_ratio(v.ratio)}"
-
-
-def matmul_claims_frame(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None):
-    """The lecture's three matrix-product GPU claims, one row each: what was compared, and the verdict.
-
-    Every row holds only what its claim compares: the lecture's figures, this
-    build's (its CPU rungs always, its GPU rows when it has a GPU), the
-    reference GPU's when a reference file is given, and the verdict. Without a
-    GPU the verdict is the reference's, labelled as such, or "not measured".
-
-    Parameters
-    ----------
-    cpu_per_row : dict of str to float
-        This build's seconds per output row of the CPU rungs (:func:`lessonlib.bench.matmul.ladder_per_row`).
-    rows : int
-        Rows of the full product (50,000): the CPU rungs are scaled to it.
-    gpu : dict of str to float, optional
-        This build's median seconds of the GPU rows (at least the two "as lectured" ones); None without a GPU.
-    reference : dict, optional
-        A reference file (:func:`lessonlib.reference.load_reference`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by the claim; columns ``lecture``, ``this build``, ``reference GPU`` (with a reference
-        only) and ``verdict``.
-    """
-    import pandas as pd
-
-    _need("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
-    rows = _checks.integer("rows", rows, low=1)
-    if gpu is not None:
-        _need("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
-    full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
-    mine = {v.claim.id: v for v in matmul_claims(cpu_per_row, gpu, rows)} if gpu is not None else {}
-    columns = {"lecture": [_LECTURE_COMPARED[c] for c in MATMUL_CLAIM_IDS],
-               "this build": [_compared(c, full, gpu) for c in MATMUL_CLAIM_IDS]}
-    theirs = {}
-    if reference is not None:
-        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
-        theirs = {v.claim.id: v for v in matmul_claims(ref_cpu, ref_gpu, ref_rows)}
-        ref_full = {k: ref_cpu[k] * ref_rows for k in MATMUL_CPU_ROWS}
-        columns["reference GPU"] = [f"{_compared(c, ref_full, ref_gpu)}; {_short(theirs[c])}" for c in MATMUL_CLAIM_IDS]
-    verdicts = []
-    for c in MATMUL_CLAIM_IDS:
-        if c in mine:
-            verdicts.append(_short(mine[c]))
-        elif c in theirs:
-            verdicts.append(f"not measured here; on the reference GPU it {_short(theirs[c]).replace(':', ',', 1)}")
-        else:
-            verdicts.append("not measured: no GPU in this build")
-    columns["verdict"] = verdicts
-    return pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in MATMUL_CLAIM_IDS], name="claim"))
-
-
-def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None) -> dict:
-    """The ladder of the whole matrix product from each source, for :func:`lessonlib.kernels.plot_ladder`.
-
-    Parameters
-    ----------
-    cpu_per_row, rows, gpu, reference
-        As in :func:`matmul_claims_frame`.
-
-    Returns
-    -------
-    dict of str to dict of str to float
-        ``"lecture (2022)"``, ``"this build"`` and, with a reference, its short label, each
-        ``{rung: seconds}`` over the rungs of ``LADDER_RUNGS`` that source has.
-    """
-    _need("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
-    rows = _checks.integer("rows", rows, low=1)
-    if gpu is not None:
-        _need("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
-
-    def one(per_row, n, gpu_rows):
-        out = {rung: per_row[fn] * n for rung, fn in _LADDER_CPU.items()}
-        if gpu_rows is not None:
-            out.update({rung: gpu_rows[row] for rung, row in _LADDER_GPU.items()})
-        return out
-
-    series = {"lecture (2022)": {rung: s for rung, (s, _) in LECTURE_LADDER.items()},
-              "this build": one(cpu_per_row, rows, gpu)}
-    if reference is not None:
-        from ..reference import short_label
-
-        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
-        series[short_label(reference).replace("Reference, not measured by this build", "reference")] = one(
-            ref_cpu, ref_rows, ref_gpu)
-    return series

@@ -17,9 +17,16 @@ from ._common import progress as progress_bar
 DESCRIPTION = "Benchmarks: the timing tables the book shows, runnable from the command line."
 
 
-def _cluster_main(args) -> int:
-    import pandas as pd
+def _print_table(frame, caption: str = "", formats=None) -> None:
+    """A table as the book shows it ("430 ms", "1.00×"), as text."""
+    from .. import book
+    from ..timing import table_formats
 
+    print(book.table(frame, caption=caption, formats={**table_formats(frame.columns), **(formats or {})},
+                     hide_index=True, units=True))
+
+
+def _cluster_main(args) -> int:
     from .cluster import CLUSTER_SETUP, cluster_comparison, cluster_goals
     from .lsh import LSH_CROSSOVER_PARAMS, lsh_crossover
 
@@ -30,12 +37,12 @@ def _cluster_main(args) -> int:
         print(f"{what}: {setup}")
     cols = ["case", "implementation", "device", "n", "best (s)", "median (s)", "agreement", "value",
             "peak RSS (MiB)", "RSS growth (MiB)", "note"]
-    with pd.option_context("display.width", 250, "display.max_columns", 14, "display.max_colwidth", 60,
-                           "display.float_format", "{:.4g}".format):
-        print(table[cols].to_string(index=False))
-        if crossover is not None:
-            print(f"LSH against brute force, 32-D, 1,000 queries, k = 10, index {LSH_CROSSOVER_PARAMS}:")
-            print(crossover.to_string(index=False))
+    mib = {c: "{:,.0f}".format for c in ("peak RSS (MiB)", "RSS growth (MiB)", "peak RSS brute force (MiB)",
+                                          "peak RSS LSH (MiB)")}
+    _print_table(table[cols], formats={"n": "{:,}".format, "value": "{:.4g}".format, **mib})
+    if crossover is not None:
+        _print_table(crossover, f"LSH against brute force, 32-D, 1,000 queries, k = 10, index {LSH_CROSSOVER_PARAMS}:",
+                     {"n": "{:,}".format, "recall@10": "{:.3f}".format, "points scanned (%)": "{:.3g}".format, **mib})
     goals = cluster_goals(table, crossover)
     for goal in goals:
         print(("met:     " if goal.met else "NOT MET: ") + str(goal))
@@ -44,8 +51,7 @@ def _cluster_main(args) -> int:
 
 def _claims_main(args, argv: list[str]) -> int:
     """``gpu``: measure, check, write, then one line per claim. ``claims``: the lines, from a file."""
-    from ..reference import ReferenceFormatError, load_reference, write_reference
-    from .claims import gpu_claims
+    from .reference import ReferenceFormatError, gpu_claims, load_reference, write_reference
     from .gpu import gpu_report
 
     if args.what == "gpu":
@@ -72,22 +78,21 @@ def _claims_main(args, argv: list[str]) -> int:
 
 
 def _meanshift_main(args) -> int:
-    import pandas as pd
-
+    from ..timing import format_ratio
     from .meanshift import meanshift_comparison
 
     table = meanshift_comparison(args.sizes, repeat=args.repeat, batched_max=args.batched_max,
                                  sklearn_default_max=args.batched_max, progress=True)
-    with pd.option_context("display.width", 200, "display.max_columns", 10):
-        print(table.to_string(index=False))
+    _print_table(table, formats={"n": "{:,}".format, "ARI": "{:.4f}".format, "clusters": "{:.0f}".format})
     fast = table[table.method == "meanshift_fast"].set_index("n")["median (s)"]
     skl = table[table.method == "sklearn MeanShift, bin_seeding"].set_index("n")["median (s)"]
     for n in fast.index:
-        print(f"n = {n:,}: meanshift_fast is {skl[n] / fast[n]:.1f}× faster than MeanShift(bin_seeding=True)")
+        print(f"n = {n:,}: meanshift_fast is {format_ratio(skl[n] / fast[n])} faster than MeanShift(bin_seeding=True)")
     return 0
 
 
 def _matmul_main(args) -> int:
+    from ..timing import format_rate
     from ._common import mnist_data
     from .matmul import matmul_ladder, square_gflops
 
@@ -101,8 +106,8 @@ def _matmul_main(args) -> int:
             peak = square_gflops(args.square, repeat=args.repeat)
     print(table)
     best = float(table.frame["GFLOP/s"].iloc[-1])
-    print(f"torch {args.square}² float32 matmul: {peak:.1f} GFLOP/s; "
-          f"MNIST-shaped @: {best:.1f} GFLOP/s = {100 * best / peak:.0f}% of it")
+    print(f"torch {args.square}² float32 matmul: {format_rate(peak)} GFLOP/s; "
+          f"MNIST-shaped @: {format_rate(best)} GFLOP/s = {format_rate(100 * best / peak)}% of it")
     return 0
 
 

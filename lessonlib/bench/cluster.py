@@ -1,10 +1,7 @@
 """k-means, DBSCAN and nearest neighbours against scikit-learn, and the clustering chapter's goals.
 
-- ``ALGORITHMS`` -- one :class:`Algorithm` per row of the comparison: how to
-  run scikit-learn's version, how to run ours, how to compare their results.
-  Adding an algorithm is adding an entry (and its cases to ``CLUSTER_CASES``);
-- :func:`cluster_comparison` -- every case, ours against scikit-learn's, on
-  identical data in one process, with time and peak memory;
+- :func:`cluster_comparison` -- every case of ``CLUSTER_CASES``, ours against
+  scikit-learn's, on identical data in one process, with time and peak memory;
 - :func:`cluster_goals` -- the chapter's performance goals, each a
   :class:`Goal` whose numbers stay numbers until it is printed.
 """
@@ -12,11 +9,12 @@
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
 
-from .. import _checks, hardware
+from .. import _checks, _deps, hardware
 from ._common import progress as progress_bar
 from .memory import timed_with_memory
 
@@ -31,236 +29,85 @@ CLUSTER_SETUP = {
 }
 
 
-@dataclass(frozen=True)
-class Case:
-    """One row group of the comparison: an algorithm on one data set with one setting.
-
-    Attributes
-    ----------
-    algorithm : str
-        A key of ``ALGORITHMS``.
-    data : str
-        What :func:`lessonlib.data.cluster_data` makes.
-    size : str
-        The key of :func:`cluster_comparison`'s ``sizes`` that says how many points.
-    params : dict
-        The algorithm's setting (``k``, ``eps``).
-    """
-
-    algorithm: str
-    data: str
-    size: str
-    params: dict
-
-
+# case -> (algorithm, the data set cluster_data makes, the key of `sizes` giving its points, the setting)
 CLUSTER_CASES = {
-    "k-means, 2-D, k = 8": Case("k-means", "kmeans", "kmeans", {"k": 8}),
-    "k-means, 16-D, k = 32": Case("k-means", "kmeans16", "kmeans", {"k": 32}),
-    "DBSCAN, moons, eps 0.05": Case("DBSCAN", "dbscan", "dbscan", {"eps": 0.05}),
-    "DBSCAN, moons, eps 0.1": Case("DBSCAN", "dbscan", "dbscan", {"eps": 0.1}),
-    "DBSCAN, moons, eps 0.3": Case("DBSCAN", "dbscan", "dbscan", {"eps": 0.3}),
-    "DBSCAN, blobs, eps 0.3": Case("DBSCAN", "dbscan_blobs", "dbscan_blobs", {"eps": 0.3}),
-    "10 nearest neighbours, 16-D": Case("10 nearest neighbours", "knn", "knn", {}),
+    "k-means, 2-D, k = 8": ("k-means", "kmeans", "kmeans", 8),
+    "k-means, 16-D, k = 32": ("k-means", "kmeans16", "kmeans", 32),
+    "DBSCAN, moons, eps 0.05": ("DBSCAN", "dbscan", "dbscan", 0.05),
+    "DBSCAN, moons, eps 0.1": ("DBSCAN", "dbscan", "dbscan", 0.1),
+    "DBSCAN, moons, eps 0.3": ("DBSCAN", "dbscan", "dbscan", 0.3),
+    "DBSCAN, blobs, eps 0.3": ("DBSCAN", "dbscan_blobs", "dbscan_blobs", 0.3),
+    "10 nearest neighbours, 16-D": ("10 nearest neighbours", "knn", "knn", 10),
 }
+AGREEMENT = {"k-means": "inertia ÷ scikit-learn's", "DBSCAN": "identical labels", "10 nearest neighbours": "recall@10"}
 
 DEFAULT_SIZES = {"kmeans": 100_000, "dbscan": 20_000, "dbscan_blobs": 100_000, "knn": 100_000}
 DEFAULT_LSH = {"n_tables": 16, "n_hashes": 4, "width": 8.0}
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """How one of our results compares with scikit-learn's.
-
-    Attributes
-    ----------
-    value : float
-        The agreement measure (inertia ratio, 1.0 for identical labels, recall@10).
-    identical : bool or None
-        Whether the labels are identical, where labels are compared one by one.
-    scanned : float
-        Percentage of the points a neighbour query measured (NaN where it does not apply).
-    note : str
-    """
-
-    value: float
-    identical: bool | None = None
-    scanned: float = math.nan
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One of lessonlib's versions of an algorithm, as the comparison runs it.
-
-    Attributes
-    ----------
-    label : str
-        The implementation column; ``{method}`` is replaced by the method's name.
-    per_method : bool
-        True: one row per device and method (``"fused"``, ``"tensor"``);
-        False: one row per device.
-    run
-        A function: ``run(ctx, device, method)`` returns the call to time, with no arguments.
-    compare
-        A function: ``compare(ctx, reference_result, result)`` returns an :class:`Agreement`.
-    """
-
-    label: str
-    per_method: bool
-    run: object  # a function (typed "object" so that the API page links nothing it cannot resolve)
-    compare: object
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """How one algorithm is compared with scikit-learn's: one row of ``ALGORITHMS``.
-
-    Attributes
-    ----------
-    reference : str
-        The implementation column of scikit-learn's row.
-    agreement : str
-        What the agreement value measures.
-    prepare
-        A function: ``prepare(data, params)`` returns the context every call below takes
-        (the data on the CPU, the parameters, a shared start).
-    run_reference
-        A function: ``run_reference(ctx)`` returns scikit-learn's call to time, with no arguments.
-    reference_note
-        A function: ``reference_note(ctx, reference_result)`` gives the note of scikit-learn's row.
-    variants : tuple of Variant
-        Our versions, each compared with scikit-learn's result.
-    """
-
-    reference: str
-    agreement: str
-    prepare: object  # functions, typed "object" as in Variant
-    run_reference: object
-    reference_note: object
-    variants: tuple
-
-
 def _sklearn(module: str):
-    from .._deps import require
-
-    return require(module, "bench", "comparing with scikit-learn")
+    return _deps.require(module, "bench", "comparing with scikit-learn")
 
 
-# ---------------------------------------------------------------- k-means
-
-
-def _kmeans_prepare(X, p):
+def _kmeans(X, k, runs):
+    """scikit-learn's Lloyd k-means, then ours from the same k-means++ start: (implementation, call, agreement)."""
     from .. import cluster
 
-    return {"X": X, "k": p["k"], "init": cluster.kmeans_plusplus(X, p["k"], seed=0)}
-
-
-def _kmeans_reference(ctx):
-    KMeans = _sklearn("sklearn.cluster").KMeans
-    X, init = ctx["X"], ctx["init"]
-    return lambda: KMeans(ctx["k"], init=init.numpy(), n_init=1, max_iter=100, tol=0,
-                          algorithm="lloyd").fit(X.numpy())
-
-
-def _kmeans_ours(ctx, device, method):
-    from .. import cluster
-
-    X, init = ctx["X"].to(device), ctx["init"].to(device)
-    return lambda: cluster.kmeans(X, ctx["k"], iters=100, init=init, method=method)
-
-
-def _kmeans_compare(ctx, ref, out):
-    from .. import cluster
-
-    X = ctx["X"]
-    centroids, labels = out
+    init = cluster.kmeans_plusplus(X, k, seed=0)
+    ref = _sklearn("sklearn.cluster").KMeans(k, init=init.numpy(), n_init=1, max_iter=100, tol=0, algorithm="lloyd")
+    fit = lambda: ref.fit(X.numpy())  # noqa: E731
+    fit()
     ref_inertia = cluster.inertia(X, torch.from_numpy(ref.cluster_centers_).to(X.dtype))
-    differ = int((labels.cpu().numpy() != ref.labels_).sum())
-    return Agreement(cluster.inertia(X, centroids.cpu()) / ref_inertia, differ == 0,
-                     note="" if differ == 0 else f"{differ} labels differ")
+    yield "scikit-learn KMeans (lloyd)", "cpu", fit, {"value": 1.0, "note": f"{ref.n_iter_} iterations"}
+    for device, method in runs:
+        Xd, init_d = X.to(device), init.to(device)
+        call = lambda: cluster.kmeans(Xd, k, iters=100, init=init_d, method=method)  # noqa: E731
+        centroids, labels = call()
+        differ = int((labels.cpu().numpy() != ref.labels_).sum())
+        yield f"lessonlib kmeans ({method})", device, call, {
+            "value": cluster.inertia(X, centroids.cpu()) / ref_inertia, "identical labels": differ == 0,
+            "note": "" if differ == 0 else f"{differ} labels differ"}
 
 
-# ---------------------------------------------------------------- DBSCAN
-
-
-def _dbscan_reference(ctx):
-    DBSCAN = _sklearn("sklearn.cluster").DBSCAN
-    return lambda: DBSCAN(eps=ctx["eps"], min_samples=10).fit(ctx["X"].numpy()).labels_
-
-
-def _dbscan_ours(ctx, device, method):
+def _dbscan(X, eps, runs):
+    """scikit-learn's DBSCAN, then ours, labels compared one by one."""
     from .. import cluster
 
-    X = ctx["X"].to(device)
-    return lambda: cluster.dbscan(X, eps=ctx["eps"], min_samples=10, method=method)
+    fit = lambda: _sklearn("sklearn.cluster").DBSCAN(eps=eps, min_samples=10).fit(X.numpy()).labels_  # noqa: E731
+    ref = fit()
+    yield "scikit-learn DBSCAN", "cpu", fit, {
+        "value": 1.0, "note": f"{ref.max() + 1} clusters, {(ref == -1).sum()} noise points"}
+    for device, method in runs:
+        Xd = X.to(device)
+        call = lambda: cluster.dbscan(Xd, eps=eps, min_samples=10, method=method)  # noqa: E731
+        labels = call().cpu().numpy()
+        same = bool((labels == ref).all())
+        ari = _sklearn("sklearn.metrics").adjusted_rand_score
+        yield f"lessonlib dbscan ({method})", device, call, {
+            "value": float(same), "identical labels": same, "note": "" if same else f"ARI {ari(ref, labels):.4f}"}
 
 
-def _dbscan_compare(ctx, ref, out):
-    labels = out.cpu().numpy()
-    same = bool((labels == ref).all())
-    ari = _sklearn("sklearn.metrics").adjusted_rand_score
-    return Agreement(float(same), same, note="" if same else f"ARI {ari(ref, labels):.4f}")
+def _knn(data, k, runs, lsh_params):
+    """scikit-learn's NearestNeighbors, then brute force and LSH, each judged by recall@k."""
+    from .. import lsh
 
-
-# ---------------------------------------------------------------- nearest neighbours
-
-
-def _knn_prepare(data, p):
     X, Q = data
-    return {"X": X, "Q": Q, "lsh": p["lsh"]}
-
-
-def _knn_reference(ctx):
-    NearestNeighbors = _sklearn("sklearn.neighbors").NearestNeighbors
-    X, Q = ctx["X"].numpy(), ctx["Q"].numpy()
-    return lambda: NearestNeighbors(n_neighbors=10).fit(X).kneighbors(Q)
-
-
-def _exact_ours(ctx, device, method):
-    from .. import lsh
-
-    X, Q = ctx["X"].to(device), ctx["Q"].to(device)
-    return lambda: lsh.exact_knn(X, Q, 10)
-
-
-def _lsh_ours(ctx, device, method):
-    from .. import lsh
-
-    X, Q = ctx["X"].to(device), ctx["Q"].to(device)
-    return lambda: lsh.query(lsh.build(X, **ctx["lsh"]), Q, 10, method=method)
-
-
-def _recall(ctx, ref, out):
-    from .. import lsh
-
-    return lsh.recall(out[1].cpu(), torch.from_numpy(ref[1]))  # (dist, idx), as kneighbors returns them
-
-
-def _exact_compare(ctx, ref, out):
-    return Agreement(_recall(ctx, ref, out), note="all n distances per query")
-
-
-def _lsh_compare(ctx, ref, out):
-    scanned = 100 * float(out[2].float().mean()) / len(ctx["X"])
-    return Agreement(_recall(ctx, ref, out), scanned=scanned,
-                     note=f"build + 1,000 queries; scans {scanned:.2f}% of the points")
-
-
-ALGORITHMS = {
-    "k-means": Algorithm(
-        "scikit-learn KMeans (lloyd)", "inertia ÷ scikit-learn's", _kmeans_prepare, _kmeans_reference,
-        lambda ctx, ref: f"{ref.n_iter_} iterations",
-        (Variant("lessonlib kmeans ({method})", True, _kmeans_ours, _kmeans_compare),)),
-    "DBSCAN": Algorithm(
-        "scikit-learn DBSCAN", "identical labels", lambda X, p: {"X": X, "eps": p["eps"]}, _dbscan_reference,
-        lambda ctx, ref: f"{ref.max() + 1} clusters, {(ref == -1).sum()} noise points",
-        (Variant("lessonlib dbscan ({method})", True, _dbscan_ours, _dbscan_compare),)),
-    "10 nearest neighbours": Algorithm(
-        "scikit-learn NearestNeighbors", "recall@10", _knn_prepare, _knn_reference,
-        lambda ctx, ref: "fit + 1,000 queries",
-        (Variant("lessonlib exact_knn (brute force)", False, _exact_ours, _exact_compare),
-         Variant("lessonlib LSH ({method})", True, _lsh_ours, _lsh_compare))),
-}
+    fit = lambda: _sklearn("sklearn.neighbors").NearestNeighbors(n_neighbors=k).fit(X.numpy()).kneighbors(Q.numpy())  # noqa: E731
+    truth = torch.from_numpy(fit()[1])
+    yield "scikit-learn NearestNeighbors", "cpu", fit, {"value": 1.0, "note": "fit + 1,000 queries"}
+    for device in dict.fromkeys(d for d, _ in runs):
+        Xd, Qd = X.to(device), Q.to(device)
+        call = lambda: lsh.exact_knn(Xd, Qd, k)  # noqa: E731
+        yield "lessonlib exact_knn (brute force)", device, call, {
+            "value": lsh.recall(call()[1].cpu(), truth), "note": "all n distances per query"}
+    for device, method in runs:
+        Xd, Qd = X.to(device), Q.to(device)
+        call = lambda: lsh.query(lsh.build(Xd, **lsh_params), Qd, k, method=method)  # noqa: E731
+        _, idx, scanned = call()  # (dist, idx, scanned), like kneighbors
+        share = 100 * float(scanned.float().mean()) / len(X)
+        yield f"lessonlib LSH ({method})", device, call, {
+            "value": lsh.recall(idx.cpu(), truth), "scanned (%)": share,
+            "note": f"build + 1,000 queries; scans {share:.2f}% of the points"}
 
 
 def cluster_comparison(
@@ -276,8 +123,8 @@ def cluster_comparison(
     """Time k-means, DBSCAN and LSH neighbours against scikit-learn on identical data, in one process.
 
     Each case runs scikit-learn's version once untimed (its result is the
-    reference), then timed; then each of lessonlib's versions (``ALGORITHMS``)
-    likewise, compared with the reference.
+    reference), then timed; then each of lessonlib's versions likewise,
+    compared with the reference.
 
     Parameters
     ----------
@@ -330,72 +177,31 @@ def cluster_comparison(
     if lsh_params is not None and not isinstance(lsh_params, dict):
         raise TypeError(f"lsh_params must be a dict, got {type(lsh_params).__name__}")
     repeat = _checks.integer("repeat", repeat, low=1)
-    lsh = {**DEFAULT_LSH, **(lsh_params or {})}
+    lsh_params = {**DEFAULT_LSH, **(lsh_params or {})}
+    runs = [(dev, m) for dev in devices for m in (methods if dev == "cpu" else ["tensor"])]
     rows, data = [], {}
-
-    def row(case, impl, device, n, timed, agreement: Agreement):
-        t, rss, grew = timed
-        rows.append({"algorithm": CLUSTER_CASES[case].algorithm, "case": case, "implementation": impl,
-                     "device": device, "n": n, "best (s)": t.min, "median (s)": t.median, "IQR (s)": t.iqr,
-                     "agreement": ALGORITHMS[CLUSTER_CASES[case].algorithm].agreement,
-                     "value": agreement.value, "identical labels": agreement.identical,
-                     "scanned (%)": agreement.scanned, "peak RSS (MiB)": rss, "RSS growth (MiB)": grew,
-                     "note": agreement.note})
-
     for case in progress_bar(cases, desc="clustering", unit="case", show=progress):
-        spec = CLUSTER_CASES[case]
-        algo, n = ALGORITHMS[spec.algorithm], sizes[spec.size]
-        if spec.data not in data:
-            data[spec.data] = cluster_data(spec.data, n)
-        ctx = algo.prepare(data[spec.data], {**spec.params, "lsh": lsh})
-        fit = algo.run_reference(ctx)
-        ref = fit()
-        row(case, algo.reference, "cpu", n, timed_with_memory(fit, repeat=repeat),
-            Agreement(1.0, note=algo.reference_note(ctx, ref)))
-        for variant in algo.variants:
-            runs = [(dev, m) for dev in devices for m in (methods if dev == "cpu" else ["tensor"])] \
-                if variant.per_method else [(dev, "tensor") for dev in devices]
-            for dev, m in runs:
-                call = variant.run(ctx, dev, m)
-                agreement = variant.compare(ctx, ref, call())
-                row(case, variant.label.format(method=m), dev, n, timed_with_memory(call, repeat=repeat), agreement)
+        algorithm, name, size, setting = CLUSTER_CASES[case]
+        n = sizes[size]
+        if name not in data:
+            data[name] = cluster_data(name, n)
+        results = (_kmeans(data[name], setting, runs) if algorithm == "k-means"
+                   else _dbscan(data[name], setting, runs) if algorithm == "DBSCAN"
+                   else _knn(data[name], setting, runs, lsh_params))
+        for impl, device, call, agreement in results:
+            t, rss, grew = timed_with_memory(call, repeat=repeat)
+            rows.append({"algorithm": algorithm, "case": case, "implementation": impl, "device": device, "n": n,
+                         "best (s)": t.min, "median (s)": t.median, "IQR (s)": t.iqr,
+                         "agreement": AGREEMENT[algorithm], "value": agreement["value"],
+                         "identical labels": agreement.get("identical labels"),
+                         "scanned (%)": agreement.get("scanned (%)", math.nan),
+                         "peak RSS (MiB)": rss, "RSS growth (MiB)": grew, "note": agreement["note"]})
     return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- the goals
 
-
-@dataclass(frozen=True)
-class Measure:
-    """One measured number of a goal, and the bound it must keep.
-
-    Attributes
-    ----------
-    name : str
-    value : float
-    op : str
-        ``"<="``, ``"<"`` or ``">="``: how ``value`` must compare with ``bound``.
-    bound : float
-    unit : str
-        Appended to both numbers when printed (``"×"``, ``"%"``).
-    digits : int
-        Decimals of ``value`` when printed (3 unless given).
-    """
-
-    name: str
-    value: float
-    op: str
-    bound: float
-    unit: str = ""
-    digits: int = 3
-
-    @property
-    def met(self) -> bool:
-        """Whether ``value`` keeps the bound."""
-        return {"<=": self.value <= self.bound, "<": self.value < self.bound, ">=": self.value >= self.bound}[self.op]
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.value:.{self.digits}f}{self.unit} (goal {self.op} {self.bound:g}{self.unit})"
+_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 
 
 @dataclass(frozen=True)
@@ -406,7 +212,10 @@ class Goal:
     ----------
     case : str
         Which case (and implementation) it is about.
-    measures : tuple of Measure
+    measures : tuple of tuple
+        ``(name, value, op, bound, unit[, decimals])`` each: ``value op bound``
+        must hold (``op`` is ``"<="``, ``"<"`` or ``">="``); ``unit`` is printed
+        after both numbers, ``value`` with ``decimals`` decimals (3 unless given).
     identical : bool or None
         Whether the labels must be, and were, identical (None: not asked).
     """
@@ -418,10 +227,11 @@ class Goal:
     @property
     def met(self) -> bool:
         """Every measure within its bound, and identical labels where they are asked for."""
-        return all(m.met for m in self.measures) and self.identical is not False
+        return all(_OPS[op](value, bound) for _, value, op, bound, *_ in self.measures) and self.identical is not False
 
     def __str__(self) -> str:
-        parts = [str(m) for m in self.measures]
+        parts = [f"{name} {value:.{(rest or [3])[0]}f}{unit} (goal {op} {bound:g}{unit})"
+                 for name, value, op, bound, unit, *rest in self.measures]
         if self.identical is not None:
             parts.append(f"identical labels: {self.identical}")
         return f"{self.case}: " + ", ".join(parts)
@@ -462,25 +272,24 @@ def cluster_goals(table, crossover=None) -> list[Goal]:
         algo = rows.algorithm.iloc[0]
         if algo == "k-means" and "lessonlib kmeans (fused)" in rows.index:
             ours, skl = rows.loc["lessonlib kmeans (fused)"], rows.loc["scikit-learn KMeans (lloyd)"]
-            goals.append(Goal(case, (Measure("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.0, "×"),
-                                     Measure("inertia ÷ scikit-learn's", ours.value, "<=", 1.001, "×", 6)),
+            goals.append(Goal(case, (("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.0, "×"),
+                                     ("inertia ÷ scikit-learn's", ours.value, "<=", 1.001, "×", 6)),
                               bool(ours["identical labels"])))
         elif algo == "DBSCAN" and "lessonlib dbscan (fused)" in rows.index:
             ours, skl = rows.loc["lessonlib dbscan (fused)"], rows.loc["scikit-learn DBSCAN"]
             goals.append(Goal(f"{case}, n = {int(ours.n):,}",
-                              (Measure("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.25, "×"),),
+                              (("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.25, "×"),),
                               bool(ours["identical labels"])))
         elif algo == "10 nearest neighbours":
             for impl in [i for i in rows.index if i.startswith("lessonlib LSH")]:
                 knn = rows.loc[impl]
                 goals.append(Goal(f"{case}, {impl}, n = {int(knn.n):,}",
-                                  (Measure("recall@10", float(knn.value), ">=", 0.9),
-                                   Measure("points scanned", float(knn["scanned (%)"]), "<=", 10.0, "%"))))
+                                  (("recall@10", float(knn.value), ">=", 0.9, ""),
+                                   ("points scanned", float(knn["scanned (%)"]), "<=", 10.0, "%"))))
     if crossover is not None and len(crossover) and int(crossover.n.max()) >= 1_000_000:
         n = int(crossover.n.max())
         big = crossover.set_index("n").loc[n]
         goals.append(Goal(f"LSH, 32-D, n = {n:,}, 1,000 queries",
-                          (Measure("query time ÷ brute force's", big["LSH query (s)"] / big["brute force (s)"], "<",
-                                   1.0, "×"),
-                           Measure("recall@10", float(big["recall@10"]), ">=", 0.9))))
+                          (("query time ÷ brute force's", big["LSH query (s)"] / big["brute force (s)"], "<", 1.0, "×"),
+                           ("recall@10", float(big["recall@10"]), ">=", 0.9, ""))))
     return goals

@@ -7,7 +7,7 @@
   rates and a device copy's bandwidth;
 - :func:`roofline_table` -- the roofline model beside what was measured;
 - :func:`gpu_meanshift_timings` -- mean shift on the GPU by batch size;
-- :func:`gpu_report` -- all of it, in :mod:`lessonlib.reference`'s format
+- :func:`gpu_report` -- all of it, in :mod:`lessonlib.bench.reference`'s format
   (``python -m lessonlib.bench gpu``).
 
 All of them but the tables need a real CUDA GPU and raise ``RuntimeError``
@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from .. import _checks, hardware
+from ..kernels import KERNELS, TPB
 from ..timing import Timing, bench, format_seconds
 from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
 from .claims import (
     AS_LECTURED_KERNEL,
     AS_LECTURED_TORCH,
-    GPU_KERNEL_ROWS,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_BATCHES,
     HOST_MEMORY,
@@ -94,7 +94,7 @@ def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
         return d_r64.copy_to_host()  # a new pageable array each call, as `r = rg.copy_to_host()`
 
     calls = {AS_LECTURED_KERNEL: as_lectured}
-    for name, row in GPU_KERNEL_ROWS.items():
+    for name, row in KERNELS.items():
         launch = _launcher(name, m, n, tpb, xn.dtype.type)
         calls[row] = functools.partial(launch, d_x, d_w, d_c)
     calls.update({
@@ -106,7 +106,7 @@ def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
     return calls
 
 
-def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16, repeat: int = 7) -> dict[str, Timing]:
+def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = TPB, repeat: int = 7) -> dict[str, Timing]:
     """Time every GPU row of the MNIST-shaped product ``x @ w``. GPU only.
 
     Parameters
@@ -144,7 +144,7 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = 16, repea
     return {name: bench(calls[name], name=name, repeat=repeat) for name in GPU_MATMUL_ROWS}
 
 
-def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
+def gpu_square_gflops(n: int = 4096, *, tpb: int = TPB) -> dict[str, float]:
     """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off) on n×n float32. GPU only.
 
     torch's TF32 setting is restored afterwards.
@@ -158,7 +158,7 @@ def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        Keyed by ``claims.SQUARE_ROWS``: the rows of ``claims.GPU_KERNEL_ROWS``
+        Keyed by ``claims.SQUARE_ROWS``: the rows of ``kernels.KERNELS``
         and ``"cuBLAS (TF32 off)"``.
     """
     require_gpu()
@@ -173,7 +173,7 @@ def gpu_square_gflops(n: int = 4096, *, tpb: int = 16) -> dict[str, float]:
     flop = 2 * n**3
     out = {
         row: flop / bench(_launcher(name, n, n, tpb, np.float32), d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9
-        for name, row in GPU_KERNEL_ROWS.items()
+        for name, row in KERNELS.items()
     }
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # full float32, comparable with the kernels
@@ -215,9 +215,7 @@ def gpu_meanshift_timings(
     from ..meanshift import meanshift_batched
 
     data = lecture_points(data)
-    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
-        raise TypeError(f"batch_sizes must be a sequence of ints, got {type(batch_sizes).__name__}")
-    sizes = [_checks.integer("batch_sizes entries", bs, low=1) for bs in batch_sizes]
+    sizes = _checks.sequence("batch_sizes", batch_sizes, item=lambda n, v: _checks.integer(n, v, low=1))
     dg = data.cuda()
     rows = {f"GPU, bs = {bs}": bs for bs in sizes if bs < len(data)}
     rows[MEANSHIFT_ALL] = len(data)
@@ -251,7 +249,7 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
     Returns
     -------
     dict
-        Follows ``lessonlib.reference.SCHEMA``.
+        Follows ``lessonlib.bench.reference.SCHEMA``.
     """
     require_gpu()
     from ..timing import provenance
@@ -299,7 +297,7 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
         "matmul": {
             "shape": [list(x.shape), list(w.shape)],
             "data": source,
-            "tpb": 16,
+            "tpb": TPB,
             "host_memory": HOST_MEMORY,
             "cpu": {fn: {"median_s": float(r["median (s)"]), "min_s": float(r["min (s)"]),
                          "iqr_s": float(r["IQR (s)"]), "samples": int(r["samples"]), "rows": n}
@@ -329,9 +327,9 @@ def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
         From :func:`gpu_matmul_timings`; None on a build without a GPU (every
         row then reads "not measured on this build", unless a reference is given).
     reference : dict, optional
-        A reference file (:func:`lessonlib.reference.load_reference`). Used only
+        A reference file (:func:`lessonlib.bench.reference.load_reference`). Used only
         when ``timings`` is None: its medians fill a column headed "reference
-        median" (the caption must carry :func:`lessonlib.reference.caption`).
+        median" (the caption must carry :func:`lessonlib.bench.reference.caption`).
 
     Returns
     -------
@@ -343,7 +341,7 @@ def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
 
     rows = list(GPU_MATMUL_ROWS)
     if timings is None and reference is not None:
-        from ..reference import validate
+        from .reference import validate
 
         if not isinstance(reference, dict):
             raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")

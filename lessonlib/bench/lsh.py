@@ -22,12 +22,7 @@ LSH_CROSSOVER_PARAMS = {"n_tables": 16, "n_hashes": 8, "width": 24.0}
 
 
 def _sizes(name: str, values, low: int) -> list[int]:
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of ints, got {type(values).__name__}")
-    out = [_checks.integer(f"{name} entries", v, low=low) for v in values]
-    if not out:
-        raise ValueError(f"{name} is empty: give at least one")
-    return out
+    return _checks.sequence(name, values, item=lambda n, v: _checks.integer(n, v, low=low))
 
 
 def _queries(X, Q):
@@ -115,9 +110,7 @@ def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes:
     n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
     width = _checks.positive("width", width)
     k = _checks.integer("k", k, low=1, high=len(X))
-    _checks.text("method", method)
-    if method not in ("tensor", "fused", "auto"):
-        raise ValueError(f"method must be 'tensor', 'fused' or 'auto', got {method!r}")
+    _checks.choice("method", method, ("tensor", "fused", "auto"))
     repeat = _checks.integer("repeat", repeat, low=1)
     index = lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width)
     return bench(lsh.query, index, Q, k, method=method, repeat=repeat, name=f"LSH query ({method})")

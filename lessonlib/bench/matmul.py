@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from .. import _checks
@@ -83,6 +81,7 @@ def matmul_ladder(
         flops=[2 * r * w.shape[0] * w.shape[1] for r in rows],
         notes={"lecture (2022, its own hardware)": [LECTURE_MATMUL.get(f.__name__, "") for f, _ in rungs]},
         caption=caption,
+        keys=[f.__name__ for f, _ in rungs],
     )
 
 
@@ -132,16 +131,13 @@ def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tu
     return t, x.numel() * x.element_size() / t.median / 1e9
 
 
-_LADDER_ROW = re.compile(r"^(?P<fn>\w+) \((?P<rows>[\d,]+) rows\)$")
-
-
 def ladder_rows(table: Ladder) -> dict:
     """The rows of a :func:`matmul_ladder` table keyed by function name, each with the rows it ran on.
 
     Parameters
     ----------
     table : Ladder
-        From :func:`matmul_ladder`.
+        From :func:`matmul_ladder` (or any ladder made with ``work``).
 
     Returns
     -------
@@ -150,13 +146,10 @@ def ladder_rows(table: Ladder) -> dict:
     """
     if not isinstance(table, Ladder):
         raise TypeError(f"table must be a Ladder from matmul_ladder, got {type(table).__name__}")
-    out = {}
-    for name, row in table.frame.iterrows():
-        m = _LADDER_ROW.match(str(name))
-        if m is None:
-            raise ValueError(f"table row {name!r} is not a matmul_ladder row ('<function> (<n> rows)')")
-        out[m["fn"]] = (int(m["rows"].replace(",", "")), row)
-    return out
+    if table.work is None:
+        raise ValueError("table has no work per row: make it with matmul_ladder (or ladder(..., work=...))")
+    rows = (row for _, row in table.frame.iterrows())
+    return {key: (int(work), row) for key, work, row in zip(table.keys, table.work, rows)}
 
 
 def ladder_per_row(table: Ladder) -> dict[str, float]:

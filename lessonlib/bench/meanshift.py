@@ -100,11 +100,9 @@ def meanshift_batch_sweep(
     data = _checks.points("data", data, convert=False)
     loop = _checks.boolean("loop", loop)
     repeat = _checks.integer("repeat", repeat, low=1)
-    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
-        raise TypeError(f"batch_sizes must be a sequence of ints, got {type(batch_sizes).__name__}")
+    batch_sizes = _checks.sequence("batch_sizes", batch_sizes, item=lambda n, v: _checks.integer(n, v, low=1))
     if loop and data.is_cuda:
         raise ValueError("loop=True times the point-by-point loop, which is for CPU data; data is on the GPU")
-    batch_sizes = [_checks.integer("batch_sizes entries", bs, low=1) for bs in batch_sizes]
     sizes = [bs for bs in batch_sizes if bs < len(data)] + [len(data)]
     timings, lecture = [], []
     if loop:
@@ -134,8 +132,7 @@ def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
     """
     from torch.overrides import TorchFunctionMode
 
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    _checks.callable_("fn", fn)
     names: list[str] = []
 
     class _Count(TorchFunctionMode):
@@ -239,11 +236,7 @@ def meanshift_comparison(
     from .._deps import require
     from ..meanshift import cluster_labels, make_clusters, meanshift_batched, meanshift_fast, true_labels
 
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise TypeError(f"sizes must be a sequence of ints, got {type(sizes).__name__}")
-    sizes = [_checks.integer("sizes entries", n, low=6) for n in sizes]
-    if not sizes:
-        raise ValueError("sizes is empty: give at least one size")
+    sizes = _checks.sequence("sizes", sizes, item=lambda n, v: _checks.integer(n, v, low=6))
     bw = _checks.positive("bw", bw)
     batched_max = _checks.integer("batched_max", batched_max, low=1)
     sklearn_default_max = _checks.integer("sklearn_default_max", sklearn_default_max, low=1)

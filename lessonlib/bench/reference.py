@@ -10,9 +10,10 @@ build" and never mixed with the build's own measurements.
 This module owns the file's format:
 
 - ``SCHEMA`` -- the format as a JSON Schema (draft 2020-12);
-- :func:`validate` and :func:`load_reference` -- check a report against it and
-  say exactly what is wrong;
+- :func:`validate` and :func:`load_reference` -- check a report against it
+  (with ``jsonschema``, from the ``bench`` extra) and say exactly what is wrong;
 - :func:`write_reference` -- check, then write;
+- :func:`gpu_claims` -- the verdicts on the lecture's GPU claims from a report;
 - :func:`caption`, :func:`reference_table`, :func:`claims_table` and
   :func:`claim_text` -- the only way a chapter shows reference figures, each
   carrying the label and the reference's device and date.
@@ -41,21 +42,26 @@ A timing row is an object with ``median_s``, ``min_s``, ``iqr_s`` and
 from __future__ import annotations
 
 import json
-import math
-import re
 from pathlib import Path
 
-from . import _checks
-from .bench.claims import (
+from .. import _checks, _deps
+from ..timing import format_ratio, format_seconds
+from .claims import (
+    AS_LECTURED_KERNEL,
+    AS_LECTURED_TORCH,
     GPU_CLAIMS,
     GPU_MATMUL_ROWS,
     GPU_MEANSHIFT_ROWS,
+    LADDER_RUNGS,
     LECTURE_GPU,
+    LECTURE_LADDER,
+    MATMUL_CLAIM_IDS,
     MATMUL_CPU_ROWS,
     MEANSHIFT_CPU_ROWS,
     SQUARE_ROWS,
     Verdict,
-    gpu_claims,
+    matmul_claims,
+    meanshift_claims,
 )
 
 LABEL = "Reference, not measured by this build"  # every reference figure a chapter shows carries it
@@ -160,65 +166,12 @@ class ReferenceFormatError(ValueError):
     """A reference file, or report, that does not follow ``SCHEMA``; the message lists what is wrong."""
 
 
-_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-}
-
-
-def _describe(v) -> str:
-    text = json.dumps(v)
-    return f"{text[:40]}…" if len(text) > 40 else text
-
-
-def _errors(value, schema: dict, path: str, out: list[str]) -> None:
-    """Append to ``out`` one line per way ``value`` breaks ``schema`` (the subset of JSON Schema used here)."""
-    if "$ref" in schema:
-        schema = SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[1]]
-    where = path or "the top level"
-    if "const" in schema and value != schema["const"]:
-        out.append(f"{where}: must be {json.dumps(schema['const'])}, got {_describe(value)}")
-        return
-    if "type" in schema:
-        types = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
-        if not any(_TYPES[t](value) for t in types):
-            out.append(f"{where}: must be {' or '.join(types)}, got {_describe(value)}")
-            return
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            out.append(f"{where}: must be >= {schema['minimum']}, got {_describe(value)}")
-        if "exclusiveMinimum" in schema and not value > schema["exclusiveMinimum"]:
-            out.append(f"{where}: must be > {schema['exclusiveMinimum']}, got {_describe(value)}")
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            out.append(f"{where}: must not be empty")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append(f"{where}: {_describe(value)} does not match {schema['pattern']}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", math.inf):
-            out.append(f"{where}: has {len(value)} items")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                _errors(item, schema["items"], f"{path}[{i}]", out)
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                out.append(f"{where}: missing {key!r}")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else key
-            if key in props:
-                _errors(item, props[key], sub, out)
-            elif extra is False:
-                out.append(f"{where}: unexpected key {key!r}")
-            elif isinstance(extra, dict):
-                _errors(item, extra, sub, out)
+def _where(path) -> str:
+    """``matmul.gpu.tiled kernel``, ``cluster[0]``: a place in the file, as the messages name it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "the top level"
 
 
 def validate(report, *, source: str = "the report") -> dict:
@@ -239,16 +192,44 @@ def validate(report, *, source: str = "the report") -> dict:
     Raises
     ------
     ReferenceFormatError
-        A ``ValueError`` that lists each problem with its place in the file
-        (``matmul.gpu: missing 'tiled kernel'``).
+        A ``ValueError`` that lists each problem with its place in the file, in
+        ``jsonschema``'s words (``matmul.gpu: 'tiled kernel' is a required property``).
     """
     _checks.text("source", source)
-    problems: list[str] = []
-    _errors(report, SCHEMA, "", problems)
+    jsonschema = _deps.require("jsonschema", "bench", "checking a GPU reference file")
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(report), key=lambda e: list(map(str, e.path)))
+    problems = [f"{_where(e.path)}: {e.message}" for e in errors]
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
         raise ReferenceFormatError(f"{source} is not a valid GPU reference file ({FORMAT} version {VERSION}): {shown}")
     return report
+
+
+def gpu_claims(report: dict) -> list[Verdict]:
+    """Every GPU claim's verdict from a report in the reference file's format.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`lessonlib.bench.gpu.gpu_report` returns it, or :func:`load_reference` reads it.
+
+    Returns
+    -------
+    list of Verdict
+        In the order of ``GPU_CLAIMS``.
+
+    Raises
+    ------
+    ReferenceFormatError
+        A ``ValueError``, when ``report`` does not follow ``SCHEMA``.
+    """
+    if not isinstance(report, dict):
+        raise TypeError(f"report must be a dict in the reference file's format, got {type(report).__name__}")
+    validate(report)
+    mm, ms = report["matmul"], report["meanshift"]
+    per_row = {k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()}
+    med = lambda rows: {k: v["median_s"] for k, v in rows.items()}  # noqa: E731
+    return matmul_claims(per_row, med(mm["gpu"]), mm["shape"][0][0]) + meanshift_claims(med(ms["cpu"]), med(ms["gpu"]))
 
 
 def _no_constant(name: str):
@@ -338,8 +319,6 @@ def short_label(ref: dict) -> str:
 def _timing_frame(rows: dict, order, lecture: dict, what: dict):
     import pandas as pd
 
-    from .timing import format_seconds
-
     index = [r for r in order if r in rows] + [r for r in rows if r not in order]
     return pd.DataFrame({
         "median": [format_seconds(rows[r]["median_s"]) for r in index],
@@ -373,7 +352,7 @@ def reference_table(ref: dict, part: str = "matmul"):
     """
     import pandas as pd
 
-    from . import book
+    from .. import book
 
     ref = _checked(ref)
     if not isinstance(part, str):
@@ -471,8 +450,8 @@ def claims_table(measured, ref: dict | None, claims=None, *, text: str = "The le
     """
     import pandas as pd
 
-    from . import book
-    from .timing import measured_caption
+    from .. import book
+    from ..timing import measured_caption
 
     if measured is not None:
         if not isinstance(measured, (list, tuple)) or not all(isinstance(v, Verdict) for v in measured):
@@ -494,3 +473,124 @@ def claims_table(measured, ref: dict | None, claims=None, *, text: str = "The le
         cap += " " + caption(ref, "The last column")
     frame = pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in ids], name="claim"))
     return book.table(frame, caption=cap)
+
+
+_LADDER_CPU = dict(zip(LADDER_RUNGS[:4], MATMUL_CPU_ROWS))  # rung -> matmul_ladder's function name
+_LADDER_GPU = {LADDER_RUNGS[4]: AS_LECTURED_KERNEL, LADDER_RUNGS[5]: AS_LECTURED_TORCH}
+_LECTURE_COMPARED = {
+    "kernel_beats_cpu": "kernel 3.61 ms; einsum 15.1 ms, @ 15.2 ms",
+    "cuda_vs_broadcast": "broadcasting 663 ms; (m1c @ m2c).cpu() 458 µs: 1,448×",
+    "five_million": "loops 4,210 s (421 ms for 5 rows); 458 µs: 9.2 million×",
+}
+
+
+def _reference_rows(reference) -> tuple[dict, dict, int]:
+    """Per-row CPU seconds, GPU medians and row count of a reference file's matrix product."""
+    if not isinstance(reference, dict):
+        raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")
+    mm = validate(reference, source="reference")["matmul"]
+    return ({k: v["median_s"] / v["rows"] for k, v in mm["cpu"].items()},
+            {k: v["median_s"] for k, v in mm["gpu"].items()}, mm["shape"][0][0])
+
+
+def _compared(claim: str, full: dict, gpu: dict | None) -> str:
+    """The figures one machine measured of what ``claim`` compares."""
+    s = format_seconds
+    cpu = {"kernel_beats_cpu": f"einsum {s(full['matmul_einsum'])}, @ {s(full['matmul'])} (CPU)",
+           "cuda_vs_broadcast": f"broadcasting {s(full['matmul_broadcast'])}",
+           "five_million": f"loops {s(full['matmul_loops'])} (extrapolated)"}[claim]
+    if gpu is None:
+        return cpu
+    row = AS_LECTURED_KERNEL if claim == "kernel_beats_cpu" else AS_LECTURED_TORCH
+    return f"{cpu}; {'kernel' if claim == 'kernel_beats_cpu' else '(m1c @ m2c).cpu()'} {s(gpu[row])}"
+
+
+def _short(v: Verdict) -> str:
+    return f"{'held' if v.held else 'did not hold'}: {format_ratio(v.ratio)}"
+
+
+def matmul_claims_frame(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None):
+    """The lecture's three matrix-product GPU claims, one row each: what was compared, and the verdict.
+
+    Every row holds only what its claim compares: the lecture's figures, this
+    build's (its CPU rungs always, its GPU rows when it has a GPU), the
+    reference GPU's when a reference file is given, and the verdict. Without a
+    GPU the verdict is the reference's, labelled as such, or "not measured".
+
+    Parameters
+    ----------
+    cpu_per_row : dict of str to float
+        This build's seconds per output row of the CPU rungs (:func:`lessonlib.bench.matmul.ladder_per_row`).
+    rows : int
+        Rows of the full product (50,000): the CPU rungs are scaled to it.
+    gpu : dict of str to float, optional
+        This build's median seconds of the GPU rows (at least the two "as lectured" ones); None without a GPU.
+    reference : dict, optional
+        A reference file (:func:`lessonlib.bench.reference.load_reference`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the claim; columns ``lecture``, ``this build``, ``reference GPU`` (with a reference
+        only) and ``verdict``.
+    """
+    import pandas as pd
+
+    _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    rows = _checks.integer("rows", rows, low=1)
+    if gpu is not None:
+        _checks.seconds("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+    full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
+    mine = {v.claim.id: v for v in matmul_claims(cpu_per_row, gpu, rows)} if gpu is not None else {}
+    columns = {"lecture": [_LECTURE_COMPARED[c] for c in MATMUL_CLAIM_IDS],
+               "this build": [_compared(c, full, gpu) for c in MATMUL_CLAIM_IDS]}
+    theirs = {}
+    if reference is not None:
+        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
+        theirs = {v.claim.id: v for v in matmul_claims(ref_cpu, ref_gpu, ref_rows)}
+        ref_full = {k: ref_cpu[k] * ref_rows for k in MATMUL_CPU_ROWS}
+        columns["reference GPU"] = [f"{_compared(c, ref_full, ref_gpu)}; {_short(theirs[c])}" for c in MATMUL_CLAIM_IDS]
+    verdicts = []
+    for c in MATMUL_CLAIM_IDS:
+        if c in mine:
+            verdicts.append(_short(mine[c]))
+        elif c in theirs:
+            verdicts.append(f"not measured here; on the reference GPU it {_short(theirs[c]).replace(':', ',', 1)}")
+        else:
+            verdicts.append("not measured: no GPU in this build")
+    columns["verdict"] = verdicts
+    return pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in MATMUL_CLAIM_IDS], name="claim"))
+
+
+def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None, reference: dict | None = None) -> dict:
+    """The ladder of the whole matrix product from each source, for :func:`lessonlib.kernels.plot_ladder`.
+
+    Parameters
+    ----------
+    cpu_per_row, rows, gpu, reference
+        As in :func:`matmul_claims_frame`.
+
+    Returns
+    -------
+    dict of str to dict of str to float
+        ``"lecture (2022)"``, ``"this build"`` and, with a reference, its short label, each
+        ``{rung: seconds}`` over the rungs of ``LADDER_RUNGS`` that source has.
+    """
+    _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    rows = _checks.integer("rows", rows, low=1)
+    if gpu is not None:
+        _checks.seconds("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+
+    def one(per_row, n, gpu_rows):
+        out = {rung: per_row[fn] * n for rung, fn in _LADDER_CPU.items()}
+        if gpu_rows is not None:
+            out.update({rung: gpu_rows[row] for rung, row in _LADDER_GPU.items()})
+        return out
+
+    series = {"lecture (2022)": {rung: s for rung, (s, _) in LECTURE_LADDER.items()},
+              "this build": one(cpu_per_row, rows, gpu)}
+    if reference is not None:
+        ref_cpu, ref_gpu, ref_rows = _reference_rows(reference)
+        series[short_label(reference).replace("Reference, not measured by this build", "reference")] = one(
+            ref_cpu, ref_rows, ref_gpu)
+    return series

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lessonlib import reference
+from lessonlib.bench import reference
 from lessonlib.bench.claims import (
     AS_LECTURED_KERNEL,
     AS_LECTURED_TORCH,
@@ -15,7 +15,7 @@ from lessonlib.bench.claims import (
     SQUARE_ROWS,
 )
 from lessonlib.bench.cli import main
-from lessonlib.reference import LABEL, SCHEMA, ReferenceFormatError, load_reference, validate
+from lessonlib.bench.reference import LABEL, SCHEMA, ReferenceFormatError, load_reference, validate
 
 
 def t(seconds, **extra):
@@ -63,8 +63,13 @@ def test_the_schema_is_a_valid_json_schema_and_the_hand_made_file_follows_it(tmp
 
 
 def test_an_absent_file_is_none_and_the_default_path_is_the_books():
+    from pathlib import Path
+
+    from lessonlib.bench.cli import parser
+
     assert load_reference("/nonexistent/reference_gpu.json") is None
-    assert reference.DEFAULT_PATH == "_data/reference_gpu.json"
+    # chapters execute in book/, the command line runs at the repository's root: both must read one file
+    assert Path("book") / reference.DEFAULT_PATH == parser().parse_args(["claims"]).file
 
 
 def _broken():
@@ -86,23 +91,24 @@ def _broken():
         return f
 
     return [
-        ("no driver", drop("provenance", "driver"), "provenance: missing 'driver'"),
-        ("driver as a number", put(580, "provenance", "driver"), "provenance.driver: must be string, got 580"),
-        ("a date without a time", put("2026-01-02", "provenance", "date"), "provenance.date: \"2026-01-02\" does not match"),
-        ("a lecture row missing", drop("matmul", "gpu", AS_LECTURED_TORCH), f"matmul.gpu: missing {AS_LECTURED_TORCH!r}"),
+        ("no driver", drop("provenance", "driver"), "provenance: 'driver' is a required property"),
+        ("driver as a number", put(580, "provenance", "driver"), "provenance.driver: 580 is not of type 'string'"),
+        ("a date without a time", put("2026-01-02", "provenance", "date"), "provenance.date: '2026-01-02' does not match"),
+        ("a lecture row missing", drop("matmul", "gpu", AS_LECTURED_TORCH),
+         f"matmul.gpu: {AS_LECTURED_TORCH!r} is a required property"),
         ("a negative time", put(-1.0, "matmul", "gpu", "tiled kernel", "median_s"),
-         "matmul.gpu.tiled kernel.median_s: must be > 0, got -1.0"),
+         "matmul.gpu.tiled kernel.median_s: -1.0 is less than or equal to the minimum of 0"),
         ("samples as a float", put(2.5, "meanshift", "gpu", "GPU, bs = 5", "samples"),
-         "meanshift.gpu.GPU, bs = 5.samples: must be integer, got 2.5"),
-        ("an unknown top-level key", put(1, "extra"), "the top level: unexpected key 'extra'"),
-        ("another format", put("something-else", "format"), 'format: must be "lessonlib-gpu-reference"'),
-        ("version 2", put(2, "version"), "version: must be 1, got 2"),
-        ("cluster rows not a list", put({"a": 1}, "cluster"), "cluster: must be array"),
-        ("a cluster row without its device", drop("cluster", 0, "device"), "cluster[0]: missing 'device'"),
+         "meanshift.gpu.GPU, bs = 5.samples: 2.5 is not of type 'integer'"),
+        ("an unknown top-level key", put(1, "extra"), "the top level: Additional properties are not allowed ('extra'"),
+        ("another format", put("something-else", "format"), "format: 'lessonlib-gpu-reference' was expected"),
+        ("version 2", put(2, "version"), "version: 1 was expected"),
+        ("cluster rows not a list", put({"a": 1}, "cluster"), "cluster: {'a': 1} is not of type 'array'"),
+        ("a cluster row without its device", drop("cluster", 0, "device"), "cluster[0]: 'device' is a required property"),
         ("cuBLAS missing", drop("square_matmul", "GFLOP/s", "cuBLAS (TF32 off)"),
-         "square_matmul.GFLOP/s: missing 'cuBLAS (TF32 off)'"),
-        ("a bool for a number", put(True, "device_copy_GBps"), "device_copy_GBps: must be number, got true"),
-        ("a three-part shape", put([[1, 2], [2, 3], [3, 4]], "matmul", "shape"), "matmul.shape: has 3 items"),
+         "square_matmul.GFLOP/s: 'cuBLAS (TF32 off)' is a required property"),
+        ("a bool for a number", put(True, "device_copy_GBps"), "device_copy_GBps: True is not of type 'number'"),
+        ("a three-part shape", put([[1, 2], [2, 3], [3, 4]], "matmul", "shape"), "matmul.shape: [[1, 2], [2, 3], [3, 4]] is too long"),
     ]
 
 
@@ -116,8 +122,6 @@ def test_a_broken_report_is_refused_with_what_is_wrong_and_where(tmp_path, name,
         load_reference(path)
     assert str(path) in str(err.value) and message in str(err.value), str(err.value)
     assert isinstance(err.value, ValueError)
-    jsonschema = pytest.importorskip("jsonschema")  # an independent validator agrees that it is broken
-    assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(report)
 
 
 def test_not_json_and_nan_are_refused(tmp_path):
@@ -144,7 +148,7 @@ def test_write_reference_checks_before_writing(tmp_path):
     path = tmp_path / "sub" / "ref.json"
     bad = hand_made()
     del bad["provenance"]
-    with pytest.raises(ReferenceFormatError, match="missing 'provenance'"):
+    with pytest.raises(ReferenceFormatError, match="'provenance' is a required property"):
         reference.write_reference(bad, path)
     assert not path.exists()
     assert reference.write_reference(hand_made(), path) == path
@@ -205,4 +209,4 @@ def test_cli_claims_prints_one_line_per_claim(tmp_path, capsys):
     assert len(lines) == 5
     path.write_text("[]")
     assert main(["claims", str(path)]) == 2
-    assert "must be object" in capsys.readouterr().err
+    assert "the top level: [] is not of type 'object'" in capsys.readouterr().err

@@ -137,7 +137,8 @@ def _passing_gpu_test(tmp_path) -> str:
 
 
 def test_the_check_end_to_end_with_the_gpu_faked(tmp_path, monkeypatch, capsys):
-    from lessonlib.bench.claims import GPU_CLAIMS, GPU_KERNEL_ROWS, SQUARE_ROWS
+    from lessonlib.bench.claims import GPU_CLAIMS, SQUARE_ROWS
+    from lessonlib.kernels import KERNELS
     from lessonlib.bench.reference import load_reference
 
     square = {r: 500.0 * (i + 1) for i, r in enumerate(SQUARE_ROWS[:-1])} | {"cuBLAS (TF32 off)": 10_000.0}
@@ -162,7 +163,7 @@ def test_the_check_end_to_end_with_the_gpu_faked(tmp_path, monkeypatch, capsys):
     log = (out / "check.log").read_text()
     assert f"torch: {torch.__version__}" in log and "every step passed" in log
     s = record["summary"]
-    assert s["pct_of_cublas"] == pytest.approx({r: 5.0 * (i + 1) for i, r in enumerate(GPU_KERNEL_ROWS.values())})
+    assert s["pct_of_cublas"] == pytest.approx({r: 5.0 * (i + 1) for i, r in enumerate(KERNELS.values())})
     floor = (40 * 784 + 784 * 10 + 40 * 10) * 4 / 3000e9  # bytes read and written once, at 3000 GB/s
     assert s["mnist_floor_s"] == pytest.approx(floor)
     assert s["mnist_over_floor"]["torch @ on the GPU"] == pytest.approx(1e-3 / floor)

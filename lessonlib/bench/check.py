@@ -236,8 +236,9 @@ def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 
 def ladder_chart(ref: dict):
     """The kernel ladder of a reference file: each kernel's and cuBLAS's GFLOP/s at n², log scale.
 
-    A stand-in until the GPU chapter's own ladder chart exists; it draws only
-    from the reference file.
+    The GPU run's own picture of its result, drawn only from the reference
+    file: the chapter's ladder chart (:func:`lessonlib.kernels.plot_ladder`)
+    compares whole products with the lecture's, this one the kernels' speed.
 
     Parameters
     ----------
@@ -283,8 +284,8 @@ def summary(ref: dict) -> dict:
         against scikit-learn's on the CPU).
     """
     from ..ptx import roofline
-    from .reference import validate
-    from .claims import GPU_KERNEL_ROWS, gpu_claims
+    from ..kernels import KERNELS
+    from .reference import gpu_claims, validate
 
     if not isinstance(ref, dict):
         raise TypeError(f"ref must be a dict read by load_reference, got {type(ref).__name__}")
@@ -292,10 +293,10 @@ def summary(ref: dict) -> dict:
     sq, mm = ref["square_matmul"]["GFLOP/s"], ref["matmul"]
     (m, k), (_, n) = mm["shape"]
     floor = roofline(m, k, n, bandwidth=ref["device_copy_GBps"] * 1e9)["memory_s"]
-    rows = [*GPU_KERNEL_ROWS.values(), "torch @ on the GPU"]
+    rows = [*KERNELS.values(), "torch @ on the GPU"]
     cpu = {r["case"]: r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
     return {
-        "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in GPU_KERNEL_ROWS.values()},
+        "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},
         "mnist_floor_s": floor,
         "mnist_over_floor": {r: mm["gpu"][r]["median_s"] / floor for r in rows},
         "claims": {v.claim.text: str(v) for v in gpu_claims(ref)},

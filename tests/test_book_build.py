@@ -375,7 +375,7 @@ def test_every_timing_table_names_its_hardware(built_site):
             m = measured.search(text)
             assert (m and " cores)" in m.group(1)) or "Reference, not measured by this build" in text, (
                 f"{page.name}: a timing table's caption does not say where and when it was measured: {text[:300]!r}")
-    assert timing_tables >= 8
+    assert timing_tables >= 6  # a CPU build: einsum 1, gpu_kernels 1, meanshift 2, clustering 2, how_it_runs 1 (GPU tables are notes)
     SUMMARY.append(f"timing tables: {timing_tables}, each captioned with the machine and time of its run")
 
 

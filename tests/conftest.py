@@ -57,6 +57,16 @@ def pytest_runtest_setup(item):
             pytest.fail(str(err), pytrace=False)
 
 
+def book_ext(name: str):
+    """A module of the book's Sphinx extension, ``book/_ext/<name>.py``, loaded from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "book/_ext" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def toc_pages() -> list[str]:
     """Every page of the book, in the table of contents' order."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import re
 import shutil
 from html.parser import HTMLParser
@@ -17,18 +16,11 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
-from conftest import FRESH_RUNS, ROOT, SUMMARY, code_pages, jupyter_book, toc_pages
+from conftest import FRESH_RUNS, ROOT, SUMMARY, book_ext, code_pages, jupyter_book, toc_pages
 
 from lessonlib.hardware import cpu_cores as hardware_cores
 
 pytestmark = pytest.mark.book
-
-
-def _load_ext():
-    spec = importlib.util.spec_from_file_location("lessonlib_book", ROOT / "book/_ext/lessonlib_book.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_strict_build_writes_every_page(built_site):
@@ -37,7 +29,7 @@ def test_strict_build_writes_every_page(built_site):
 
 
 def test_cache_is_keyed_on_lessonlib_source_and_machine(built_site, monkeypatch):
-    ext = _load_ext()
+    ext = book_ext("lessonlib_book")
     ref = ROOT / ext.REFERENCE
     key = ext.cache_key(ROOT / "lessonlib", ext.machine_key(), ref)
     assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref) != key
@@ -50,7 +42,7 @@ def test_cache_is_keyed_on_lessonlib_source_and_machine(built_site, monkeypatch)
 
 
 def test_lessonlib_hash_sees_every_change(tmp_path):
-    ext = _load_ext()
+    ext = book_ext("lessonlib_book")
     pkg = tmp_path / "lessonlib"
     shutil.copytree(ROOT / "lessonlib", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     before = ext.lessonlib_hash(pkg)
@@ -66,7 +58,7 @@ def test_lessonlib_hash_sees_every_change(tmp_path):
 
 def test_cache_key_changes_with_the_gpu_reference_file(tmp_path):
     """A new, changed or removed reference file re-executes every page: no cached page shows a stale reference."""
-    ext = _load_ext()
+    ext = book_ext("lessonlib_book")
     from lessonlib.bench.reference import DEFAULT_PATH  # where the chapters read it, relative to book/
 
     assert ROOT / ext.REFERENCE == ROOT / "book" / DEFAULT_PATH

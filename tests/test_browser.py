@@ -142,8 +142,7 @@ def test_search_finds_the_mean_shift_chapter(built_site, site_url, context):
     page.close()
 
 
-LESSON = ["CLIP and inverse problems", "Einstein summation", "GPU kernels", "GPU kernels, going further",
-          "Mean shift",
+LESSON = ["CLIP and inverse problems", "Einstein summation", "GPU kernels", "Mean shift",
           "Homework: k-means, DBSCAN and LSH", "Calculus with infinitesimals"]
 
 
@@ -154,7 +153,8 @@ def test_navigation_follows_the_lecture_with_numbers_and_prev_next(built_site, s
     assert [e.split(". ", 1)[1] for e in numbered] == LESSON, entries
     assert [e.split(".", 1)[0] for e in numbered] == [str(i) for i in range(1, len(LESSON) + 1)]
     after = entries[entries.index(numbered[-1]) + 1:]
-    assert after[:2] == ["How this book runs", "Build status"] and "Benchmarks" in after, entries
+    assert after[:3] == ["GPU kernels, going further", "How this book runs", "Build status"], entries
+    assert "Benchmarks" in after, entries
     number = LESSON.index("Homework: k-means, DBSCAN and LSH") + 1
     assert page.locator("h1 .section-number").first.inner_text().strip() == f"{number}."
     assert page.locator("a.left-prev").get_attribute("href").endswith("meanshift.html")

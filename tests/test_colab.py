@@ -7,13 +7,12 @@ Colab itself cannot be reached from here: the tests check the URL it would open.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from types import SimpleNamespace
 
 import nbformat
 import pytest
-from conftest import ROOT, jupyter_book
+from conftest import ROOT, book_ext, jupyter_book
 from test_book_build import one_page_book  # noqa: F401 - the fixture
 
 REPO = "someone/lesson12-book"
@@ -21,14 +20,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 COLAB_HREF = re.compile(r'href="(https://colab\.research\.google\.com/[^"]*)"')
 
 
-def _ext():
-    spec = importlib.util.spec_from_file_location("lessonlib_book", ROOT / "book/_ext/lessonlib_book.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ext = _ext()
+ext = book_ext("lessonlib_book")
 
 
 def test_colab_url_opens_the_published_notebook():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -28,17 +27,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, book_ext
 from packaging.requirements import Requirement
 
 CHAPTER = "book/calculus"  # the cheapest lesson chapter to run
-
-
-def _ext():
-    spec = importlib.util.spec_from_file_location("lessonlib_book", ROOT / "book/_ext/lessonlib_book.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -206,7 +198,7 @@ def _downloaded_notebook(wheel: Path):
 
     path = ROOT / f"{CHAPTER}.md"
     nb = nbformat.from_dict(read_myst_markdown_notebook(path.read_text(), path=path))
-    return _ext().with_reader_cell(nb, "", "", source=str(wheel))
+    return book_ext("lessonlib_book").with_reader_cell(nb, "", "", source=str(wheel))
 
 
 def _run_outside(venv_root: Path, nb, tmp_path: Path) -> tuple[dict, object]:

@@ -6,23 +6,15 @@ in a venv with no checkout.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tomllib
 from importlib import metadata
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, book_ext
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("reader_cell", ROOT / "book/_ext/reader_cell.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rc = _load()
+rc = book_ext("reader_cell")
 
 
 def _requires() -> list[str]:

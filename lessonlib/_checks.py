@@ -183,14 +183,21 @@ def method(name: str, value, X) -> str:
     return value
 
 
-def seconds(name: str, value, keys) -> dict:
-    """A dict of row name to positive seconds that holds at least the rows ``keys``."""
+def seconds(name: str, value, keys=(), *, among=None) -> dict:
+    """A dict of row name to seconds that holds at least the rows ``keys``, each positive.
+
+    With ``among``, every row must be one of ``among`` and every value is checked.
+    """
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict of row name to seconds, {_got(value)}")
     missing = [k for k in keys if k not in value]
     if missing:
         raise ValueError(f"{name} is missing the rows {missing}")
-    for k in keys:
+    if among is not None:
+        for k in value:
+            if k not in among:
+                raise ValueError(f"{name} names {k!r}, which is not one of {list(among)}")
+    for k in value if among is not None else keys:
         real(f"{name}[{k!r}]", value[k], low=0, strict=True)
     return value
 

@@ -20,6 +20,8 @@ import sys
 import warnings
 from importlib import metadata
 
+from . import _checks
+
 _SIM_ENV = "NUMBA_ENABLE_CUDASIM"
 COMPILE_ONLY_ENV = "LESSONLIB_CUDA_COMPILE_ONLY"  # "1" in lessonlib.ptx's compiler: the real target, no launches
 
@@ -176,7 +178,9 @@ def driver_version() -> str:
     return text.split(";")[0] if ok and text else f"unknown ({text})" if not ok else "unknown"
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """The installed version of the distribution ``dist``, or ``"not installed"``."""
+    dist = _checks.text("dist", dist)
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -205,9 +209,9 @@ def report() -> dict[str, str]:
         "Python": platform.python_version(),
         "torch": torch.__version__,
         "torch CUDA": cuda,
-        "numba": _version("numba"),
-        "numba-cuda": _version("numba-cuda"),
-        "numpy": _version("numpy"),
+        "numba": package_version("numba"),
+        "numba-cuda": package_version("numba-cuda"),
+        "numpy": package_version("numpy"),
         "OS": f"{platform.system()} {platform.release()}",
     }
 

@@ -784,13 +784,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
         _checks.positive(f"products[{name!r}]['flops']", r["flops"])
     _checks.positive("bandwidth", bandwidth)
     _checks.positive("flops_peak", flops_peak)
-    measured = {} if measured is None else measured
-    if not isinstance(measured, dict):
-        raise TypeError(f"measured must be a dict of name to seconds, or None, got {type(measured).__name__}")
-    for name, s in measured.items():
-        if name not in products:
-            raise ValueError(f"measured names {name!r}, which is not in products")
-        _checks.positive(f"measured[{name!r}]", s)
+    measured = {} if measured is None else _checks.seconds("measured", measured, among=products)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.2))
     intensity = {name: r["flops"] / r["bytes"] for name, r in products.items()}
@@ -837,21 +831,12 @@ def plot_ladder(rungs, series: dict, *, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    if isinstance(rungs, (str, bytes)) or not hasattr(rungs, "__iter__"):
-        raise TypeError(f"rungs must be a sequence of str, got {type(rungs).__name__}")
-    rungs = [_checks.text("rungs entries", r) for r in rungs]
-    if not rungs:
-        raise ValueError("rungs must not be empty")
+    rungs = _checks.sequence("rungs", rungs, item=_checks.text)
     if not isinstance(series, dict) or not series:
         raise TypeError(f"series must be a non-empty dict of source to {{rung: seconds}}, got {type(series).__name__}")
     for source, times in series.items():
         _checks.text("series keys", source)
-        if not isinstance(times, dict):
-            raise TypeError(f"series[{source!r}] must be a dict of rung to seconds, got {type(times).__name__}")
-        for rung, s in times.items():
-            if rung not in rungs:
-                raise ValueError(f"series[{source!r}] names {rung!r}, which is not among the rungs")
-            _checks.positive(f"series[{source!r}][{rung!r}]", s)
+        _checks.seconds(f"series[{source!r}]", times, among=rungs)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.55 * len(rungs) * max(len(series), 1) / 1.5 + 1.2))
     height = 0.8 / len(series)

@@ -320,3 +320,17 @@ def test_the_private_use_finder_sees_both_spellings(tmp_path):
     p.write_text("from . import _checks, matmul\nfrom .cluster import _sq_dists, kmeans\n"
                  "def f(x):\n    from .lsh import _keys\n    return matmul._check_matmul(x, x), _checks.points('x', x)\n")
     assert _private_uses(p) == {("cluster", "_sq_dists"), ("lsh", "_keys"), ("matmul", "_check_matmul")}
+
+
+def test_seconds_rule():
+    assert _checks.seconds("t", {"a": 1.0, "b": "ignored"}, ("a",)) == {"a": 1.0, "b": "ignored"}
+    with pytest.raises(TypeError, match="t must be a dict of row name to seconds"):
+        _checks.seconds("t", [1.0], ())
+    with pytest.raises(ValueError, match=r"t is missing the rows \['b'\]"):
+        _checks.seconds("t", {"a": 1.0}, ("a", "b"))
+    with pytest.raises(ValueError, match=r"t\['a'\] must be a positive number, got 0.0"):
+        _checks.seconds("t", {"a": 0.0}, ("a",))
+    with pytest.raises(ValueError, match=r"t names 'c', which is not one of \['a', 'b'\]"):
+        _checks.seconds("t", {"c": 1.0}, among=("a", "b"))
+    with pytest.raises(ValueError, match=r"t\['b'\] must be a positive number"):  # among checks every value
+        _checks.seconds("t", {"a": 1.0, "b": -1.0}, among=("a", "b"))

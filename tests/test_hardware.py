@@ -125,3 +125,12 @@ def test_nvidia_smi_queries_and_reports_failure(tmp_path, monkeypatch):
     assert hardware.nvidia_smi("name", "driver_version") == (True, "NVIDIA H200, 580.65.06; NVIDIA H200, 580.65.06")
     assert hardware.driver_version() == "580.65.06"
     assert hardware.nvidia_smi("temperature.gpu") == (False, "nvidia-smi failed: exit 9")
+
+
+def test_package_version_reads_installed_metadata():
+    from importlib.metadata import version
+
+    assert hardware.package_version("numpy") == version("numpy")
+    assert hardware.package_version("no-such-distribution-here") == "not installed"
+    with pytest.raises(TypeError, match="dist must be a str"):
+        hardware.package_version(None)

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 
 from .. import _checks, hardware
@@ -62,13 +61,6 @@ TESTS_TIMEOUT_S = 240
 
 
 # ---------------------------------------------------------------- versions and preflight
-
-
-def _dist(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _device_properties() -> dict:
@@ -136,8 +128,9 @@ def preflight() -> tuple[dict, list[str]]:
         import torch
     except ImportError as exc:
         return {**facts, "torch": "not importable"}, [f"torch cannot be imported ({exc})"]
+    version = hardware.package_version
     facts.update({"torch": torch.__version__, "torch_cuda": torch.version.cuda or "none (a CPU build)",
-                  "numba": _dist("numba"), "numba_cuda": _dist("numba-cuda"), "numpy": _dist("numpy")})
+                  "numba": version("numba"), "numba_cuda": version("numba-cuda"), "numpy": version("numpy")})
     ok, smi = hardware.nvidia_smi("name", "driver_version", "memory.total")
     facts["nvidia_smi"] = smi
     facts["driver"] = hardware.driver_version()

@@ -103,19 +103,23 @@ ladder([bench(sum, range(10), name="sum", repeat=2, number=10)], caption="Tiny")
 """
 
 
+def _one_page_book(root: Path) -> Path:
+    for name in ("_config.yml",):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "lessonlib", root / "lessonlib", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "book").mkdir()
+    shutil.copytree(ROOT / "book/_ext", root / "book/_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "book/_static").mkdir()
+    shutil.copy(ROOT / "book/status.md", root / "book/status.md")
+    (root / "book/tiny.md").write_text(TINY_PAGE)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/status\nchapters:\n  - file: book/tiny\n")
+    return root
+
+
 @pytest.fixture
 def one_page_book(tmp_path) -> Path:
     """A copy of the book reduced to its status page and a tiny timed page, with its own lessonlib copy."""
-    for name in ("_config.yml",):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "lessonlib", tmp_path / "lessonlib", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "book").mkdir()
-    shutil.copytree(ROOT / "book/_ext", tmp_path / "book/_ext", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "book/_static").mkdir()
-    shutil.copy(ROOT / "book/status.md", tmp_path / "book/status.md")
-    (tmp_path / "book/tiny.md").write_text(TINY_PAGE)
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/status\nchapters:\n  - file: book/tiny\n")
-    return tmp_path
+    return _one_page_book(tmp_path)
 
 
 def _ran(proc, page: str) -> str:
@@ -127,65 +131,75 @@ def _ran(proc, page: str) -> str:
     return "cached"
 
 
-def test_cache_reruns_pages_only_when_lessonlib_changes(one_page_book):
-    first = jupyter_book(one_page_book)
-    assert first.returncode == 0, first.stdout[-4000:]
-    assert _ran(first, "tiny") == "executed"
-
-    again = jupyter_book(one_page_book, "--all")
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert _ran(again, "tiny") == "cached"
-
-    with open(one_page_book / "lessonlib/hardware.py", "a") as f:
-        f.write("\n# lessonlib changed\n")
-    changed = jupyter_book(one_page_book, "--all")
-    assert changed.returncode == 0, changed.stdout[-4000:]
-    assert _ran(changed, "tiny") == "executed"
-
-
 def _caption(html: str) -> str:
     m = re.search(r"<caption>(.*?)</caption>", html, re.S)
     assert m, "no table caption on the page"
     return m.group(1)
 
 
+@pytest.fixture(scope="module")
+def three_builds(tmp_path_factory):
+    """One small book built three times, as the cache tests need it (each build costs seconds).
+
+    1. ``first``: from scratch, with a page-time target of 1 ms, so every page is over it;
+    2. ``later``: ``--all`` again, on one core only (as if on another machine), nothing changed;
+    3. ``changed``: ``--all`` after a comment was added to the book's lessonlib copy.
+
+    Returns each build's process and the HTML of the pages right after it.
+    """
+    import os
+
+    root = _one_page_book(tmp_path_factory.mktemp("three_builds"))
+    config = root / "_config.yml"
+    config.write_text(re.sub(r"lessonlib_page_target_s: \S+", "lessonlib_page_target_s: 0.001", config.read_text()))
+    html = root / "_build/html/book"
+
+    def build(*extra, preexec_fn=None):
+        proc = jupyter_book(root, *extra, preexec_fn=preexec_fn)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        return proc, {page: (html / f"{page}.html").read_text() for page in ("tiny", "status")}
+
+    runs = {"first": build()}
+    one_core = {min(os.sched_getaffinity(0))} if hardware_cores() >= 2 else None
+    runs["later"] = build("--all", preexec_fn=one_core and (lambda: os.sched_setaffinity(0, one_core)))
+    with open(root / "lessonlib/hardware.py", "a") as f:
+        f.write("\n# lessonlib changed\n")
+    runs["changed"] = build("--all")
+    return runs
+
+
+def test_cache_reruns_pages_only_when_lessonlib_changes(three_builds):
+    assert _ran(three_builds["first"][0], "tiny") == "executed"
+    assert _ran(three_builds["later"][0], "tiny") == "cached"
+    assert _ran(three_builds["changed"][0], "tiny") == "executed"
+
+
 @pytest.mark.skipif(hardware_cores() < 2, reason="fakes a second machine by running on one of two cores")
-def test_cached_page_keeps_its_provenance_and_status_page_always_runs(one_page_book):
+def test_cached_page_keeps_its_provenance_and_status_page_always_runs(three_builds):
     """Rebuild from the cache as if on another machine (one core instead of all of them).
 
     The cached page's caption still names the machine and time of the run that
     measured it; the status page, never cached, describes the new build.
     """
-    import os
-
-    first = jupyter_book(one_page_book)
-    assert first.returncode == 0, first.stdout[-4000:]
-    html = one_page_book / "_build/html/book"
-    caption = _caption((html / "tiny.html").read_text())
+    (_, first), (later_proc, later) = three_builds["first"], three_builds["later"]
+    caption = _caption(first["tiny"])
     m = re.fullmatch(r"Tiny\. Measured on (.+), (\d{4}-\d\d-\d\d \d\d:\d\d UTC)\.", caption)
     assert m, caption
     machine = m.group(1)
     assert f"({hardware_cores()} cores)" in machine
 
-    one_core = min(os.sched_getaffinity(0))
-    later = jupyter_book(one_page_book, "--all", preexec_fn=lambda: os.sched_setaffinity(0, {one_core}))
-    assert later.returncode == 0, later.stdout[-4000:]
-    assert _ran(later, "tiny") == "cached" and _ran(later, "status") == "executed"
-    assert _caption((html / "tiny.html").read_text()) == caption  # the original run's provenance
-    status = (html / "status.html").read_text()
-    assert "(1 cores)" in status and machine not in status
-    assert "an earlier run (cache)" in status
+    assert _ran(later_proc, "tiny") == "cached" and _ran(later_proc, "status") == "executed"
+    assert _caption(later["tiny"]) == caption  # the original run's provenance
+    assert "(1 cores)" in later["status"] and machine not in later["status"]
+    assert "an earlier run (cache)" in later["status"]
 
 
-def test_page_over_the_target_is_reported_and_the_build_passes(one_page_book):
-    config = one_page_book / "_config.yml"
-    config.write_text(re.sub(r"lessonlib_page_target_s: \S+", "lessonlib_page_target_s: 0.001", config.read_text()))
-    proc = jupyter_book(one_page_book)
-    assert proc.returncode == 0, proc.stdout[-4000:]
+def test_page_over_the_target_is_reported_and_the_build_passes(three_builds):
+    proc, html = three_builds["first"]
     assert re.search(r"pages over the 0\.001 s target: .*book/status \d+ s", proc.stdout), proc.stdout[-3000:]
     assert re.search(r"page times \(target 0\.001 s each\): .*book/tiny \d", proc.stdout)
-    status = (one_page_book / "_build/html/book/status.html").read_text()
-    assert "Within the 0.001 s target" in status and "this build" in status and "✅" not in status
+    assert "Within the 0.001 s target" in html["status"] and "this build" in html["status"]
+    assert "✅" not in html["status"]
 
 
 def test_page_over_the_limit_fails_the_build(one_page_book):

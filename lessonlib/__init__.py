@@ -21,24 +21,16 @@ And the machinery every chapter uses:
 - :mod:`lessonlib.bench` -- the benchmarks behind the tables, one module per job (``python -m lessonlib.bench``),
   and the GPU reference file's format (:mod:`lessonlib.bench.reference`).
 
-Bad input: every public function checks its arguments before doing any work
-and raises ``TypeError`` for the wrong kind of object (a float where an int is
-needed, a string where a list is) and ``ValueError`` for a wrong value or shape
-(a negative size, an empty tensor), each message naming the argument
-(``lessonlib._checks`` holds the shared checks). Raw CUDA kernels check
-nothing, as CUDA kernels do; their docstrings say so.
+Every public function checks its arguments first: ``TypeError`` for the wrong
+kind of object, ``ValueError`` for a wrong value or shape, each naming the
+argument. Raw CUDA kernels check nothing, as CUDA kernels do. The core install
+(torch, numpy, numba, matplotlib, pandas) imports every module; a function that
+needs an extra (``bench``, ``book``, ``ptx``, ``gpu``) names it when it is missing.
 
-Installing: ``pip install lessonlib`` brings the core (torch, numpy, numba,
-matplotlib, pandas), with which every module imports. The extras ``bench``,
-``book``, ``ptx``, ``gpu`` and ``test`` add what some functions need; such a
-function names its extra when it is missing.
-
-Submodules are not imported here, so that importing :mod:`lessonlib` stays cheap
-and :func:`lessonlib.hardware.use_cuda_simulator` can still run before
-``numba.cuda`` is imported. The modules sit in layers, each importing only its
-own layer or lower ones (``tests/test_layers.py`` checks it): ``_checks``,
-``_deps`` and ``hardware``; the lesson's modules; the tools ``timing``, ``ptx``
-and ``book``; and ``bench`` on top.
+Submodules are not imported here, so ``import lessonlib`` stays cheap. The
+modules sit in layers, each importing only its own or lower ones
+(``tests/test_layers.py``): ``_checks``, ``_deps``, ``hardware``; the lesson's
+modules; the tools ``timing``, ``ptx``, ``book``; ``bench`` on top.
 """
 
 __version__ = "0.1.0"

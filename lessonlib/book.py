@@ -1,9 +1,7 @@
-"""The first cell of every chapter: one call that makes a page reproducible.
+"""The first cell of every chapter (:func:`setup`), and the book's captioned tables.
 
-:func:`setup` picks the CUDA target (real GPU or Numba's simulator) before
-anything imports ``numba.cuda``, seeds every random generator the book uses,
-and sets plotting defaults that keep figures small and readable. Two builds of
-the same page then give the same outputs, apart from measured times.
+:func:`setup` picks the CUDA target, seeds every random generator and sets the
+plotting defaults, so two builds of a page give the same outputs but for times.
 """
 
 from __future__ import annotations
@@ -30,16 +28,9 @@ def seed_everything(seed: int = SEED) -> None:
 
 
 def require_gpu() -> None:
-    """Stop with a clear message unless torch and Numba can both use a CUDA GPU.
+    """Raise ``RuntimeError``, naming what is missing, unless torch and Numba can both use a GPU.
 
-    A GPU build (``LESSONLIB_REQUIRE_GPU=1``, set by the GPU workflow and by
-    ``make gpu-check``) must fail loudly rather than fall back to the simulator
-    and publish a green build whose GPU rows all read "not measured".
-
-    Raises
-    ------
-    RuntimeError
-        Naming what is missing, torch's CUDA version and the driver.
+    A GPU build (``LESSONLIB_REQUIRE_GPU=1``) fails this way instead of falling back to the simulator.
     """
     import torch
 
@@ -59,15 +50,9 @@ def require_gpu() -> None:
 
 
 def setup(seed: int = SEED) -> dict[str, str]:
-    """Prepare a chapter's kernel: CUDA target, seeds, plot defaults.
+    """Prepare a chapter's kernel: CUDA target, seeds, plot defaults; return the hardware report.
 
-    With ``LESSONLIB_REQUIRE_GPU=1`` in the environment, first checks that a
-    GPU is really usable (:func:`require_gpu`).
-
-    Returns
-    -------
-    dict of str to str
-        :func:`lessonlib.hardware.report` for this machine, for pages that show it.
+    With ``LESSONLIB_REQUIRE_GPU=1``, first checks that a GPU is usable (:func:`require_gpu`).
     """
     hardware.use_cuda_simulator()
     if os.environ.get(REQUIRE_GPU_ENV, "0") not in ("", "0"):
@@ -91,11 +76,9 @@ def setup(seed: int = SEED) -> dict[str, str]:
 
 
 class Table:
-    """A captioned table for the book: HTML for the page, plain text (the command line's) elsewhere.
+    """A captioned table: HTML (``styler``) on a page, plain text on the command line.
 
-    ``styler`` is the pandas ``Styler``; ``frame`` the data. Both forms show
-    the values formatted the same way ("430 ms", not 0.429787), and hold no
-    memory address, so they are the same in every build.
+    Both show the values formatted alike ("430 ms", not 0.429787) and the same in every build.
     """
 
     def __init__(self, frame, styler, caption: str, text: str | None = None):
@@ -135,10 +118,7 @@ def _as_text(frame, formats, hide_index: bool, units: bool) -> str:
 
 
 def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, units: bool = False) -> Table:
-    """Show a DataFrame as a captioned table in the theme's style.
-
-    The HTML's element ids come from the content, not from a random number, so
-    the same table renders the same way in every build.
+    """Show a DataFrame as a captioned table; its HTML ids come from its content, not chance.
 
     Parameters
     ----------

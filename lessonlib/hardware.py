@@ -1,14 +1,8 @@
-"""Which machine runs this code.
+"""Which machine runs this code: the label on every timing, and the CUDA target.
 
-Every timing in the book is labelled with the hardware that produced it, and
-every CUDA kernel needs to know whether a real GPU is there or whether it must
-run on Numba's CUDA simulator. This module answers both questions. The book's
-status page prints :func:`report`; every timing caption uses :func:`label`.
-
-Numba decides between the real CUDA target and the simulator once, when
-``numba.cuda`` is first imported, by reading ``NUMBA_ENABLE_CUDASIM``. So
-:func:`use_cuda_simulator` must run before anything imports ``numba.cuda``;
-if it runs too late it raises rather than silently using the wrong target.
+Numba chooses between the real CUDA target and its simulator once, when
+``numba.cuda`` is first imported (``NUMBA_ENABLE_CUDASIM``), so
+:func:`use_cuda_simulator` must run before that; too late, it raises.
 """
 
 from __future__ import annotations
@@ -37,11 +31,8 @@ def has_cuda() -> bool:
 def numba_cuda_available() -> bool:
     """True when Numba's real CUDA target can run kernels here; never raises.
 
-    False on the simulator, and False when there is no GPU. A broken CUDA
-    install (for example no NVVM, which ``numba.cuda.is_available()`` reports by
-    raising) is also False: the cause is given once, as a ``RuntimeWarning``
-    that names the fix, and CPU work goes on. The answer is cached for the
-    process, since Numba's target cannot change once chosen.
+    False on the simulator and without a GPU. A broken CUDA install (no NVVM,
+    say) is False too, with one ``RuntimeWarning`` naming the fix.
     """
     if cuda_simulator_active():
         return False
@@ -71,10 +62,8 @@ def cuda_simulator_active() -> bool:
 def use_cuda_simulator() -> bool:
     """Send ``numba.cuda`` to Numba's CUDA simulator when there is no GPU.
 
-    Call this before the first ``import numba.cuda`` (directly or through a
-    lessonlib module that uses it). On a machine with a GPU it changes nothing
-    and returns False, unless the simulator was asked for explicitly with
-    ``NUMBA_ENABLE_CUDASIM=1``.
+    Call it before the first ``import numba.cuda``. With a GPU it changes
+    nothing (unless ``NUMBA_ENABLE_CUDASIM=1`` asked for the simulator).
 
     Returns
     -------
@@ -84,8 +73,7 @@ def use_cuda_simulator() -> bool:
     Raises
     ------
     RuntimeError
-        If ``numba.cuda`` was already imported for the real target on a machine
-        without a GPU: the choice can no longer be changed in this process.
+        If ``numba.cuda`` was already imported for the real target without a GPU.
     """
     if has_cuda():
         return cuda_simulator_active()
@@ -105,13 +93,10 @@ def use_cuda_simulator() -> bool:
 
 
 def numba_cuda():
-    """``numba.cuda``, imported for this machine's target: the real GPU, or the simulator when there is none.
+    """``numba.cuda`` for this machine's target: the real GPU, or the simulator when there is none.
 
-    Every module with CUDA kernels gets ``numba.cuda`` here, so that the choice
-    (:func:`use_cuda_simulator`) is made in one place, before the first import.
-    With ``LESSONLIB_CUDA_COMPILE_ONLY=1`` (set by :mod:`lessonlib.ptx`'s compiler
-    process) the real target is kept even without a GPU: kernels are compiled to
-    PTX there, never launched.
+    Every module with kernels imports it here. With ``LESSONLIB_CUDA_COMPILE_ONLY=1``
+    (:mod:`lessonlib.ptx`'s compiler) the real target is kept without a GPU, to compile only.
     """
     if os.environ.get(COMPILE_ONLY_ENV) != "1":
         use_cuda_simulator()
@@ -149,12 +134,9 @@ def gpu_name() -> str:
 
 
 def nvidia_smi(*fields: str) -> tuple[bool, str]:
-    """Ask ``nvidia-smi`` for ``fields`` (e.g. ``"name"``, ``"driver_version"``), one GPU a line.
+    """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"``...), one GPU per ``;`` part.
 
-    Returns
-    -------
-    (bool, str)
-        ``(True, its output)``, or ``(False, why not)``: no nvidia-smi, or it failed.
+    Returns ``(True, output)``, or ``(False, why not)``.
     """
     import shutil
     import subprocess
@@ -188,14 +170,7 @@ def package_version(dist: str) -> str:
 
 
 def report() -> dict[str, str]:
-    """The facts about this machine that a reader needs to judge a timing.
-
-    Returns
-    -------
-    dict of str to str
-        CPU model and cores, GPU name (or ``"none"``), the CUDA target numba
-        uses, and the versions of Python, torch, numba, numba-cuda and numpy.
-    """
+    """What a reader needs to judge a timing: CPU and cores, GPU, Numba's CUDA target, versions."""
     import torch
 
     cuda = torch.version.cuda or "none (CPU build)"

@@ -1,37 +1,11 @@
-"""Benchmarks: every timing table the book shows, each made by one named function, runnable from the command line.
+"""Benchmarks: every timing table the book shows, each made by one named function.
 
 Benchmarks are not tests: tests check that results are right, these measure
-how fast they come. The chapters call these functions, so a table in the book
-and a run of ``python -m lessonlib.bench ...`` measure the same thing.
-``BENCHMARKS`` lists every table (and measured figure) with the function that
-produces it and the chapter that shows it.
-
-Modules, one job each:
-
-- :mod:`lessonlib.bench.matmul` -- the matrix-product ladder, a square product's GFLOP/s, reading speed;
-- :mod:`lessonlib.bench.gpu` -- GPU timings of the product, the kernels and mean shift, and the GPU report;
-- :mod:`lessonlib.bench.claims` -- the lecture's GPU figures and claims, and the verdicts on them;
-- :mod:`lessonlib.bench.reference` -- the GPU reference file: its format, and how a chapter shows it;
-- :mod:`lessonlib.bench.meanshift` -- mean shift on the CPU: batch sizes, the cost of a call, scikit-learn;
-- :mod:`lessonlib.bench.cluster` -- k-means, DBSCAN and neighbours against scikit-learn, and the goals;
-- :mod:`lessonlib.bench.lsh` -- LSH against brute force, and DBSCAN with LSH's pairs;
-- :mod:`lessonlib.bench.memory` -- a process's peak resident memory, reset between measurements;
-- :mod:`lessonlib.bench.cli` -- the command line.
-
-Usage::
-
-    python -m lessonlib.bench matmul [--rows N] [--square N] [--repeat N]
-    python -m lessonlib.bench meanshift [--sizes N ...] [--batched-max N] [--repeat N]
-    python -m lessonlib.bench cluster [--dbscan N] [--kmeans N] [--knn N] [--lsh-sizes N ...] [--repeat N]
-    python -m lessonlib.bench gpu --out FILE     # needs a CUDA GPU
-    python -m lessonlib.bench claims [FILE]      # the lecture's GPU claims, judged on FILE
-
-``gpu`` runs every GPU measurement the book shows and writes them, with the
-device, driver, library versions, date and command, to one JSON file (its
-format is :mod:`lessonlib.bench.reference`'s), then prints one line per lecture GPU
-claim: held or not, with the measured ratio. The chapters show such a file
-(``book/_data/reference_gpu.json``) as a labelled reference on machines that
-have no GPU; ``claims`` prints the same lines from a file.
+how fast they come. A chapter's table and ``python -m lessonlib.bench ...``
+(:mod:`lessonlib.bench.cli`) call the same function, so they measure the same
+thing. ``BENCHMARKS`` lists every table with its function, chapter and command.
+The GPU reference file (``gpu`` writes it, ``claims`` reads it) has its format
+in :mod:`lessonlib.bench.reference`.
 """
 
 from __future__ import annotations
@@ -42,24 +16,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One table (or measured figure) the book shows, and what produces it.
+    """One table (or measured figure) the book shows, and what produces it."""
 
-    Attributes
-    ----------
-    table : str
-        What the table shows.
-    function : str
-        The producing function, ``"module.name"`` inside ``lessonlib.bench``.
-    chapter : str
-        The page that shows it (its file name in ``book/``, without ``.md``).
-    command : str
-        The ``python -m lessonlib.bench`` command that runs it too, or ``""``.
-    """
-
-    table: str
-    function: str
-    chapter: str
-    command: str = ""
+    table: str  # what the table shows
+    function: str  # "module.name" inside lessonlib.bench
+    chapter: str  # the page that shows it: its file name in book/, without .md
+    command: str = ""  # the python -m lessonlib.bench command that runs it too, if any
 
     def producer(self):
         """The producing function itself (imports its module)."""
@@ -100,12 +62,7 @@ BENCHMARKS = (
 
 
 def benchmarks_frame():
-    """``BENCHMARKS`` as a table: what each shows, its function, its chapter and its command.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
+    """``BENCHMARKS`` as a DataFrame: what each shows, its function, its chapter and its command."""
     import pandas as pd
 
     return pd.DataFrame({

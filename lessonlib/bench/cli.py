@@ -119,12 +119,7 @@ def _positive_int(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m lessonlib.bench``, one sub-command per group of benchmarks.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
+    """The ``argparse`` parser of ``python -m lessonlib.bench``: one sub-command per group of benchmarks."""
     p = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=DESCRIPTION)
     sub = p.add_subparsers(dest="what", required=True)
     mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")
@@ -161,15 +156,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-
-    Returns
-    -------
-    int
-        0 on success; 1 from ``cluster`` when a performance goal is not met;
-        2 when ``gpu`` has no GPU or ``claims`` no valid file.
+    0 on success; 1 from ``cluster`` when a goal is not met; 2 when ``gpu`` has no GPU or
+    ``claims`` no valid file.
     """
     args = parser().parse_args(argv)
     print(hardware.label())

@@ -202,9 +202,9 @@ def test_get_kernel_validates():
 def test_launch_kernel_validates():
     with pytest.raises(TypeError, match="kernel must be callable"):
         launch_kernel(None, 2, 2)
-    with pytest.raises(TypeError, match="n_rows must be an int, got 2.0"):
+    with pytest.raises(TypeError, match="grid_x must be an int, got 2.0"):
         launch_kernel(matmul_kernel, 2.0, 2)
-    with pytest.raises(ValueError, match="n_rows must be an int >= 1"):
+    with pytest.raises(ValueError, match="grid_x must be an int >= 1"):
         launch_kernel(matmul_kernel, 0, 2)
 
 

@@ -25,8 +25,9 @@ from lessonlib.kernels import (
 )
 
 SHAPES = [(17, 33, 9), (3, 50, 2), (1, 1, 1)]
-# Larger than one register-blocked tile's K slice (16) and not a multiple of it, nor of any block size.
-AWKWARD = [(1, 1, 1), (17, 33, 9), (31, 70, 45)]
+# K larger than the register-blocked kernel's K slice (16) and no multiple of it or of any block
+# size; (20, 37, 40) takes 2 × 3 blocks of 16 × 16 (no square grid) and three K tiles, one partial.
+AWKWARD = [(1, 1, 1), (17, 33, 9), (20, 37, 40)]
 
 
 def _inputs(m, k, n, dtype=torch.float32, seed=0):

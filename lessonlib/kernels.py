@@ -1,48 +1,12 @@
 """GPU kernels: the matrix product as many small, independent pieces of work.
 
-Taught by the chapter "GPU kernels". A GPU runs one function, the *kernel*,
-many times at once, each copy on its own thread and told only where it is in a
-grid. Written that way, a matrix product is one thread per output cell:
-
-- :func:`matmul_kernel` and :func:`launch_kernel` -- the idea in plain Python,
-  run one grid position after another;
-- ``matmul_cuda_naive`` -- the same kernel compiled by Numba for CUDA, as the
-  lecture wrote it: its running sum starts as a Python float, so it is kept in
-  float64, and neighbouring threads walk down a column of the output;
-- ``matmul_cuda_naive_fp32`` -- one line changed: the sum is float32;
-- ``matmul_cuda_coalesced`` -- one more line changed: neighbouring threads
-  take neighbouring columns, so they read neighbouring memory;
-- ``matmul_cuda_tiled``, made by :func:`tiled_kernel` -- threads of a block share tiles of the inputs
-  through fast on-chip memory, so each number is read from main memory once
-  per tile instead of once per multiply;
-- ``matmul_cuda_blocked``, made by :func:`blocked_kernel` -- each thread computes a
-  small block of outputs from values it holds in registers;
-- :func:`cuda_matmul` -- the host side: copy in, launch, copy back;
-- :func:`torch_cuda_matmul` -- PyTorch's ``.cuda()`` path;
-- :func:`small_grids` -- silences Numba's low-occupancy warning for launches
-  that are small on purpose (demonstrations), and nothing else.
-
-Where a thread is. ``cuda.grid(2)`` returns ``(x, y)``, each one
-``blockIdx * blockDim + threadIdx`` along its axis of the launch grid, and
-``x`` is the index that changes fastest from one thread to the next (the 32
-threads of a warp are neighbours in ``x``). Every kernel here calls the output's
-row ``i`` and its column ``j``, and every kernel after the lecture's puts ``x``
-on the columns: ``j, i = cuda.grid(2)`` (the register-blocked kernel takes its
-columns from ``blockIdx.x`` and ``threadIdx.x`` the same way), so neighbouring
-threads read and write neighbouring memory. The one exception is the lecture's
-kernel, kept as it was lectured, with its one-line float32 variant:
-``i, j = cuda.grid(2)`` puts ``x`` on the rows. ``matmul_cuda_coalesced``
-is exactly that swap, and :func:`launch_config` lays the grid out to match.
-
-The raw ``@cuda.jit`` kernels check nothing, as CUDA kernels do: given a
-too-small output they fill only part of it, and given mismatched shapes they
-read whatever lies in memory. :func:`cuda_matmul` checks its inputs and is the
-function to call.
-
-The kernels are compiled for the target :func:`lessonlib.hardware.numba_cuda`
-chooses: with no GPU, Numba's CUDA simulator, which checks correctness but is
-not a speed test. ``KERNELS`` is the one catalogue of the ladder: each kernel's
-name (as :func:`cuda_matmul` takes it) and the label every table gives it.
+Taught by the chapter "GPU kernels" (the plain-Python kernel, the lecture's
+``@cuda.jit`` kernel, ``.cuda()``) and its page "GPU kernels, going further"
+(the ladder ``KERNELS``: float32 sum, coalesced, tiled, register-blocked, with
+the grid convention ``j, i = cuda.grid(2)``). The raw ``@cuda.jit`` kernels
+check nothing, as CUDA kernels do; :func:`cuda_matmul` checks its inputs and
+is the function to call. Without a GPU the kernels run on Numba's CUDA
+simulator (:func:`lessonlib.hardware.numba_cuda`), a correctness check only.
 """
 
 from __future__ import annotations
@@ -78,18 +42,8 @@ KERNELS = {
 def matmul_kernel(grid, a, b, c):
     """Fill one output cell, ``c[i, j]``, of ``a @ b``: a kernel in plain Python.
 
-    Parameters
-    ----------
-    grid : tuple of int
-        ``(i, j)``, this call's position in the launch grid.
-    a, b, c : 2-D arrays or tensors
-        Inputs and the output to write into.
-
-    Notes
-    -----
-    Like the CUDA kernels it stands for, it checks nothing about its
-    arguments: it runs once per grid position, and :func:`launch_kernel`
-    checks the grid.
+    ``grid`` is ``(i, j)``, this call's position; like a CUDA kernel it checks
+    nothing (:func:`launch_kernel` checks the grid).
     """
     i, j = grid
     if i < c.shape[0] and j < c.shape[1]:  # a launch grid can be larger than the output
@@ -100,64 +54,41 @@ def matmul_kernel(grid, a, b, c):
 
 
 def blocks_per_grid(n_rows: int, n_cols: int, tpb: int = TPB) -> tuple[int, int]:
-    """Blocks needed to cover an ``n_rows × n_cols`` output with ``tpb × tpb`` blocks.
-
-    Rounds up, so the last block in each direction may hang over the edge:
-    that is why every kernel checks its position before writing.
-    """
+    """Blocks to cover an ``n_rows × n_cols`` output with ``tpb × tpb`` blocks, rounded up."""
     for name, v in (("n_rows", n_rows), ("n_cols", n_cols), ("tpb", tpb)):
         _checks.integer(name, v, low=1)
     return math.ceil(n_rows / tpb), math.ceil(n_cols / tpb)
 
 
 def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = None) -> int:
-    """Call ``kernel((i, j), *args)`` for every position of a grid, one after another.
-
-    A GPU would run these calls in parallel; here they run in a Python loop,
-    which is only correct because no call depends on another.
+    """Call ``kernel((i, j), *args)`` at every position of a grid in turn; return the call count.
 
     Parameters
     ----------
     kernel : callable
-        ``kernel(grid, *args)``.
     grid_x, grid_y : int
         The grid's size: for a matrix product, the output's rows and columns.
     *args
         Passed to every call.
     tpb : int, optional
-        Model CUDA's blocks: the grid is covered by ``tpb × tpb`` blocks,
-        rounded up (:func:`blocks_per_grid`), so positions beyond
-        ``grid_x × grid_y`` are launched too, as on a GPU.
-
-    Returns
-    -------
-    int
-        How many kernel calls were made.
+        Cover the grid with whole ``tpb × tpb`` blocks, as a GPU does, so positions
+        past the output are launched too.
     """
     _checks.callable_("kernel", kernel)
-    if tpb is None:
-        blocks_per_grid(grid_x, grid_y)  # validates the sizes
-        xs, ys = range(grid_x), range(grid_y)
-    else:
+    for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
+        _checks.integer(name, v, low=1)
+    if tpb is not None:  # whole blocks, as on a GPU: block index * tpb + thread index
         bx, by = blocks_per_grid(grid_x, grid_y, tpb)
-        xs, ys = range(bx * tpb), range(by * tpb)  # block index * tpb + thread index
-    calls = 0
-    for i in xs:
-        for j in ys:
+        grid_x, grid_y = bx * tpb, by * tpb
+    for i in range(grid_x):
+        for j in range(grid_y):
             kernel((i, j), *args)
-            calls += 1
-    return calls
+    return grid_x * grid_y
 
 
 @cuda.jit
 def matmul_cuda_naive(a, b, c):
-    """One thread per output cell: ``matmul_kernel`` compiled for the GPU, as the lecture wrote it.
-
-    ``tmp = 0.0`` is a Python float, so Numba keeps the sum in float64; and
-    ``i, j = cuda.grid(2)`` puts ``x`` on the row: the exception to the
-    module's grid convention, kept as lectured. Like every raw kernel here it
-    checks nothing about its arguments.
-    """
+    """One thread per output cell, as lectured: a float64 sum, and ``x`` on the rows."""
     i, j = cuda.grid(2)  # as lectured: x, the fastest index between neighbouring threads, is the row
     if i < c.shape[0] and j < c.shape[1]:
         tmp = 0.0
@@ -168,12 +99,7 @@ def matmul_cuda_naive(a, b, c):
 
 @cuda.jit
 def matmul_cuda_naive_fp32(a, b, c):
-    """``matmul_cuda_naive`` with one line changed: the running sum is float32.
-
-    It keeps the lecture's ``i, j = cuda.grid(2)`` (``x`` on the row), so that
-    this rung changes the type only. Checks nothing about its arguments (a raw
-    kernel).
-    """
+    """``matmul_cuda_naive`` with one line changed: the running sum is float32."""
     i, j = cuda.grid(2)  # as lectured (the next rung swaps these)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)  # the one-line fix: float32 products are now added in float32
@@ -184,14 +110,7 @@ def matmul_cuda_naive_fp32(a, b, c):
 
 @cuda.jit
 def matmul_cuda_coalesced(a, b, c):
-    """``matmul_cuda_naive_fp32`` with one line changed: ``j, i = cuda.grid(2)``.
-
-    ``x`` is now the column, the module's convention from here on: threads that
-    are neighbours in ``x`` read neighbouring elements of ``b`` and write
-    neighbouring elements of ``c``, which the GPU merges into few memory
-    transactions. Launch it with the grid's ``x`` covering the columns.
-    Checks nothing about its arguments (a raw kernel).
-    """
+    """``matmul_cuda_naive_fp32`` with one line changed: ``j, i = cuda.grid(2)``, x on columns."""
     j, i = cuda.grid(2)  # swapped: x is the column (the module's convention)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = float32(0)
@@ -202,24 +121,11 @@ def matmul_cuda_coalesced(a, b, c):
 
 @lru_cache(maxsize=None)
 def tiled_kernel(tpb: int = TPB, dtype=np.float32):
-    """The shared-memory tiled kernel for ``tpb × tpb`` blocks and one dtype.
+    """The shared-memory tiled kernel for ``tpb × tpb`` blocks, compiled once per (tpb, dtype).
 
-    Shared arrays need their shape and type when the kernel is compiled, so
-    each (tpb, dtype) pair gets its own kernel, made once and cached. Compared
-    with ``matmul_cuda_coalesced`` it changes one thing: the inputs come through
-    shared-memory tiles. The kernel checks nothing about its arguments.
-
-    Parameters
-    ----------
-    tpb : int, default 16
-        Threads per block along each dimension; also the tile's side.
-    dtype : numpy scalar type, default numpy.float32
-        The element type of the inputs, the tiles and the sum.
-
-    Returns
-    -------
-    numba.cuda dispatcher
-        Launch it as ``kernel[(ceil(n / tpb), ceil(m / tpb)), (tpb, tpb)](a, b, c)``.
+    ``tpb`` is also the tile's side; ``dtype`` is the type of the inputs, the tiles
+    and the sum. Launch the result as
+    ``kernel[(ceil(n / tpb), ceil(m / tpb)), (tpb, tpb)](a, b, c)``.
     """
 
     @cuda.jit
@@ -256,36 +162,13 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
 def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
     """The register-blocked kernel: each thread computes a ``tm × tm`` block of outputs.
 
-    Compared with the tiled kernel it changes one thing, the work per thread. A
-    block of ``tpb × tpb`` threads covers a ``(tpb·tm) × (tpb·tm)`` tile of the
-    output. For each slice of ``tpb`` values along K it loads a
-    ``(tpb·tm) × tpb`` tile of ``a`` and a ``tpb × (tpb·tm)`` tile of ``b``
-    into shared memory; then, for every k of the slice, each thread copies
-    ``tm`` values of each tile into registers and does ``tm²`` multiply-adds
-    with them, instead of one multiply-add per two shared-memory loads. The sum
-    is kept in ``dtype``. The kernel checks nothing about its arguments.
-
-    A thread's outputs are ``tpb`` apart (rows ``ty, ty + tpb, ...``, columns
-    ``tx, tx + tpb, ...``), so neighbouring threads still read neighbouring
-    shared-memory words and write neighbouring output cells.
-
-    Parameters
-    ----------
-    tpb : int, default 16
-        Threads per block along each dimension; also the K slice's width.
-    tm : int, default 8
-        Each thread's outputs along each dimension (``tm²`` accumulators).
-    dtype : numpy scalar type, default numpy.float32
-
-    Returns
-    -------
-    numba.cuda dispatcher
-        Launch it as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
+    ``tpb`` is the block's side and the K slice's width, ``tm²`` the sums each
+    thread keeps in registers, ``dtype`` the type of inputs and sums. Launch the
+    result as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
     """
     bm = tpb * tm  # the side of the block's output tile
-    # The innermost loop indexes shared memory with unsigned integers. Numba lets a signed index
-    # count from the end (a[-1]), and the code that checks for that, on every load, made the loop
-    # half integer arithmetic; an unsigned index cannot be negative, so that code goes away.
+    # The innermost loop indexes shared memory with unsigned integers: a signed index may count from
+    # the end (a[-1]), and checking for that on every load made the loop half integer arithmetic.
     # (Every operand must be unsigned: Numba turns a mix of signed and unsigned int64 into float64.)
     u_tpb, u_tm = np.uint64(tpb), np.uint64(tm)
 
@@ -337,45 +220,30 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
     return matmul_cuda_blocked
 
 
-matmul_cuda_tiled = tiled_kernel(TPB, np.float32)
-matmul_cuda_blocked = blocked_kernel(TPB, TM, np.float32)
-
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per thread: 256 threads fit, 1024 do not
 
 
 def _check_kernel_args(kernel, tpb) -> None:
-    """``TypeError`` for a kernel name that is not a str or a tpb that is not an int; ``ValueError`` for bad values."""
     _checks.choice("kernel", kernel, KERNELS)
     _checks.integer("tpb", tpb, low=1, high=32)  # a block holds at most 32 × 32 = 1024 threads
 
 
 def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
-    """The compiled kernel that :func:`cuda_matmul` launches for ``kernel``, ``tpb`` and ``dtype``.
+    """The compiled kernel :func:`cuda_matmul` launches for ``kernel``, ``tpb`` and ``dtype``.
 
-    Parameters
-    ----------
-    kernel : {"naive", "naive_fp32", "coalesced", "tiled", "blocked"}
-    tpb : int, default 16
-        Threads per block along each dimension; the tiled and register-blocked
-        kernels are compiled for it.
-    dtype : numpy.float32 or numpy.float64
-
-    Returns
-    -------
-    numba.cuda dispatcher
+    ``dtype`` is numpy.float32 or numpy.float64; the other arguments are as in
+    :func:`cuda_matmul`.
     """
     _check_kernel_args(kernel, tpb)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+    if kernel == "blocked" and tpb > MAX_BLOCKED_TPB:
+        raise ValueError(f"tpb must be at most {MAX_BLOCKED_TPB} for the blocked kernel, got {tpb}:"
+                         f" {tpb}×{tpb} threads, each holding {TM}×{TM} sums in registers, need "
+                         "more registers than an SM has (lessonlib.ptx checks the shipped size)")
     if kernel == "tiled":
         return tiled_kernel(tpb, dtype)
-    if kernel == "blocked" and tpb > MAX_BLOCKED_TPB:
-        raise ValueError(
-            f"tpb must be at most {MAX_BLOCKED_TPB} for the blocked kernel, got {tpb}: each of its threads "
-            f"holds {TM}×{TM} sums in registers, and a block of {tpb}×{tpb} threads would need more "
-            "registers than an SM has (lessonlib.ptx checks the shipped size)"
-        )
     if kernel == "blocked":
         return blocked_kernel(tpb, TM, dtype)
     return {"naive": matmul_cuda_naive, "naive_fp32": matmul_cuda_naive_fp32,
@@ -385,34 +253,19 @@ def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
 def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[int, int], tuple[int, int]]:
     """``(blocks per grid, threads per block)`` for an ``m × n`` output.
 
-    The lecture's kernels (``naive``, ``naive_fp32``) put rows on the grid's
-    ``x``; the others put columns on ``x`` and rows on ``y`` (the module's grid
-    convention). A real GPU allows
-    at most 65,535 blocks along ``y``, a limit the simulator never enforces,
-    so a launch that would need more is refused here.
-
-    Raises
-    ------
-    TypeError
-        For a kernel name that is not a str, or a size or ``tpb`` that is not an int.
-    ValueError
-        For an unknown kernel, a size or ``tpb`` out of range, or a grid that a GPU cannot launch.
+    The lecture's kernels put rows on the grid's ``x``, the others columns. A
+    GPU allows at most 65,535 blocks along ``y`` (the simulator never
+    enforces it), so a launch that would need more is refused here.
     """
     _check_kernel_args(kernel, tpb)
     if kernel in ("naive", "naive_fp32"):
-        grid = blocks_per_grid(m, n, tpb)
-        along_y = "n (columns)"
-    elif kernel == "blocked":
-        grid = blocks_per_grid(n, m, tpb * TM)
-        along_y = "m (rows)"
+        grid, along_y = blocks_per_grid(m, n, tpb), "n (columns)"
     else:
-        grid = blocks_per_grid(n, m, tpb)
-        along_y = "m (rows)"
+        grid, along_y = blocks_per_grid(n, m, tpb * (TM if kernel == "blocked" else 1)), "m (rows)"
     if grid[1] > MAX_GRID_Y:
-        raise ValueError(
-            f"the {kernel} kernel needs {grid[1]:,} blocks along the grid's y for {along_y}; "
-            f"CUDA allows {MAX_GRID_Y:,}: the output {m}×{n} is too large for this kernel and tpb={tpb}"
-        )
+        raise ValueError(f"the {kernel} kernel needs {grid[1]:,} blocks along the grid's y for "
+                         f"{along_y}; CUDA allows {MAX_GRID_Y:,}: the output {m}×{n} is too large "
+                         f"for this kernel and tpb={tpb}")
     if grid[0] > MAX_GRID_X:
         raise ValueError(f"the {kernel} kernel needs {grid[0]:,} blocks along the grid's x; CUDA allows {MAX_GRID_X:,}")
     return grid, (tpb, tpb)
@@ -426,23 +279,13 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
     a : torch.Tensor of shape (m, k), float32 or float64
     b : torch.Tensor of shape (k, n), same dtype
     kernel : {"naive", "naive_fp32", "coalesced", "tiled", "blocked"}
-        A rung of the ladder; see the module's description.
+        A rung of the ladder ``KERNELS``.
     tpb : int, default 16
-        Threads per block along each dimension (at most 32: a block holds at
-        most 1024 threads).
+        Threads per block along each dimension, at most 32 (1024 threads).
 
     Returns
     -------
     torch.Tensor of shape (m, n), on the CPU
-
-    Raises
-    ------
-    TypeError
-        For inputs that are not tensors, a kernel name that is not a str, or a
-        ``tpb`` that is not an int.
-    ValueError
-        For mismatched or non-2-D inputs, an unknown kernel, a ``tpb`` out of
-        range, another dtype, or an output too large for the kernel's launch grid.
     """
     _checks.matmul_operands(a, b)
     _check_kernel_args(kernel, tpb)
@@ -459,13 +302,7 @@ def cuda_matmul(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "naive", tpb:
 
 
 def torch_cuda_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(a.cuda() @ b.cuda()).cpu()``: PyTorch's own GPU matrix product.
-
-    Raises
-    ------
-    RuntimeError
-        If there is no CUDA device.
-    """
+    """``(a.cuda() @ b.cuda()).cpu()``: PyTorch's own GPU product (RuntimeError with no GPU)."""
     _checks.matmul_operands(a, b)
     if not hardware.has_cuda():
         raise RuntimeError("torch_cuda_matmul needs a CUDA device; torch sees none on this machine")
@@ -479,15 +316,9 @@ LOW_OCCUPANCY_MESSAGE = r"Grid size \d+ will likely result in GPU under-utilizat
 
 @contextmanager
 def small_grids():
-    """Inside the block, launches with small grids do not warn; every other warning still shows.
+    """Inside the block, Numba's low-occupancy warning (fewer than 128 blocks) is ignored; no other.
 
-    On a real GPU, Numba warns when a launch has fewer than 128 blocks: such a
-    grid leaves most of the chip idle. A demonstration that multiplies a 37 × 50
-    matrix is small on purpose, and the warning (with the path of Numba's
-    source file) would only clutter the page. This context manager ignores that
-    one message, matched by its text, for the code inside it; it changes no
-    global setting, and other warnings, Numba's included, are shown as usual.
-    The simulator never issues this warning.
+    For demonstrations that are small on purpose; the simulator never warns.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=LOW_OCCUPANCY_MESSAGE)
@@ -495,14 +326,9 @@ def small_grids():
 
 
 def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):
-    """Draw an ``n_rows × n_cols`` output covered by ``tpb × tpb`` blocks.
+    """Draw an ``n_rows × n_cols`` output covered by ``tpb × tpb`` blocks, one square per thread.
 
-    Each small square is one thread; shaded squares fall outside the output,
-    where the kernel's bounds check keeps them from writing.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
+    Returns the matplotlib Axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -518,10 +344,8 @@ def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):
             outside = i >= n_rows or j >= n_cols
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor="#f4a3a3" if outside else "#cfe3f7",
                                    edgecolor="white", linewidth=0.5))
-    for b in range(bx + 1):  # block boundaries
-        ax.axhline(b * tpb, color="black", linewidth=1.5)
-    for b in range(by + 1):
-        ax.axvline(b * tpb, color="black", linewidth=1.5)
+    ax.hlines(np.arange(bx + 1) * tpb, 0, cols, color="black", linewidth=1.5)  # block boundaries
+    ax.vlines(np.arange(by + 1) * tpb, 0, rows, color="black", linewidth=1.5)
     ax.add_patch(Rectangle((0, 0), n_cols, n_rows, fill=False, edgecolor="#1f4e9c", linewidth=2.5))
     ax.set(xlim=(0, cols), ylim=(rows, 0), aspect="equal", xlabel="column j", ylabel="row i",
            title=f"{n_rows}×{n_cols} output, {bx}×{by} blocks of {tpb}×{tpb} threads")
@@ -529,10 +353,7 @@ def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):
     return ax
 
 
-# ---------------------------------------------------------------- pictures of what the threads do
-#
-# Each picture is drawn from the same index arithmetic as the kernels above: a thread's place in its block
-# (threadIdx.x changes fastest), cuda.grid(2), and the row-major offsets of a, b and c.
+# Pictures of what the threads do, from the kernels' own index arithmetic.
 
 WARP = 32  # threads that run one instruction together
 MAPPINGS = ("lecture", "coalesced")  # i, j = cuda.grid(2) as lectured; j, i = cuda.grid(2) from the coalesced rung on
@@ -541,26 +362,18 @@ MAPPINGS = ("lecture", "coalesced")  # i, j = cuda.grid(2) as lectured; j, i = c
 def warp_cells(mapping: str = "lecture", *, tpb: int = TPB, warp: int = 0, block: tuple = (0, 0)) -> list:
     """The output cells ``(i, j)`` that the threads of one warp compute, in launch order.
 
-    A block's threads are numbered ``threadIdx.y * tpb + threadIdx.x`` and a
-    warp is 32 consecutive numbers, so its threads are neighbours in
-    ``threadIdx.x``. ``cuda.grid(2)`` gives ``(x, y) = (block.x * tpb + threadIdx.x,
-    block.y * tpb + threadIdx.y)``; the lecture's kernel calls that ``(i, j)``,
-    the coalesced one ``(j, i)``.
+    A block's threads are numbered ``threadIdx.y * tpb + threadIdx.x``, a warp is
+    32 consecutive numbers (fewer for a last, partial warp), and ``mapping`` is
+    the lecture's ``i, j = cuda.grid(2)`` or the coalesced ``j, i = cuda.grid(2)``.
 
     Parameters
     ----------
     mapping : {"lecture", "coalesced"}
     tpb : int, default 16
-        Threads per block along each dimension (the block must hold at least one warp).
+        Threads per block along each dimension (the block must hold a warp).
     warp : int, default 0
-        Which warp of the block.
     block : tuple of int, default (0, 0)
         ``(blockIdx.x, blockIdx.y)``.
-
-    Returns
-    -------
-    list of tuple of (int, int)
-        One ``(i, j)`` per thread of the warp (fewer for a block's last, partial warp).
     """
     _checks.choice("mapping", mapping, MAPPINGS)
     _checks.integer("tpb", tpb, low=math.isqrt(WARP - 1) + 1, high=32)
@@ -577,27 +390,11 @@ def warp_cells(mapping: str = "lecture", *, tpb: int = TPB, warp: int = 0, block
 
 
 def warp_addresses(mapping: str, k: int, m: int, n_k: int, n: int, *, tpb: int = TPB, warp: int = 0) -> dict:
-    """Element offsets that one warp of block (0, 0) touches at step ``k`` of the sum.
+    """Row-major offsets of ``a``, ``b`` and ``c`` that one warp touches at step ``k``.
 
-    ``a`` is ``m × n_k`` and ``b`` is ``n_k × n``, both row-major, so
-    ``a[i, k]`` lies at ``i * n_k + k`` and ``b[k, j]`` at ``k * n + j``; the
-    write ``c[i, j]`` lies at ``i * n + j``. Threads outside the output touch
-    nothing (the bounds check).
-
-    Parameters
-    ----------
-    mapping : {"lecture", "coalesced"}
-    k : int
-        The step of the sum, ``0 <= k < n_k``.
-    m, n_k, n : int
-        The shapes: ``(m × n_k) @ (n_k × n)``.
-    tpb, warp
-        As in :func:`warp_cells`.
-
-    Returns
-    -------
-    dict of str to list of int
-        ``"a"``, ``"b"`` and ``"c"``: the offsets, one per active thread, in thread order.
+    For block (0, 0) of an ``(m × n_k) @ (n_k × n)`` product; ``tpb`` and
+    ``warp`` are as in :func:`warp_cells`. Returns ``{"a": [...], "b": [...],
+    "c": [...]}``, one offset per thread inside the output, in thread order.
     """
     for name, v in (("m", m), ("n_k", n_k), ("n", n)):
         _checks.integer(name, v, low=1)
@@ -608,23 +405,7 @@ def warp_addresses(mapping: str, k: int, m: int, n_k: int, n: int, *, tpb: int =
 
 
 def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int:
-    """How many ``sector_bytes``-byte memory sectors the given element offsets fall in.
-
-    A GPU moves global memory in 32-byte sectors: a warp whose 32 float32
-    reads fall in 4 sectors is served by 4 of them, and one whose reads are
-    scattered needs up to 32.
-
-    Parameters
-    ----------
-    offsets : sequence of int
-        Element offsets from the start of an array (assumed aligned to a sector).
-    itemsize : int, default 4
-    sector_bytes : int, default 32
-
-    Returns
-    -------
-    int
-    """
+    """How many ``sector_bytes``-byte sectors the element ``offsets`` (aligned start) fall in."""
     if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__iter__"):
         raise TypeError(f"offsets must be a sequence of ints, got {type(offsets).__name__}")
     _checks.integer("itemsize", itemsize, low=1)
@@ -634,16 +415,9 @@ def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int
 
 
 def plot_warp_reads(m: int = 32, n_k: int = 32, n: int = 32, *, k: int = 0, tpb: int = TPB):
-    """Draw what the first warp reads from ``a`` and ``b`` at step ``k``, for both mappings.
+    """Draw the cells of ``a``, ``b`` and ``c`` the first warp touches at step ``k``, per mapping.
 
-    One row per mapping (``MAPPINGS``: the lecture's, then the coalesced one), three panels each: the cells of
-    ``a``, ``b`` and ``c`` the warp touches, found from the offsets of
-    :func:`warp_addresses` (row, column = divmod(offset, row length)), with
-    the number of 32-byte sectors (:func:`memory_sectors`) in each title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
 
@@ -670,25 +444,11 @@ def plot_warp_reads(m: int = 32, n_k: int = 32, n: int = 32, *, k: int = 0, tpb:
 
 
 def tile_loads(n_k: int, m: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0)) -> list:
-    """The cells of ``a`` and ``b`` that one block of the tiled kernel loads, step by step along k.
+    """The cells of ``a`` and ``b`` one block of :func:`tiled_kernel` loads, step by step along k.
 
-    As in :func:`tiled_kernel`: at step ``t`` the thread ``(tx, ty)`` of block
-    ``(bx, by)`` loads ``a[by*tpb + ty, t*tpb + tx]`` and
-    ``b[t*tpb + ty, bx*tpb + tx]`` (the grid's ``x`` is the column), or a zero
-    when that cell lies outside the matrix.
-
-    Parameters
-    ----------
-    n_k, m, n : int
-        The shapes: ``(m × n_k) @ (n_k × n)``.
-    tpb : int, default 16
-    block : tuple of int, default (0, 0)
-        ``(blockIdx.x, blockIdx.y)``.
-
-    Returns
-    -------
-    list of dict
-        One per step: ``{"a": set of (row, col), "b": set of (row, col)}``, the cells actually read.
+    For an ``(m × n_k) @ (n_k × n)`` product and ``block = (blockIdx.x,
+    blockIdx.y)``. Returns one ``{"a": set of (row, col), "b": set of (row, col)}``
+    per step, the cells actually read.
     """
     for name, v in (("n_k", n_k), ("m", m), ("n", n)):
         _checks.integer(name, v, low=1)
@@ -712,14 +472,9 @@ def tile_loads(n_k: int, m: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0
 
 
 def plot_tile_loads(m: int = 48, n_k: int = 56, n: int = 48, *, tpb: int = TPB, block: tuple = (1, 1)):
-    """Draw which tiles of ``a`` and ``b`` one block loads at each step along k, and the tile of ``c`` it writes.
+    """Draw the tiles of ``a`` and ``b`` one block loads at each step along k, and its ``c`` tile.
 
-    The cells come from :func:`tile_loads`; each step has its own colour, and
-    a step's number is written on its tiles.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
@@ -762,9 +517,9 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     products : dict of str to dict
         Product name to :func:`lessonlib.ptx.roofline`'s result (``bytes`` and ``flops`` are used).
     bandwidth : float
-        Memory bandwidth, bytes per second.
+        Bytes per second.
     flops_peak : float
-        Arithmetic peak, FLOP per second.
+        FLOP per second.
     measured : dict of str to float, optional
         Product name to a measured time in seconds, drawn as a point below the roof.
     ax : matplotlib Axes, optional
@@ -814,7 +569,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
 
 
 def plot_ladder(rungs, series: dict, *, ax=None):
-    """Draw a ladder of timings as grouped horizontal bars on a log scale: one group per rung, one colour per source.
+    """Draw a ladder of timings as log-scale horizontal bars: a group per rung, a colour per source.
 
     Parameters
     ----------
@@ -822,7 +577,7 @@ def plot_ladder(rungs, series: dict, *, ax=None):
         The rungs, top to bottom.
     series : dict of str to dict of str to float
         Source (``"lecture (2022)"``, ``"this build"``, ...) to ``{rung: seconds}``;
-        a rung a source lacks is left out of that source's bars.
+        a source may lack rungs.
     ax : matplotlib Axes, optional
 
     Returns

@@ -1,32 +1,12 @@
 """What the CUDA compiler says about the kernels, on a machine with no GPU.
 
-Taught by the section "What the compiler says" of the chapter "GPU kernels".
-Numba's CUDA simulator runs each thread as Python, so it checks that a kernel
-is right but never what the real target checks: types, shared-memory sizes and
-register use. This module compiles every kernel in :mod:`lessonlib.kernels` for
-the real target instead, with NVVM (the compiler numba-cuda uses) to PTX, then
-with ``ptxas`` to machine code, and reads what ``ptxas -v`` reports:
-
-- :func:`compile_kernels` -- PTX and ``ptxas`` figures for each kernel and
-  architecture (``sm_80``, the A100; ``sm_90``, the H100 and H200);
-- :func:`occupancy` -- the theoretical occupancy those figures allow, by
-  NVIDIA's rules;
-- :func:`f64_count` and :func:`inner_loop` -- float64 instructions in a
-  kernel's PTX, and the float instructions of its inner loop;
-- :func:`problems` -- what would make a kernel unfit to ship (spills, a stack
-  frame, a launch that cannot fit on the chip, a compiler error);
-- :func:`resource_table` -- one row per kernel, for the book;
-- :func:`roofline` -- a model (not a measurement) of the least time a product
-  can take on an H200, from its published bandwidth and float32 peak.
-
-A process without a GPU runs :mod:`lessonlib.kernels` on the simulator, so the
-compiling is done in a separate Python process, started with
-``NUMBA_ENABLE_CUDASIM`` unset and ``LESSONLIB_CUDA_COMPILE_ONLY=1``
-(``lessonlib.hardware.COMPILE_ONLY_ENV``); it imports the same kernels, so
-each kernel has one source. Compiling needs the
-``nvidia-nvvm`` wheel (NVVM), ``nvidia-cuda-nvrtc`` (which numba-cuda loads
-too) and ``ptxas`` from ``nvidia-cuda-nvcc``; ``requirements.txt`` installs
-them. No GPU and no driver are needed.
+Taught by "What the compiler says" on the page "GPU kernels, going further".
+Every kernel of :mod:`lessonlib.kernels` is compiled with NVVM to PTX and by
+``ptxas -v`` to machine code, in a separate process on the real CUDA target
+(``NUMBA_ENABLE_CUDASIM`` unset, ``lessonlib.hardware.COMPILE_ONLY_ENV`` set),
+so each kernel has one source. It needs the NVVM, NVRTC and nvcc wheels of
+``REQUIREMENT``, and no GPU or driver. :func:`roofline` is a model of the
+least time a product can take on an H200.
 """
 
 from __future__ import annotations
@@ -69,25 +49,16 @@ class SMLimits:
     warp_size: int = 32
 
 
-# Sources:
-# - per-SM limits: NVIDIA, CUDA C++ Programming Guide, "Compute Capabilities", table
-#   "Technical Specifications per Compute Capability" (columns 8.0 and 9.0): 2048
-#   threads, 32 blocks and 64 K 32-bit registers per SM, 64 K registers per block,
-#   255 registers per thread; shared memory 164 KB per SM on 8.0 and 228 KB on 9.0,
-#   48 KB per block without opt-in; 1 KB per block reserved by the driver.
-# - the rules (per-warp register allocation in units of 256, four register-file
-#   sub-partitions, shared memory in units of 128 bytes): cuda_occupancy.h, which
-#   NVIDIA ships with the CUDA runtime (nvidia-cuda-runtime wheel,
-#   nvidia/cu13/include/cuda_occupancy.h) and which cudaOccupancyMaxActiveBlocksPerMultiprocessor
-#   and the CUDA Occupancy Calculator follow.
+# Sources: the limits, NVIDIA's CUDA C++ Programming Guide, table "Technical Specifications per
+# Compute Capability" (columns 8.0 and 9.0); the rules, cuda_occupancy.h, shipped with the CUDA
+# runtime (nvidia-cuda-runtime wheel, nvidia/cu13/include/) and followed by NVIDIA's calculator.
 SM_LIMITS = {
     "sm_80": SMLimits("sm_80", "A100", 2048, 32, 65536, 65536, 255, 164 * 1024, 48 * 1024, 1024),
     "sm_90": SMLimits("sm_90", "H100/H200", 2048, 32, 65536, 65536, 255, 228 * 1024, 48 * 1024, 1024),
 }
 
-# The H200 SXM's published figures, for the roofline model only. Source: NVIDIA,
-# "NVIDIA H200 Tensor Core GPU" datasheet (H200 SXM column): GPU memory bandwidth
-# 4.8 TB/s; FP32 67 TFLOPS (plain float32, not TF32 Tensor Core).
+# For the roofline model only: NVIDIA's "H200 Tensor Core GPU" datasheet, H200 SXM column
+# (memory bandwidth 4.8 TB/s; FP32, plain float32 and not TF32, 67 TFLOPS).
 H200_BANDWIDTH_BYTES_S = 4.8e12
 H200_FP32_FLOPS = 67e12
 
@@ -96,9 +67,8 @@ H200_FP32_FLOPS = 67e12
 class KernelSpec:
     """One kernel to compile: a name :func:`lessonlib.kernels.get_kernel` knows, and its parameters.
 
-    ``tm`` is used only by the register-blocked kernel (None: its default).
-    ``fast_fp32`` marks a kernel the book presents as a float32 kernel, which
-    must contain no float64 instruction.
+    ``tm`` is for the register-blocked kernel only (None: its default); ``fast_fp32``
+    marks a kernel that must contain no float64 instruction.
     """
 
     label: str
@@ -158,23 +128,8 @@ _PTXAS_PATTERNS = {
 def parse_ptxas(log: str) -> PtxasInfo:
     """Read registers, shared memory, spills, stack frame and barriers from ``ptxas -v`` output.
 
-    Parameters
-    ----------
-    log : str
-        What ``ptxas -v`` printed for a PTX file holding one kernel.
-
-    Returns
-    -------
-    PtxasInfo
-        Missing figures (``ptxas`` leaves out shared memory and barriers when
-        there are none) are 0.
-
-    Raises
-    ------
-    TypeError
-        If ``log`` is not a string.
-    ValueError
-        If ``log`` reports no register count, so it is not ``ptxas -v`` output.
+    Figures ``ptxas`` leaves out (shared memory and barriers when there are none)
+    are 0; a ``log`` with no register count is not ``ptxas -v`` output (ValueError).
     """
     _checks.text("log", log, empty=True)
     if not re.search(_PTXAS_PATTERNS["registers"], log):
@@ -187,13 +142,7 @@ def parse_ptxas(log: str) -> PtxasInfo:
 
 
 def find_ptxas() -> Path:
-    """The ``ptxas`` binary that the ``nvidia-cuda-nvcc`` wheel installed (or one on ``PATH``).
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming the package to install.
-    """
+    """The ``ptxas`` of the ``nvidia-cuda-nvcc`` wheel (or on ``PATH``); else FileNotFoundError."""
     import importlib.util
     import shutil
 
@@ -206,50 +155,30 @@ def find_ptxas() -> Path:
     on_path = shutil.which("ptxas")
     if on_path:
         return Path(on_path)
-    raise FileNotFoundError(
-        f"ptxas not found: install the nvidia-cuda-nvcc wheel (requirements.txt pins it as {REQUIREMENT})"
-    )
+    raise FileNotFoundError(f"ptxas not found: install the nvidia-cuda-nvcc wheel "
+                            f"(requirements.txt pins it as {REQUIREMENT})")
 
 
 def f64_count(ptx: str) -> int:
-    """How many float64 instructions a PTX text holds (declarations of f64 registers not counted).
+    """How many float64 instructions (``add.f64``, ``cvt.f64.f32`` ...) a PTX text holds.
 
-    Every instruction whose type includes ``.f64`` counts: ``add.f64``,
-    ``cvt.f64.f32``, ``cvt.rn.f32.f64``, ``mov.f64``, ``fma.rn.f64`` ...
-
-    Raises
-    ------
-    TypeError
-        If ``ptx`` is not a string.
+    Declarations of f64 registers do not count.
     """
     _checks.text("ptx", ptx, empty=True)
-    count = 0
-    for line in ptx.splitlines():
-        s = line.strip()
-        if not s or s.startswith(("//", ".reg", ".param", ".local", ".shared", ".global", ".const")):
-            continue
-        opcode = s.split()[0] if not s.startswith("@") else (s.split()[1] if len(s.split()) > 1 else "")
-        if ".f64" in opcode:
-            count += 1
-    return count
+    return len(_F64_OP.findall(ptx))
 
 
+# An instruction (a directive starts with ".", a label with "$"), maybe predicated (@%p1), on f64.
+_F64_OP = re.compile(r"^\s*(?:@\S+\s+)?[a-z][\w.]*\.f64", re.MULTILINE)
 _FLOAT_OP = re.compile(r"^\s*(@\S+\s+)?(ld\.\S*f(32|64)|mul\.\S*f(32|64)|add\.\S*f(32|64)|fma\.\S*f(32|64)|cvt\.\S*f(32|64)\S*)\s")
 
 
 def inner_loop(ptx: str) -> list[str]:
     """The float instructions of the first pass through a kernel's innermost loop.
 
-    Starting at the first floating-point load, the lines up to and including
-    the first add or fused multiply-add that ends a multiply-accumulate; the
-    address arithmetic between them (integer instructions) is left out.
-
-    Raises
-    ------
-    TypeError
-        If ``ptx`` is not a string.
-    ValueError
-        If the PTX holds no floating-point multiply-accumulate.
+    From the first floating-point load to the first add or fused multiply-add that
+    ends a multiply-accumulate, without the integer address arithmetic between;
+    ValueError if there is none.
     """
     _checks.text("ptx", ptx, empty=True)
     out: list[str] = []
@@ -270,36 +199,12 @@ def inner_loop(ptx: str) -> list[str]:
 
 
 def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: str) -> dict:
-    """Theoretical occupancy of a kernel on one architecture, by NVIDIA's rules.
+    """Theoretical occupancy of a kernel on one architecture, by NVIDIA's rules (``SM_LIMITS``).
 
-    Follows ``cuda_occupancy.h`` (the rules ``cudaOccupancyMaxActiveBlocksPerMultiprocessor``
-    uses) with the default shared-memory carve-out and no dynamic shared
-    memory: blocks per SM are limited by warps, by the block count, by
-    registers (allocated per warp in units of 256, within four register-file
-    sub-partitions) and by shared memory (in units of 128 bytes, plus 1 KB the
-    driver reserves per block).
-
-    Parameters
-    ----------
-    registers : int
-        Registers per thread (``ptxas -v``).
-    shared_bytes : int
-        Static shared memory per block, in bytes.
-    threads_per_block : int
-    arch : {"sm_80", "sm_90"}
-
-    Returns
-    -------
-    dict
-        ``blocks_per_sm``, ``warps_per_sm``, ``occupancy`` (active warps over
-        the SM's maximum, 0 to 1) and ``limit`` (what stops more blocks).
-
-    Raises
-    ------
-    TypeError
-        If a count is not an int.
-    ValueError
-        For a negative count, a block of more than 1024 threads, or an unknown ``arch``.
+    ``registers`` per thread and ``shared_bytes`` of static shared memory per
+    block are ``ptxas -v``'s figures; ``arch`` is "sm_80" or "sm_90". Returns a
+    dict: ``blocks_per_sm``, ``warps_per_sm``, ``occupancy`` (active warps over
+    the SM's maximum, 0 to 1) and ``limit`` (what stops more blocks).
     """
     _checks.integer("registers", registers, low=0)
     _checks.integer("shared_bytes", shared_bytes, low=0)
@@ -333,14 +238,8 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
 def problems(c: Compiled) -> list[str]:
     """What makes a compiled kernel unfit to ship; an empty list if nothing does.
 
-    A compiler error; any spill to local memory; a stack frame (a local array
-    that did not stay in registers); or a block that cannot fit on an SM at all
-    (zero occupancy) at the spec's block size.
-
-    Raises
-    ------
-    TypeError
-        If ``c`` is not a :class:`Compiled`.
+    A compiler error, a spill, a stack frame (a local array that did not stay in
+    registers), or a block that cannot fit on an SM at its spec's size.
     """
     if not isinstance(c, Compiled):
         raise TypeError(f"c must be a Compiled, got {type(c).__name__}")
@@ -379,32 +278,14 @@ def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]
 
 
 def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) -> dict[tuple[str, str], Compiled]:
-    """Compile kernels to PTX and run ``ptxas -v`` on each, for each architecture.
+    """Compile ``specs`` to PTX and run ``ptxas -v`` on each, for each of ``archs``.
 
-    The work is done in a fresh Python process that keeps Numba's real CUDA
-    target (this one may be using the simulator). Results are cached per
-    (specs, archs) for the life of this process.
-
-    Parameters
-    ----------
-    specs : sequence of KernelSpec, default BOOK_KERNELS
-    archs : sequence of str, default ("sm_80", "sm_90")
-    timeout : float, default 600
-        Seconds to wait for the compiler process.
-
-    Returns
-    -------
-    dict
-        ``(label, arch)`` to :class:`Compiled`. A kernel the compiler rejects
-        (``ptxas`` refusing too much shared memory, say) has ``error`` set.
-
-    Raises
-    ------
-    TypeError, ValueError
-        For bad ``specs`` or ``archs``.
-    RuntimeError
-        If NVVM or ``ptxas`` is missing (the message names the package to
-        install) or the compiler process fails.
+    The work is done in a fresh Python process on Numba's real CUDA target (this
+    one may be on the simulator), waiting at most ``timeout`` seconds; results
+    are cached for the life of this process. Returns ``(label, arch)`` to
+    :class:`Compiled`, with ``error`` set where the compiler rejects a kernel;
+    RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the
+    compiler process fails.
     """
     specs, archs = _check_specs(specs, archs)
     return dict(_compile_cached(specs, archs, float(timeout)))
@@ -488,25 +369,9 @@ def _worker() -> int:
 def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
     """One row per kernel: registers, shared memory, spills, stack and occupancy per architecture.
 
-    Registers, shared memory, spills and stack frame are ``ptxas``'s figures
-    for the last architecture in ``archs``; occupancy is given for each.
-
-    Parameters
-    ----------
-    compiled : dict
-        What :func:`compile_kernels` returned.
-    archs : sequence of str, default ("sm_80", "sm_90")
-
-    Returns
-    -------
-    pandas.DataFrame
-
-    Raises
-    ------
-    TypeError
-        If ``compiled`` is not a dict of :class:`Compiled`.
-    ValueError
-        If an architecture is missing for a kernel, or a kernel did not compile.
+    ``compiled`` is what :func:`compile_kernels` returned. The ``ptxas`` figures
+    are those for the last of ``archs``; occupancy is given for each. Returns a
+    pandas DataFrame.
     """
     import pandas as pd
 
@@ -540,39 +405,26 @@ def roofline(m: int, k: int, n: int, *, itemsize: int = 4,
              bandwidth: float = H200_BANDWIDTH_BYTES_S, flops_peak: float = H200_FP32_FLOPS) -> dict:
     """A model of the least time an ``(m×k) @ (k×n)`` product can take: not a measurement.
 
-    The product must read both inputs and write the output at least once, and
-    do ``2·m·k·n`` floating-point operations; at the published bandwidth and
-    float32 peak (by default the H200 SXM's) neither can take less than
-    bytes / bandwidth or FLOPs / peak, so the product takes at least the larger.
-
     Parameters
     ----------
     m, k, n : int
-        The shapes.
     itemsize : int, default 4
         Bytes per element.
-    bandwidth : float
-        Memory bandwidth, bytes per second.
-    flops_peak : float
+    bandwidth : float, default the H200 SXM's
+        Bytes per second.
+    flops_peak : float, default the H200 SXM's float32 peak
         FLOP per second.
 
     Returns
     -------
     dict
-        ``bytes``, ``flops``, ``memory_s``, ``compute_s``, ``lower_bound_s``
-        and ``bound`` (``"memory"`` or ``"compute"``).
-
-    Raises
-    ------
-    TypeError
-        If a shape or ``itemsize`` is not an int.
-    ValueError
-        If a shape, ``itemsize``, ``bandwidth`` or ``flops_peak`` is not positive.
+        ``bytes``, ``flops``, ``memory_s``, ``compute_s``, ``lower_bound_s`` (the
+        larger of the two) and ``bound`` (``"memory"`` or ``"compute"``).
     """
     for name, v in (("m", m), ("k", k), ("n", n), ("itemsize", itemsize)):
         _checks.integer(name, v, low=1)
-    for name, v in (("bandwidth", bandwidth), ("flops_peak", flops_peak)):
-        _checks.real(name, v, low=0, strict=True)
+    _checks.positive("bandwidth", bandwidth)
+    _checks.positive("flops_peak", flops_peak)
     nbytes = (m * k + k * n + m * n) * itemsize
     flops = 2 * m * k * n
     memory_s, compute_s = nbytes / bandwidth, flops / flops_peak

@@ -25,8 +25,9 @@ from lessonlib.kernels import (
 )
 
 SHAPES = [(17, 33, 9), (3, 50, 2), (1, 1, 1)]
-# Larger than one register-blocked tile's K slice (16) and not a multiple of it, nor of any block size.
-AWKWARD = [(1, 1, 1), (17, 33, 9), (31, 70, 45)]
+# K larger than the register-blocked kernel's K slice (16) and no multiple of it or of any block
+# size; (20, 37, 40) takes 2 × 3 blocks of 16 × 16 (no square grid) and three K tiles, one partial.
+AWKWARD = [(1, 1, 1), (17, 33, 9), (20, 37, 40)]
 
 
 def _inputs(m, k, n, dtype=torch.float32, seed=0):
@@ -202,9 +203,9 @@ def test_get_kernel_validates():
 def test_launch_kernel_validates():
     with pytest.raises(TypeError, match="kernel must be callable"):
         launch_kernel(None, 2, 2)
-    with pytest.raises(TypeError, match="n_rows must be an int, got 2.0"):
+    with pytest.raises(TypeError, match="grid_x must be an int, got 2.0"):
         launch_kernel(matmul_kernel, 2.0, 2)
-    with pytest.raises(ValueError, match="n_rows must be an int >= 1"):
+    with pytest.raises(ValueError, match="grid_x must be an int >= 1"):
         launch_kernel(matmul_kernel, 0, 2)
 
 

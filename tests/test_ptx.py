@@ -164,6 +164,9 @@ ptxas info    : Used 40 registers, used 1 barriers, 2048 bytes smem, 560 bytes c
 def test_f64_count_and_inner_loop_on_hand_written_ptx():
     text = """
     .reg .f64 %fd<4>;
+    .param .f64 scale;
+    // add.f64 in a comment is no instruction
+$L__BB0_2:
     ld.global.f32 %f1, [%rd1];
     add.s64 %rd2, %rd1, 4;
     ld.global.f32 %f2, [%rd2];

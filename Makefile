@@ -39,11 +39,12 @@ GPU_OUT ?= _build/gpu-check
 gpu-check:
 	PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)
 
-# The environment: made once, remade when the requirements change.
+# The environment: made once, remade when the requirements change. --no-compile: Python compiles
+# only the modules it imports, on first import, instead of all of them at install (~25 s here).
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt -e .
 	touch $@
 
 # A local MathJax, so equations render with no internet. From the npm registry, pinned.

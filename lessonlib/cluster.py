@@ -20,9 +20,8 @@ from . import _checks
 def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distance from every row of ``X`` to every row of ``C``: one matrix product.
 
-    ``X`` is (n_samples, n_features), ``C`` (n_centroids, n_features) of the
-    same dtype and device; the result, (n_samples, n_centroids), is never
-    negative (rounding below 0 is clamped). NaN and infinity pass through.
+    ``X`` (n_samples, n_features) and ``C`` (n_centroids, n_features) share a dtype
+    and device; the (n_samples, n_centroids) result is never negative, NaN passes through.
     """
     X = _checks.matrix("X", X, convert=True)
     C = _checks.matrix("C", C, convert=True)
@@ -40,11 +39,8 @@ def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 
 def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16):
     """Nearest centroid of every point, and its squared distance, ``block`` rows at a time."""
-    labels = torch.empty(len(X), dtype=torch.long, device=X.device)
-    best = torch.empty(len(X), dtype=X.dtype, device=X.device)
-    for i in range(0, len(X), block):
-        best[i : i + block], labels[i : i + block] = _sq_dists(X[i : i + block], C).min(1)
-    return labels, best
+    parts = [_sq_dists(X[i : i + block], C).min(1) for i in range(0, len(X), block)]
+    return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
 
 
 def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
@@ -55,11 +51,7 @@ def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
 
 
 def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
-    """Pick ``k`` rows of ``X`` as first centroids, far apart (k-means++): a (k, n_features) tensor.
-
-    Each row after a uniform first is drawn with probability proportional to
-    its squared distance from the nearest one chosen.
-    """
+    """k-means++: ``k`` rows of ``X`` as first centroids, far apart; a (k, n_features) tensor."""
     X = _checks.points("X", X, convert=True)
     _checks.integer("k", k, low=1, high=len(X))  # k clusters need k points
     return _kmeans_plusplus(X, k, _checks.seed("seed", seed))
@@ -94,22 +86,17 @@ def _sq(A, p, B, q):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):  # pragma: no cover - compiled
+def _lloyd_pass(X, C, labels, upper, lower, moved, others, half,
+                sums, counts, changed):  # pragma: no cover - compiled
     """One fused Lloyd step with Hamerly's bounds; updates ``labels``, ``upper`` and ``lower``.
 
-    A label < 0 means "no bounds yet". Chunk t of the points writes its
-    clusters' changes of sum and count to ``sums[t]``, ``counts[t]``, and its
-    number of moved points to ``changed[t]``.
+    ``others[j]`` is the largest move among centroids other than j; a label < 0
+    means no bounds yet. Chunk t writes its clusters' change of sum and count to
+    ``sums[t]``, ``counts[t]``, and its number of moved points to ``changed[t]``.
     """
     n, d = X.shape
     k = C.shape[0]
     n_chunks = len(changed)
-    top, second, top_j = 0.0, 0.0, -1  # the two largest moves, for the lower bounds
-    for j in range(k):
-        if moved[j] > top:
-            second, top, top_j = top, moved[j], j
-        elif moved[j] > second:
-            second = moved[j]
     size = (n + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         my_sums = np.zeros((k, d))  # this chunk's own accumulators: no cache line shared
@@ -120,7 +107,7 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):
             full = a < 0
             if not full:
                 u = (upper[i] + moved[a]) * (1 + 1e-12)  # margins: rounding never makes a bound wrong
-                lo = (lower[i] - (second if a == top_j else top)) * (1 - 1e-12)
+                lo = (lower[i] - others[a]) * (1 - 1e-12)
                 bound = max(half[a], lo)
                 if u >= bound:  # not proven: measure the distance to its own centroid exactly
                     u = np.sqrt(_sq(X, i, C, a)) * (1 + 1e-12)
@@ -167,7 +154,10 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
         gap = np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))  # k × k distances between centroids
         np.fill_diagonal(gap, np.inf)
         half = gap.min(1) * 0.5 * (1 - 1e-12)  # a point nearer than this to its centroid keeps it
-        _lloyd_pass(Xn, C, labels, upper, lower, moved, half, sums, counts, changed)
+        top = int(np.argmax(moved))
+        others = np.full(k, moved[top])  # the largest move among the other centroids
+        others[top] = np.delete(moved, top).max(initial=0.0)
+        _lloyd_pass(Xn, C, labels, upper, lower, moved, others, half, sums, counts, changed)
         return sums.sum(0), counts.sum(0), int(changed.sum())
 
     Cn = C.double().numpy().copy()
@@ -186,15 +176,8 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
     return torch.from_numpy(Cn).to(X.dtype), torch.from_numpy(labels)
 
 
-def kmeans(
-    X: torch.Tensor,
-    k: int,
-    *,
-    iters: int = 100,
-    seed: int = 0,
-    init: torch.Tensor | None = None,
-    method: str = "auto",
-):
+def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
+           init: torch.Tensor | None = None, method: str = "auto"):
     """Lloyd's k-means: split ``X`` into ``k`` clusters around their means.
 
     Stops after ``iters`` iterations or as soon as no point changes cluster.
@@ -211,10 +194,9 @@ def kmeans(
         Seed for :func:`kmeans_plusplus` when ``init`` is not given.
     init : torch.Tensor of shape (k, n_features), optional
     method : {"auto", "tensor", "fused"}, default "auto"
-        "tensor": whole-tensor steps, on any device. "fused" (CPU only): one
-        compiled loop over the points per iteration, in float64, skipping the
-        points that provably keep their centroid (Hamerly's bounds); same
-        labels. "auto": "fused" on the CPU, else "tensor".
+        "fused" (CPU only; "auto" there): one compiled loop over the points per
+        iteration, in float64, that skips the points that provably keep their
+        centroid (Hamerly's bounds); same labels as "tensor", which runs anywhere.
 
     Returns
     -------
@@ -274,7 +256,6 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     Returns
     -------
     i, j : torch.Tensor of int64, each of shape (n_pairs,)
-        Row indices into ``X``; the relation is symmetric and contains (i, i).
     """
     X = _checks.points("X", X, convert=True)
     _checks.positive("eps", eps)
@@ -306,29 +287,27 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     # than that; the exact distance test below decides
     margin = 1e-12 * (len(cols) + 1) * span
     # neighbouring columns by their column number, not rank: a gap in columns means no neighbours
-    pos = {int(c): r for r, c in enumerate(cols.tolist())}
     runs = []
     for offset in (-1, 0, 1):
-        nb = torch.tensor([pos.get(c + offset, -1) for c in cols[bcol].tolist()], dtype=torch.long, device=dev)
-        ok = nb >= 0
-        base = nb.clamp_min(0).double() * span
+        want = cols[bcol] + offset
+        nb = torch.searchsorted(cols, want).clamp_max(len(cols) - 1)
+        ok = cols[nb] == want
+        base = nb.double() * span
         lo = torch.where(ok, torch.searchsorted(key, base + ylo - margin), 0)
         hi = torch.where(ok, torch.searchsorted(key, base + yhi + margin, right=True), 0)
         runs.append(list(zip(lo.tolist(), hi.tolist())))
-    eps2 = eps * eps
     I, J = [], []
     for b, (s, e) in enumerate(zip(bstart.tolist(), bend.tolist())):
         cand = torch.cat([torch.arange(lo, hi, device=dev) for lo, hi in (r[b] for r in runs) if hi > lo])
         d2 = _block_sq_dists(Xs[s:e], Xs[cand])  # every point of the block against every candidate
-        bi, cj = (d2 <= eps2).nonzero(as_tuple=True)
+        bi, cj = (d2 <= eps * eps).nonzero(as_tuple=True)
         I.append(bi + s)
         J.append(cand[cj])
-    i, j = torch.cat(I), torch.cat(J)
-    return order[i], order[j]
+    return order[torch.cat(I)], order[torch.cat(J)]
 
 
 def _check_edges(n: int, i, j, names=("i", "j")):
-    """``i`` and ``j`` as two 1-D tensors of node indices in [0, n), one edge per position."""
+    """``i`` and ``j`` as two 1-D int64 tensors of node indices in [0, n), one edge per position."""
     a, b = names
     i, j = _checks.tensor(a, i), _checks.tensor(b, j)
     for name, t in ((a, i), (b, j)):
@@ -340,29 +319,18 @@ def _check_edges(n: int, i, j, names=("i", "j")):
                          f"got {len(i)} and {len(j)}")
     if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
         raise ValueError(f"{a} and {b} must hold node indices in [0, {n})")
-    return i, j
+    return i.long(), j.long()
 
 
 def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """Label each of ``n`` nodes with the smallest node index in its connected component.
 
-    By label propagation: across each edge the larger root hooks under the
-    smaller, then pointer jumping flattens the trees, until no edge joins two.
-
-    Parameters
-    ----------
-    n : int
-    i, j : torch.Tensor of int64, each of shape (n_edges,)
-        The edges ``i[e] -- j[e]``, one direction each; a numpy array is converted.
-
-    Returns
-    -------
-    torch.Tensor of int64, shape (n,)
-        A node without edges keeps its own index.
+    ``i`` and ``j``, int64 of shape (n_edges,), are the edges ``i[e] -- j[e]``,
+    one direction each. By label propagation: across each edge the larger root
+    hooks under the smaller, then pointer jumping flattens the trees.
     """
     _checks.integer("n", n, low=0)
     i, j = _check_edges(n, i, j)
-    i, j = i.long(), j.long()
     lab = torch.arange(n, device=i.device)
     while len(i):
         a, b = lab[i], lab[j]  # the roots at either end
@@ -461,12 +429,10 @@ def _sorted_columns(X: torch.Tensor, eps: float):
     order = np.lexsort((y, col))  # by column, then by y inside it
     cols, starts, counts = np.unique(col[order], return_index=True, return_counts=True)
     rank = np.repeat(np.arange(len(cols)), counts)
-    nbr = np.full((len(cols), 3), -1, dtype=np.int64)
+    nbr = np.empty((len(cols), 3), dtype=np.int64)
     for o in range(3):  # the rank of column c - 1, c, c + 1, if it holds any point
-        where = np.searchsorted(cols, cols + o - 1)
-        ok = where < len(cols)
-        ok[ok] = cols[where[ok]] == cols[ok] + o - 1
-        nbr[ok, o] = where[ok]
+        where = np.minimum(np.searchsorted(cols, cols + o - 1), len(cols) - 1)
+        nbr[:, o] = np.where(cols[where] == cols + o - 1, where, -1)
     Xs, ys = np.ascontiguousarray(Xn[order]), np.ascontiguousarray(y[order])
     return Xs, ys, rank, nbr, starts, starts + counts, order
 
@@ -498,7 +464,6 @@ def _check_pairs(pairs, n: int):
     if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
         raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
     i, j = _check_edges(n, *pairs, names=("pairs[0]", "pairs[1]"))
-    i, j = i.long(), j.long()
     if not bool((torch.bincount(i[i == j], minlength=n) > 0).all()):
         raise ValueError("pairs must contain every self-pair (i, i): a point is its own neighbour")
     return i, j
@@ -522,9 +487,8 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
         :func:`lessonlib.lsh.radius_pairs`: every (i, i) among them; repeats and
         missing reverses are fine. Given pairs take the tensor path.
     method : {"auto", "tensor", "fused"}, default "auto"
-        "tensor": whole-tensor work on the pairs, on any device; memory
-        O(pairs). "fused" (CPU only): three compiled sweeps over the points
-        that never store a pair; memory O(n). "auto": "fused" on the CPU.
+        "fused" (CPU only; "auto" there): three compiled sweeps over the points,
+        memory O(n); "tensor" (any device) works on the pairs, memory O(pairs).
 
     Returns
     -------

@@ -62,7 +62,12 @@ def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, 
 
 def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes: int = 4, width: float = 8.0,
                    k: int = 10, method: str = "tensor", repeat: int = 3) -> Timing:
-    """Time :func:`lessonlib.lsh.query` at one setting and ``method``; the index is built first."""
+    """Time :func:`lessonlib.lsh.query` at one setting and ``method``; the index is built first.
+
+    Returns
+    -------
+    Timing
+    """
     _check_query_args(X, Q, n_hashes, width, k, repeat)
     _checks.integer("n_tables", n_tables, low=1)
     _checks.choice("method", method, ("tensor", "fused", "auto"))
@@ -70,13 +75,8 @@ def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes:
     return bench(lsh.query, index, Q, k, method=method, repeat=repeat, name=f"LSH query ({method})")
 
 
-def lsh_crossover(
-    sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000),
-    *,
-    params: dict | None = None,
-    repeat: int = 3,
-    progress: bool = False,
-):
+def lsh_crossover(sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000), *,
+                  params: dict | None = None, repeat: int = 3, progress: bool = False):
     """Query time of LSH and of brute force against the number of points, on the 32-D ``knn32`` data.
 
     Each size takes the first n rows of one draw (the blobs come shuffled); the

@@ -457,18 +457,6 @@ def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor
     return torch.from_numpy(labels).to(X.device)
 
 
-def _check_pairs(pairs, n: int):
-    """``pairs`` as two int64 index tensors into ``n`` points, self-pairs all present; or None."""
-    if pairs is None:
-        return None
-    if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
-        raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
-    i, j = _check_edges(n, *pairs, names=("pairs[0]", "pairs[1]"))
-    if not bool((torch.bincount(i[i == j], minlength=n) > 0).all()):
-        raise ValueError("pairs must contain every self-pair (i, i): a point is its own neighbour")
-    return i, j
-
-
 def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, method: str = "auto") -> torch.Tensor:
     """DBSCAN: clusters are regions dense with points; points in sparse regions are noise.
 
@@ -499,7 +487,14 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     _checks.positive("eps", eps)
     _checks.integer("min_samples", min_samples, low=1)
     method = _checks.method("method", method, X)
-    pairs = _check_pairs(pairs, len(X))
+    if pairs is not None:
+        if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+            raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, "
+                            f"got {type(pairs).__name__}")
+        pairs = _check_edges(len(X), *pairs, names=("pairs[0]", "pairs[1]"))
+        if not bool((torch.bincount(pairs[0][pairs[0] == pairs[1]], minlength=len(X)) > 0).all()):
+            raise ValueError("pairs must contain every self-pair (i, i): a point is its own "
+                             "neighbour")
     n = len(X)
     if pairs is None and method == "fused":
         return _dbscan_fused(X, eps, min_samples)

@@ -1,28 +1,8 @@
-"""k-means and DBSCAN with tensors: the lecture's clustering homework, on any device.
+"""k-means and DBSCAN with tensors, the lecture's clustering homework, on any device.
 
-Taught by the chapter "Homework: k-means, DBSCAN and LSH". Both algorithms
-are written with whole-tensor operations (broadcasting, a matrix product,
-scatter-reductions), so the same code runs on a CPU or, with the data on
-``cuda``, on a GPU. Both are checked against scikit-learn.
-
-- :func:`kmeans` -- Lloyd's algorithm: assign each point to its nearest
-  centroid, move each centroid to the mean of its points, repeat;
-- :func:`kmeans_plusplus` -- the usual seeding: spread-out first centroids;
-- :func:`inertia` -- the sum of squared distances k-means makes small;
-- :func:`sq_dists` -- every squared distance from points to centroids, as one
-  matrix product;
-- :func:`dbscan` -- density-based clusters of any shape, with noise;
-- :func:`components` -- connected components of a graph given as two index
-  tensors, by label propagation (DBSCAN's clusters);
-- :func:`radius_pairs` -- every pair of points within ``eps``, the neighbour
-  search behind :func:`dbscan`, by broadcasting over blocks of nearby points.
-
-On the CPU, :func:`kmeans` and :func:`dbscan` run by default a second
-version of the same algorithm, written as one loop over the points and
-compiled with Numba (``method="fused"``): a compiled loop does each point's
-work in registers and writes no temporary arrays, which on a CPU is what the
-tensor version spends its time on. On a GPU, and with ``method="tensor"``, the
-whole-tensor version runs.
+Taught by the chapter "Homework: k-means, DBSCAN and LSH". Each algorithm is
+written with whole-tensor operations (``method="tensor"``, any device) and as
+compiled Numba loops over the points (``method="fused"``, the CPU default).
 """
 
 from __future__ import annotations
@@ -38,31 +18,10 @@ from . import _checks
 
 
 def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distance from every row of ``X`` to every row of ``C``.
+    """Squared Euclidean distance from every row of ``X`` to every row of ``C``: one matrix product.
 
-    Expands ``|x - c|² = |x|² - 2 x·c + |c|²``, so the cross term for all
-    pairs at once is one matrix product.
-
-    Parameters
-    ----------
-    X : torch.Tensor of shape (n_samples, n_features)
-        Floating point; a numpy array or a list is converted.
-    C : torch.Tensor of shape (n_centroids, n_features)
-        Same dtype and device as ``X``.
-
-    Returns
-    -------
-    torch.Tensor of shape (n_samples, n_centroids)
-        Never negative: rounding can make the expansion of a tiny distance
-        slightly negative, and such values are set to 0.
-
-    Notes
-    -----
-    O(n · k · d) work and O(n · k) memory. Only the kind, shape, dtype and
-    device of the inputs are checked, so the check costs the same for any size:
-    NaN and infinity pass through as ordinary float arithmetic, as in the
-    matrix-product rungs. :func:`kmeans` runs the same expression in its inner
-    loop without the checks.
+    ``X`` (n_samples, n_features) and ``C`` (n_centroids, n_features) share a dtype
+    and device; the (n_samples, n_centroids) result is never negative, NaN passes through.
     """
     X = _checks.matrix("X", X, convert=True)
     C = _checks.matrix("C", C, convert=True)
@@ -80,56 +39,35 @@ def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 
 def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16):
     """Nearest centroid of every point, and its squared distance, ``block`` rows at a time."""
-    labels = torch.empty(len(X), dtype=torch.long, device=X.device)
-    best = torch.empty(len(X), dtype=X.dtype, device=X.device)
-    for i in range(0, len(X), block):
-        best[i : i + block], labels[i : i + block] = _sq_dists(X[i : i + block], C).min(1)
-    return labels, best
+    parts = [_sq_dists(X[i : i + block], C).min(1) for i in range(0, len(X), block)]
+    return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
 
 
 def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
-    """Sum of squared distances from each point to its nearest centroid.
-
-    This is what k-means makes small, and what scikit-learn's ``KMeans.inertia_`` reports.
-    """
+    """Sum of squared distances from each point to its nearest centroid (``KMeans.inertia_``)."""
     X = _checks.points("X", X, convert=True)
     centroids = _checks.points("centroids", centroids, dims=X.shape[1], convert=True, like="X")
     return float(_assign(X, centroids.to(X))[1].sum())
 
 
 def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
-    """Pick ``k`` rows of ``X`` as first centroids, far apart (k-means++).
-
-    The first is uniform; each next one is drawn with probability proportional
-    to its squared distance from the nearest centroid chosen so far.
-
-    Returns
-    -------
-    torch.Tensor of shape (k, n_features)
-
-    References
-    ----------
-    Arthur and Vassilvitskii, "k-means++: the advantages of careful seeding", SODA 2007.
-    """
+    """k-means++: ``k`` rows of ``X`` as first centroids, far apart; a (k, n_features) tensor."""
     X = _checks.points("X", X, convert=True)
-    _checks.integer("k", k, low=1)
-    if k > len(X):
-        raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
+    _checks.integer("k", k, low=1, high=len(X))  # k clusters need k points
     return _kmeans_plusplus(X, k, _checks.seed("seed", seed))
 
 
 def _kmeans_plusplus(X: torch.Tensor, k: int, seed: int) -> torch.Tensor:
-    """:func:`kmeans_plusplus` on arguments already checked (by it, or by :func:`kmeans`)."""
+    """:func:`kmeans_plusplus` on checked arguments (by it, or by :func:`kmeans`)."""
     gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device draws the same rows
-    first = int(torch.randint(len(X), (1,), generator=gen))
-    chosen = [first]
-    d2 = _sq_dists(X, X[first : first + 1])[:, 0]
+    chosen = [int(torch.randint(len(X), (1,), generator=gen))]
+    d2 = _sq_dists(X, X[chosen])[:, 0]
     for _ in range(1, k):
         p = d2.double().cpu()
         # all points coincide with chosen centroids: fall back to uniform choice
-        nxt = int(torch.multinomial(p / p.sum() if p.sum() > 0 else torch.ones_like(p), 1, generator=gen))
-        chosen.append(nxt)
-        d2 = torch.minimum(d2, _sq_dists(X, X[nxt : nxt + 1])[:, 0])
+        p = p / p.sum() if p.sum() > 0 else torch.ones_like(p)
+        chosen.append(int(torch.multinomial(p, 1, generator=gen)))
+        d2 = torch.minimum(d2, _sq_dists(X, X[chosen[-1:]])[:, 0])
     return X[chosen].clone()
 
 
@@ -137,63 +75,49 @@ def _as_numpy(X: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(X.detach().cpu().numpy())
 
 
-@njit(parallel=True, cache=True)
-def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):  # pragma: no cover - compiled
-    """One fused Lloyd step with Hamerly's bounds; writes ``labels``, ``upper``, ``lower`` in place.
+@njit(inline="always")
+def _sq(A, p, B, q):  # pragma: no cover - compiled
+    """Squared distance from row p of ``A`` to row q of ``B``, from differences."""
+    s = 0.0
+    for f in range(A.shape[1]):
+        diff = A[p, f] - B[q, f]
+        s += diff * diff
+    return s
 
-    For each point: ``upper`` bounds the distance to its centroid from above,
-    ``lower`` the distance to every other centroid from below. After the
-    centroids moved by ``moved``, the triangle inequality keeps both bounds
-    valid (upper + own move, lower - largest other move). While the upper
-    bound stays below the lower one, or below ``half`` the distance from the
-    point's centroid to the nearest other centroid, no other centroid can be
-    nearer and the point is skipped; otherwise all k distances are computed.
-    A label < 0 means "no bounds yet". Each chunk t of the points writes how
-    its clusters' sums and counts change (points that moved leave one, join
-    another) to ``sums[t]``, ``counts[t]``, and its number of moved points to
-    ``changed[t]``.
+
+@njit(parallel=True, cache=True)
+def _lloyd_pass(X, C, labels, upper, lower, moved, others, half,
+                sums, counts, changed):  # pragma: no cover - compiled
+    """One fused Lloyd step with Hamerly's bounds; updates ``labels``, ``upper`` and ``lower``.
+
+    ``others[j]`` is the largest move among centroids other than j; a label < 0
+    means no bounds yet. Chunk t writes its clusters' change of sum and count to
+    ``sums[t]``, ``counts[t]``, and its number of moved points to ``changed[t]``.
     """
     n, d = X.shape
     k = C.shape[0]
     n_chunks = len(changed)
-    top, second, top_j = 0.0, 0.0, -1  # the two largest moves, for the lower bounds
-    for j in range(k):
-        if moved[j] > top:
-            second, top, top_j = top, moved[j], j
-        elif moved[j] > second:
-            second = moved[j]
     size = (n + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        my_sums = np.empty((k, d))  # this chunk's own accumulators: no cache line shared between threads
-        my_counts = np.empty(k, dtype=np.int64)
-        for j in range(k):
-            my_counts[j] = 0
-            for f in range(d):
-                my_sums[j, f] = 0.0
+        my_sums = np.zeros((k, d))  # this chunk's own accumulators: no cache line shared
+        my_counts = np.zeros(k, dtype=np.int64)
         my_changed = 0
         for i in range(t * size, min(n, (t + 1) * size)):
             a = labels[i]
             full = a < 0
             if not full:
                 u = (upper[i] + moved[a]) * (1 + 1e-12)  # margins: rounding never makes a bound wrong
-                lo = (lower[i] - (second if a == top_j else top)) * (1 - 1e-12)
+                lo = (lower[i] - others[a]) * (1 - 1e-12)
                 bound = max(half[a], lo)
                 if u >= bound:  # not proven: measure the distance to its own centroid exactly
-                    s = 0.0
-                    for f in range(d):
-                        diff = X[i, f] - C[a, f]
-                        s += diff * diff
-                    u = np.sqrt(s) * (1 + 1e-12)
+                    u = np.sqrt(_sq(X, i, C, a)) * (1 + 1e-12)
                     full = u >= bound
                 upper[i] = u
                 lower[i] = lo
             if full:  # all k squared distances, from differences; the first of equal ones wins
                 best, d1, d2 = 0, np.inf, np.inf
                 for j in range(k):
-                    s = 0.0
-                    for f in range(d):
-                        diff = X[i, f] - C[j, f]
-                        s += diff * diff
+                    s = _sq(X, i, C, j)
                     if s < d1:
                         best, d1, d2 = j, s, d1
                     elif s < d2:
@@ -210,10 +134,8 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, half, sums, counts, changed):
                         my_counts[a] -= 1
                         for f in range(d):
                             my_sums[a, f] -= X[i, f]
-        for j in range(k):
-            counts[t, j] = my_counts[j]
-            for f in range(d):
-                sums[t, j, f] = my_sums[j, f]
+        counts[t] = my_counts
+        sums[t] = my_sums
         changed[t] = my_changed
 
 
@@ -232,7 +154,10 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
         gap = np.sqrt(((C[:, None, :] - C[None, :, :]) ** 2).sum(-1))  # k × k distances between centroids
         np.fill_diagonal(gap, np.inf)
         half = gap.min(1) * 0.5 * (1 - 1e-12)  # a point nearer than this to its centroid keeps it
-        _lloyd_pass(Xn, C, labels, upper, lower, moved, half, sums, counts, changed)
+        top = int(np.argmax(moved))
+        others = np.full(k, moved[top])  # the largest move among the other centroids
+        others[top] = np.delete(moved, top).max(initial=0.0)
+        _lloyd_pass(Xn, C, labels, upper, lower, moved, others, half, sums, counts, changed)
         return sums.sum(0), counts.sum(0), int(changed.sum())
 
     Cn = C.double().numpy().copy()
@@ -251,75 +176,43 @@ def _kmeans_fused(X: torch.Tensor, C: torch.Tensor, iters: int):
     return torch.from_numpy(Cn).to(X.dtype), torch.from_numpy(labels)
 
 
-def _check_init(init, k: int, X: torch.Tensor):
-    """``init`` as (k, n_features) points like ``X``, or None."""
-    if init is None:
-        return None
-    init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
-    if len(init) != k:
-        raise ValueError(f"init has {len(init)} centroids but k is {k}")
-    return init
-
-
-def kmeans(
-    X: torch.Tensor,
-    k: int,
-    *,
-    iters: int = 100,
-    seed: int = 0,
-    init: torch.Tensor | None = None,
-    method: str = "auto",
-):
+def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
+           init: torch.Tensor | None = None, method: str = "auto"):
     """Lloyd's k-means: split ``X`` into ``k`` clusters around their means.
 
-    Each iteration assigns every point to its nearest centroid (all n × k
-    squared distances at once, the cross term as a matrix product) and moves
-    every centroid to the mean of its points (one ``index_add_``). It stops
-    after ``iters`` iterations or as soon as no point changes cluster.
+    Stops after ``iters`` iterations or as soon as no point changes cluster.
+    A cluster that loses all its points keeps its old centroid (scikit-learn
+    moves it to a far point instead); with k-means++ seeding this is rare.
 
     Parameters
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
-        On any device; the work happens there.
-    k : int
-        Number of clusters, 1 <= k <= n_samples.
+    k : int, 1 <= k <= n_samples
     iters : int, default 100
         Most iterations to run; 0 only assigns points to ``init``.
     seed : int, default 0
         Seed for :func:`kmeans_plusplus` when ``init`` is not given.
     init : torch.Tensor of shape (k, n_features), optional
-        Starting centroids. Pass the same ones to scikit-learn's
-        ``KMeans(init=..., n_init=1)`` to compare the two from one start.
     method : {"auto", "tensor", "fused"}, default "auto"
-        "tensor" is the whole-tensor version above, for any device. "fused"
-        (CPU only) does each iteration as one compiled loop over the points,
-        distances from differences in float64, sums and counts in the same
-        pass, and skips the points that provably keep their centroid
-        (Hamerly's bounds); the labels are those of the plain algorithm.
-        "auto" picks "fused" on the CPU and "tensor" elsewhere.
+        "fused" (CPU only; "auto" there): one compiled loop over the points per
+        iteration, in float64, that skips the points that provably keep their
+        centroid (Hamerly's bounds); same labels as "tensor", which runs anywhere.
 
     Returns
     -------
     centroids : torch.Tensor of shape (k, n_features)
     labels : torch.Tensor of int64, shape (n_samples,)
         Index of each point's nearest final centroid.
-
-    Notes
-    -----
-    O(iters · n · k · d) work, O(n · k) memory in blocks of 65,536 rows
-    ("tensor"); O(n + k · d) memory ("fused"), and after the first few
-    iterations most points cost O(d).
-    A cluster that loses all its points keeps its old centroid (scikit-learn
-    moves it to a far point instead); with k-means++ seeding this is rare.
     """
     X = _checks.points("X", X, convert=True)
-    _checks.integer("k", k, low=1)
-    if k > len(X):
-        raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
+    _checks.integer("k", k, low=1, high=len(X))  # k clusters need k points
     _checks.integer("iters", iters, low=0)
     _checks.seed("seed", seed)
     method = _checks.method("method", method, X)
-    init = _check_init(init, k, X)
+    if init is not None:
+        init = _checks.points("init", init, dims=X.shape[1], convert=True, like="X")
+        if len(init) != k:
+            raise ValueError(f"init has {len(init)} centroids but k is {k}")
     C = _kmeans_plusplus(X, k, seed) if init is None else init.to(X).clone()
     if method == "fused":
         return _kmeans_fused(X, C, iters)
@@ -349,44 +242,32 @@ def _block_sq_dists(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     """Every ordered pair (i, j) of rows of ``X`` with ``|X[i] - X[j]| <= eps``, self-pairs included.
 
-    Comparing all n² pairs wastes nearly all the work when ``eps`` is small.
-    Here the points are sorted into columns of width ``eps`` along the first
-    axis, and by the second coordinate inside each column. A neighbour of a
-    point lies in the same column or the next one on either side, no more than
-    ``eps`` away along the second axis: in the sorted order that is three
-    contiguous runs. So each block of up to ``block`` points from one column
-    is compared, by broadcasting, only with those three runs.
+    Exact, without n² distances: blocks of points from one column of width
+    ``eps`` are compared with three runs of the points sorted by column, then
+    by the second axis (only the first two axes prune).
 
     Parameters
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
-    eps : float
-        Neighbourhood radius (Euclidean), > 0.
+    eps : float, > 0
     block : int, default 128
         Points per block; memory is O(block · candidates · n_features).
 
     Returns
     -------
     i, j : torch.Tensor of int64, each of shape (n_pairs,)
-        Row indices into ``X``; the relation is symmetric and contains (i, i).
-
-    Notes
-    -----
-    Exact. For 2-D data the work is about n · (points within a 3·eps × (2·eps
-    + block spread) window), far below n² when eps is small; in more dimensions
-    only the first two axes prune.
     """
     X = _checks.points("X", X, convert=True)
     _checks.positive("eps", eps)
     _checks.integer("block", block, low=1)
-    n, dev = len(X), X.device
+    dev = X.device
     x0 = X[:, 0].double()
     col = torch.floor((x0 - x0.min()) / eps).long()
     y = X[:, 1 if X.shape[1] > 1 else 0].double()
     order = torch.argsort(y, stable=True)
     order = order[torch.argsort(col[order], stable=True)]  # by column, then by y inside it
-    Xs, cs, ys = X[order], col[order], y[order]
-    cols, counts = torch.unique_consecutive(cs, return_counts=True)
+    Xs, ys = X[order], y[order]
+    cols, counts = torch.unique_consecutive(col[order], return_counts=True)
     ends = torch.cumsum(counts, 0)
     starts = ends - counts
     # A key that sorts like (column, y): ys is sorted within each column, so
@@ -406,64 +287,50 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     # than that; the exact distance test below decides
     margin = 1e-12 * (len(cols) + 1) * span
     # neighbouring columns by their column number, not rank: a gap in columns means no neighbours
-    pos = {int(c): r for r, c in enumerate(cols.tolist())}
     runs = []
     for offset in (-1, 0, 1):
-        nb = torch.tensor([pos.get(c + offset, -1) for c in cols[bcol].tolist()], dtype=torch.long, device=dev)
-        ok = nb >= 0
-        base = nb.clamp_min(0).double() * span
+        want = cols[bcol] + offset
+        nb = torch.searchsorted(cols, want).clamp_max(len(cols) - 1)
+        ok = cols[nb] == want
+        base = nb.double() * span
         lo = torch.where(ok, torch.searchsorted(key, base + ylo - margin), 0)
         hi = torch.where(ok, torch.searchsorted(key, base + yhi + margin, right=True), 0)
         runs.append(list(zip(lo.tolist(), hi.tolist())))
-    eps2 = eps * eps
     I, J = [], []
     for b, (s, e) in enumerate(zip(bstart.tolist(), bend.tolist())):
         cand = torch.cat([torch.arange(lo, hi, device=dev) for lo, hi in (r[b] for r in runs) if hi > lo])
         d2 = _block_sq_dists(Xs[s:e], Xs[cand])  # every point of the block against every candidate
-        bi, cj = (d2 <= eps2).nonzero(as_tuple=True)
+        bi, cj = (d2 <= eps * eps).nonzero(as_tuple=True)
         I.append(bi + s)
         J.append(cand[cj])
-    i, j = torch.cat(I), torch.cat(J)
-    return order[i], order[j]
+    return order[torch.cat(I)], order[torch.cat(J)]
+
+
+def _check_edges(n: int, i, j, names=("i", "j")):
+    """``i`` and ``j`` as two 1-D int64 tensors of node indices in [0, n), one edge per position."""
+    a, b = names
+    i, j = _checks.tensor(a, i), _checks.tensor(b, j)
+    for name, t in ((a, i), (b, j)):
+        if t.ndim != 1 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"{name} must be a 1-D tensor of integer node indices, got {t.dtype} "
+                             f"with shape {tuple(t.shape)}")
+    if len(i) != len(j) or i.device != j.device:
+        raise ValueError(f"{a} and {b} must be edges on one device: same length, "
+                         f"got {len(i)} and {len(j)}")
+    if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
+        raise ValueError(f"{a} and {b} must hold node indices in [0, {n})")
+    return i.long(), j.long()
 
 
 def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     """Label each of ``n`` nodes with the smallest node index in its connected component.
 
-    Every node starts as its own tree. Each round, for every edge whose ends
-    sit in different trees, the larger of the two roots is hooked under the
-    smaller (one ``scatter_reduce`` over the edges), then pointer jumping
-    (``lab = lab[lab]``) flattens the trees so each node points straight at its
-    root. Roots only ever hook under smaller roots, so no cycles form. Edges
-    inside one tree are dropped after each round; when none are left, each
-    tree is a component.
-
-    Parameters
-    ----------
-    n : int
-        The number of nodes, numbered 0 to n - 1.
-    i, j : torch.Tensor of int64, each of shape (n_edges,)
-        The edges ``i[e] -- j[e]``; one direction per edge is enough. A numpy
-        integer array is converted.
-
-    Returns
-    -------
-    torch.Tensor of int64, shape (n,)
-        For each node, the smallest index in its component: a node without
-        edges is labelled with its own index. This is the cluster numbering
-        :func:`dbscan` (and scikit-learn) uses.
+    ``i`` and ``j``, int64 of shape (n_edges,), are the edges ``i[e] -- j[e]``,
+    one direction each. By label propagation: across each edge the larger root
+    hooks under the smaller, then pointer jumping flattens the trees.
     """
     _checks.integer("n", n, low=0)
-    i, j = _checks.tensor("i", i), _checks.tensor("j", j)
-    for name, t in (("i", i), ("j", j)):
-        if t.ndim != 1 or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-            raise ValueError(f"{name} must be a 1-D tensor of integer node indices, got {t.dtype} "
-                             f"with shape {tuple(t.shape)}")
-    if len(i) != len(j) or i.device != j.device:
-        raise ValueError(f"i and j must be edges on one device: same length, got {len(i)} and {len(j)}")
-    if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
-        raise ValueError(f"i and j must hold node indices in [0, {n})")
-    i, j = i.long(), j.long()
+    i, j = _check_edges(n, i, j)
     lab = torch.arange(n, device=i.device)
     while len(i):
         a, b = lab[i], lab[j]  # the roots at either end
@@ -481,11 +348,7 @@ def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
 
 @njit(parallel=True, cache=True)
 def _windows(ys, rank, nbr, starts, ends, eps, lo, hi):  # pragma: no cover - compiled
-    """For each point (sorted by column, then y), the runs of candidates in the three nearby columns.
-
-    Fills ``lo`` and ``hi``, each (n, 3): candidates of point p in column
-    offset o are the sorted positions ``lo[p, o] <= q < hi[p, o]``.
-    """
+    """Candidates of point p in column offset o: sorted positions ``lo[p, o] <= q < hi[p, o]``."""
     pad = eps * 1e-9  # a hair wider than eps: the exact test decides
     for p in prange(len(ys)):
         for o in range(3):
@@ -497,15 +360,6 @@ def _windows(ys, rank, nbr, starts, ends, eps, lo, hi):  # pragma: no cover - co
                 hi[p, o] = s + np.searchsorted(ys[s:e], ys[p] + eps + pad, side="right")
 
 
-@njit(inline="always")
-def _near(Xs, p, q, eps2):  # pragma: no cover - compiled
-    s = 0.0
-    for f in range(Xs.shape[1]):
-        diff = Xs[p, f] - Xs[q, f]
-        s += diff * diff
-    return s <= eps2
-
-
 @njit(parallel=True, cache=True)
 def _count_neighbours(Xs, lo, hi, eps2, counts):  # pragma: no cover - compiled
     """Points within eps of each point, itself included, into ``counts``."""
@@ -513,7 +367,7 @@ def _count_neighbours(Xs, lo, hi, eps2, counts):  # pragma: no cover - compiled
         c = 0
         for o in range(3):
             for q in range(lo[p, o], hi[p, o]):
-                if _near(Xs, p, q, eps2):
+                if _sq(Xs, p, Xs, q) <= eps2:
                     c += 1
         counts[p] = c
 
@@ -530,9 +384,7 @@ def _find(parent, a):  # pragma: no cover - compiled
 def _union_core(Xs, lo, hi, eps2, core, first, parent, root):  # pragma: no cover - compiled
     """Union-find over the core-core edges; ``root[p]`` becomes the smallest ``first`` in p's cluster.
 
-    ``parent`` starts as 0, 1, ..., n - 1: every point its own tree. A root is
-    always hooked under the root with the smaller ``first``. Edges are
-    symmetric, so each is visited once, from its end earlier in the sorted order.
+    ``parent`` starts as 0, 1, ..., n - 1. Each edge is visited once, from its earlier end.
     """
     n = len(Xs)
     for p in range(n):
@@ -541,7 +393,7 @@ def _union_core(Xs, lo, hi, eps2, core, first, parent, root):  # pragma: no cove
         for o in range(1, 3):  # column offset -1 holds only earlier points
             start = max(lo[p, o], p + 1) if o == 1 else lo[p, o]
             for q in range(start, hi[p, o]):
-                if core[q] and _near(Xs, p, q, eps2):
+                if core[q] and _sq(Xs, p, Xs, q) <= eps2:
                     a, b = _find(parent, p), _find(parent, q)
                     if a != b:
                         if first[a] < first[b]:
@@ -563,7 +415,7 @@ def _reach(Xs, lo, hi, eps2, core, root, n_out, member):  # pragma: no cover - c
         best = n_out
         for o in range(3):
             for q in range(lo[p, o], hi[p, o]):
-                if core[q] and root[q] < best and _near(Xs, p, q, eps2):
+                if core[q] and root[q] < best and _sq(Xs, p, Xs, q) <= eps2:
                     best = root[q]
         member[p] = best
 
@@ -571,120 +423,78 @@ def _reach(Xs, lo, hi, eps2, core, root, n_out, member):  # pragma: no cover - c
 def _sorted_columns(X: torch.Tensor, eps: float):
     """Sort the points into columns of width eps (first axis), by the second axis inside each; numpy arrays."""
     Xn = _as_numpy(X.double())
-    n = len(Xn)
     x0 = Xn[:, 0]
     col = np.floor((x0 - x0.min()) / (eps * (1 + 1e-9))).astype(np.int64)  # a hair wider: rounding never skips one
     y = Xn[:, 1] if Xn.shape[1] > 1 else x0
     order = np.lexsort((y, col))  # by column, then by y inside it
-    cs = col[order]
-    cols, starts, counts = np.unique(cs, return_index=True, return_counts=True)
+    cols, starts, counts = np.unique(col[order], return_index=True, return_counts=True)
     rank = np.repeat(np.arange(len(cols)), counts)
-    nbr = np.full((len(cols), 3), -1, dtype=np.int64)
+    nbr = np.empty((len(cols), 3), dtype=np.int64)
     for o in range(3):  # the rank of column c - 1, c, c + 1, if it holds any point
-        where = np.searchsorted(cols, cols + o - 1)
-        ok = where < len(cols)
-        ok[ok] = cols[where[ok]] == cols[ok] + o - 1
-        nbr[ok, o] = where[ok]
-    return np.ascontiguousarray(Xn[order]), np.ascontiguousarray(y[order]), rank, nbr, starts, starts + counts, order, n
+        where = np.minimum(np.searchsorted(cols, cols + o - 1), len(cols) - 1)
+        nbr[:, o] = np.where(cols[where] == cols + o - 1, where, -1)
+    Xs, ys = np.ascontiguousarray(Xn[order]), np.ascontiguousarray(y[order])
+    return Xs, ys, rank, nbr, starts, starts + counts, order
 
 
 def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor:
     """DBSCAN with the neighbour search fused into three compiled sweeps; no pair is ever stored."""
-    Xs, ys, rank, nbr, starts, ends, order, n = _sorted_columns(X, eps)
+    Xs, ys, rank, nbr, starts, ends, order = _sorted_columns(X, eps)
+    n = len(Xs)
     lo, hi = np.empty((n, 3), dtype=np.int64), np.empty((n, 3), dtype=np.int64)
     _windows(ys, rank, nbr, starts, ends, float(eps), lo, hi)
     eps2 = float(eps) * float(eps)
     counts = np.empty(n, dtype=np.int64)
     _count_neighbours(Xs, lo, hi, eps2, counts)
     core = counts >= min_samples
+    root = np.empty(n, dtype=np.int64)  # root: smallest original index of the cluster
+    _union_core(Xs, lo, hi, eps2, core, order, np.arange(n), root)
+    member = np.empty(n, dtype=np.int64)
+    _reach(Xs, lo, hi, eps2, core, root, n, member)
     labels = np.full(n, -1, dtype=np.int64)
-    if core.any():
-        root = np.empty(n, dtype=np.int64)  # root: smallest original index of the cluster
-        _union_core(Xs, lo, hi, eps2, core, order, np.arange(n), root)
-        sorted_member = np.empty(n, dtype=np.int64)
-        _reach(Xs, lo, hi, eps2, core, root, n, sorted_member)
-        member = np.empty(n, dtype=np.int64)
-        member[order] = sorted_member
-        present = np.zeros(n + 1, dtype=bool)
-        present[member] = True
-        number = np.cumsum(present) - 1  # clusters numbered in order of their first core point
-        labels = np.where(member < n, number[member], -1)
+    has = member < n  # clusters numbered in order of their first core point
+    labels[order[has]] = np.unique(member[has], return_inverse=True)[1]
     return torch.from_numpy(labels).to(X.device)
-
-
-def _check_pairs(pairs, n: int):
-    """``pairs`` as two int64 index tensors into ``n`` points, self-pairs all present; or None."""
-    if pairs is None:
-        return None
-    if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
-        raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, got {type(pairs).__name__}")
-    i, j = (_checks.tensor("pairs", t) for t in pairs)
-    if i.dtype == torch.bool or i.is_floating_point() or i.is_complex() or j.dtype != i.dtype:
-        raise ValueError(f"pairs must hold integer indices, got {i.dtype} and {j.dtype}")
-    if not (i.shape == j.shape and i.ndim == 1):
-        raise ValueError(f"pairs must be two 1-D index tensors of the same length, got shapes "
-                         f"{tuple(i.shape)} and {tuple(j.shape)}")
-    i, j = i.long(), j.long()
-    if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
-        raise ValueError(f"pairs hold indices outside [0, {n})")
-    if not bool((torch.bincount(i[i == j], minlength=n) > 0).all()):
-        raise ValueError("pairs must contain every self-pair (i, i): a point is its own neighbour")
-    return i, j
 
 
 def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, method: str = "auto") -> torch.Tensor:
     """DBSCAN: clusters are regions dense with points; points in sparse regions are noise.
 
-    A point is a **core** point when at least ``min_samples`` points (itself
-    included) lie within ``eps`` of it. Core points within ``eps`` of each other
-    belong to one cluster. A non-core point within ``eps`` of a core point is a
-    **border** point and joins that core point's cluster; every other point is
-    **noise**, label -1. These are scikit-learn's rules, including its choice
-    for a border point that several clusters reach: clusters are numbered by
-    their first core point in data order, and such a point joins the lowest
-    numbered one. So the labels equal scikit-learn's, not just up to renaming.
+    scikit-learn's rules, numbering included: clusters are numbered by their
+    first core point, and a border point that several clusters reach joins the
+    lowest numbered one. So the labels equal scikit-learn's, not just up to renaming.
 
     Parameters
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
-    eps : float
-        Neighbourhood radius, > 0.
+    eps : float, > 0
     min_samples : int, default 5
         Points (self included) within ``eps`` that make a core point, >= 1.
     pairs : tuple of two int64 tensors, optional
-        The neighbour pairs ``(i, j)`` to use instead of :func:`radius_pairs`,
-        for example approximate ones from :func:`lessonlib.lsh.radius_pairs`.
-        They must contain every self-pair (i, i); repeats and missing reverse
-        pairs (j, i) are taken care of. Given pairs always take the tensor path.
+        Neighbour pairs ``(i, j)`` instead of :func:`radius_pairs`'s, e.g. from
+        :func:`lessonlib.lsh.radius_pairs`: every (i, i) among them; repeats and
+        missing reverses are fine. Given pairs take the tensor path.
     method : {"auto", "tensor", "fused"}, default "auto"
-        "tensor": the whole-tensor version, on any device. "fused" (CPU only):
-        the same column search written as compiled loops over the points, in
-        three sweeps (count neighbours; join core points with union-find;
-        attach border points) that never store a pair. "auto" is "fused" on
-        the CPU and "tensor" elsewhere.
+        "fused" (CPU only; "auto" there): three compiled sweeps over the points,
+        memory O(n); "tensor" (any device) works on the pairs, memory O(pairs).
 
     Returns
     -------
     labels : torch.Tensor of int64, shape (n_samples,)
         Cluster 0, 1, ... or -1 for noise.
-
-    Notes
-    -----
-    After the neighbour search, everything is whole-tensor work on the pairs:
-    a ``bincount`` for core points, connected components of the core points by
-    min-label propagation, and a ``scatter_reduce`` for border points.
-    Memory is O(number of neighbour pairs), as in scikit-learn; O(n) for "fused".
-
-    References
-    ----------
-    Ester, Kriegel, Sander and Xu, "A density-based algorithm for discovering
-    clusters in large spatial databases with noise", KDD 1996.
     """
     X = _checks.points("X", X, convert=True)
     _checks.positive("eps", eps)
     _checks.integer("min_samples", min_samples, low=1)
     method = _checks.method("method", method, X)
-    pairs = _check_pairs(pairs, len(X))
+    if pairs is not None:
+        if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+            raise TypeError(f"pairs must be a tuple (i, j) of two index tensors, "
+                            f"got {type(pairs).__name__}")
+        pairs = _check_edges(len(X), *pairs, names=("pairs[0]", "pairs[1]"))
+        if not bool((torch.bincount(pairs[0][pairs[0] == pairs[1]], minlength=len(X)) > 0).all()):
+            raise ValueError("pairs must contain every self-pair (i, i): a point is its own "
+                             "neighbour")
     n = len(X)
     if pairs is None and method == "fused":
         return _dbscan_fused(X, eps, min_samples)

@@ -1,36 +1,14 @@
 """Locality-sensitive hashing: find near neighbours by looking in a few buckets, not at every point.
 
-Taught by the chapter "Homework: k-means, DBSCAN and LSH". Project each point
-onto a random direction ``a``, shift by a random ``b`` and cut the line into
-pieces of length ``width``: ``h(x) = floor((a·x + b) / width)``. Two points
-close together usually land in the same piece, two far apart rarely do. A
-*table* hashes with ``n_hashes`` such functions at once (a bucket is a cell of
-a random grid), which makes far points rarer still in a bucket; ``n_tables``
-tables give a near point several chances to share one. A query then measures
-distances only to the points in its buckets.
-
-- :func:`build` -- hash the data into ``n_tables`` sorted tables;
-- :func:`keys` -- the bucket of every point in every table;
-- :func:`query` -- approximate k nearest neighbours, and how many points were looked at;
-- :func:`radius_pairs` -- approximate pairs within ``eps``, a drop-in neighbour
-  finder for :func:`lessonlib.cluster.dbscan`;
-- :func:`exact_knn` and :func:`recall` -- the exact answer, to score the approximate one.
-
-On the CPU, :func:`query` by default runs its per-query work (look up the
-buckets, drop repeated candidates, keep the k nearest) as one compiled loop
-over the queries (Numba, ``method="fused"``); the whole-tensor version
-(``method="tensor"``) runs on any device.
-
-References
-----------
-Datar, Immorlica, Indyk and Mirrokni, "Locality-sensitive hashing scheme based
-on p-stable distributions", SoCG 2004.
+Taught by the chapter "Homework: k-means, DBSCAN and LSH": random projections
+cut into pieces of length ``width`` make the buckets of each table. On the CPU,
+:func:`query` runs by default as one compiled Numba loop over the queries
+(``method="fused"``); the whole-tensor version (``method="tensor"``) runs on any device.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -44,12 +22,7 @@ _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit i
 
 @dataclass(frozen=True)
 class LSHIndex:
-    """Hash tables over ``data``; made by :func:`build`.
-
-    ``keys[t]`` holds table ``t``'s bucket keys in sorted order, and
-    ``order[t]`` the row of ``data`` each key belongs to, so one bucket is a
-    contiguous run that ``searchsorted`` finds.
-    """
+    """Hash tables over ``data``, made by :func:`build`; a bucket is a run of sorted ``keys[t]``."""
 
     data: torch.Tensor  # (n, d)
     proj: torch.Tensor  # (d, n_tables * n_hashes), random directions
@@ -63,25 +36,11 @@ class LSHIndex:
 
 
 def keys(index: LSHIndex, Q: torch.Tensor) -> torch.Tensor:
-    """The bucket key of every row of ``Q`` in every table of ``index``.
+    """The bucket key of every row of ``Q`` (n_queries, n_features) in every table of ``index``.
 
-    Each of a table's ``n_hashes`` hashes cuts a random line into pieces of
-    length ``width``: ``h(x) = floor((a·x + b) / width)``. The table's key is
-    ``Σ h_k · mix_k`` modulo a prime, one number that names the cell of the
-    table's random grid the point falls in.
-
-    Parameters
-    ----------
-    index : LSHIndex
-        From :func:`build`; its random lines, shifts and multipliers are used.
-    Q : torch.Tensor of shape (n_queries, n_features)
-        Points with the index's number of features; a numpy array or a list is converted.
-
-    Returns
-    -------
-    torch.Tensor of int64, shape (n_tables, n_queries)
-        Keys in ``[0, 2**31 - 1)``. Two points share a bucket of table ``t``
-        exactly when their keys in row ``t`` are equal.
+    Returns an int64 tensor (n_tables, n_queries): ``Σ h_k · mix_k`` modulo a
+    prime over the table's hashes ``h(x) = floor((a·x + b) / width)``, one
+    number per cell of the table's random grid (equal keys: one bucket).
     """
     _check_index(index)
     Q = _checks.points("Q", Q, dims=index.proj.shape[0], convert=True, like="the index")
@@ -103,19 +62,10 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     n_tables : int, default 8
         More tables: more chances for a true neighbour, more points scanned.
     n_hashes : int, default 4
-        Hashes per table (concatenated): smaller buckets, fewer far points.
+        Hashes per table: smaller buckets, fewer far points.
     width : float, default 1.0
-        Length of the pieces each random line is cut into, in the data's units.
-        Wider pieces: bigger buckets, higher recall, more points scanned.
+        Length of the pieces, in the data's units: wider, higher recall, more points scanned.
     seed : int, default 0
-
-    Returns
-    -------
-    LSHIndex
-
-    Notes
-    -----
-    O(n · d · n_tables · n_hashes) to hash, plus a sort per table.
     """
     X = _checks.points("X", X, convert=True)
     _checks.integer("n_tables", n_tables, low=1)
@@ -133,7 +83,7 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     proj, shift, mix = torch.cat(proj).T.to(X.device), torch.cat(shift).to(X.device), mix.to(X.device)
     index = LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, None, None)  # no tables yet
     sorted_keys, order = torch.sort(keys(index, X), dim=1, stable=True)
-    return dataclasses.replace(index, keys=sorted_keys, order=order)
+    return replace(index, keys=sorted_keys, order=order)
 
 
 def _check_index(index) -> None:
@@ -161,23 +111,18 @@ def _candidates(index: LSHIndex, Q: torch.Tensor):
 def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # pragma: no cover - compiled
     """For each query: walk its bucket in every table, measure each new point once, keep the k nearest.
 
-    Each chunk of queries has a stamp per indexed point, the last query that
-    measured it, so a point found in several tables is measured once without
-    sorting or clearing anything.
+    ``stamp[j]``, per chunk of queries, is the last query that measured point j.
     """
     n_tables = keys.shape[0]
     m_all = Q.shape[0]
     size = (m_all + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        stamp = np.empty(X.shape[0], dtype=np.int64)
-        for j in range(X.shape[0]):
-            stamp[j] = -1
+        stamp = np.full(X.shape[0], -1, dtype=np.int64)
         best_d = np.empty(k)
         best_i = np.empty(k, dtype=np.int64)
         for m in range(c * size, min(m_all, (c + 1) * size)):
-            for r in range(k):
-                best_d[r] = np.inf
-                best_i[r] = -1
+            best_d[:] = np.inf
+            best_i[:] = -1
             seen = 0
             for t in range(n_tables):
                 lo = np.searchsorted(keys[t], qkeys[t, m])
@@ -200,9 +145,8 @@ def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # 
                             pos -= 1
                         best_d[pos] = s
                         best_i[pos] = j
-            for r in range(k):
-                dist[m, r] = np.sqrt(best_d[r])
-                idx[m, r] = best_i[r]
+            dist[m] = np.sqrt(best_d)
+            idx[m] = best_i
             scanned[m] = seen
 
 
@@ -215,29 +159,23 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
     Q : torch.Tensor of shape (n_queries, n_features)
     k : int, default 10
     chunk : int, default 1024
-        Queries handled together; memory grows with ``chunk`` × points scanned.
+        Queries handled together by "tensor"; memory grows with ``chunk`` × points scanned.
     method : {"auto", "tensor", "fused"}, default "auto"
-        "tensor": whole-tensor steps (gather, ``unique``, padded ``topk``) on
-        any device. "fused" (CPU only): one compiled loop over the queries
-        that keeps only each query's own candidates and its k best. "auto" is
-        "fused" on the CPU and "tensor" elsewhere.
+        "fused" (CPU only; "auto" there): one compiled loop over the queries.
 
     Returns
     -------
     dist : torch.Tensor of shape (n_queries, k)
-        Distances to the neighbours, nearest first; ``inf`` where ``idx`` is -1.
+        Nearest first, as scikit-learn's ``kneighbors``; ``inf`` where ``idx`` is -1.
     idx : torch.Tensor of int64, shape (n_queries, k)
-        Rows of the indexed data, in the order of ``dist`` (as scikit-learn's
-        ``kneighbors`` returns them); -1 where fewer than ``k`` points shared
-        a bucket with the query.
+        Rows of the indexed data; -1 where fewer than ``k`` points shared a bucket.
     scanned : torch.Tensor of int64, shape (n_queries,)
-        How many distinct points each query measured a distance to.
+        Distinct points each query measured.
     """
     _check_index(index)
     Q = _checks.points("Q", Q, dims=index.data.shape[1], convert=True, like="the index")
     _checks.integer("k", k, low=1, high=len(index.data))  # k neighbours need k points
     _checks.integer("chunk", chunk, low=1)
-
     X = index.data
     if _checks.method("method", method, X) == "fused":
         if X.dtype not in (torch.float32, torch.float64):  # half precision: the compiled loop needs float32
@@ -271,15 +209,10 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
 
 
 def radius_pairs(index: LSHIndex, *, eps: float, chunk: int = 1024):
-    """Approximate :func:`lessonlib.cluster.radius_pairs` for the indexed points.
+    """Approximate :func:`lessonlib.cluster.radius_pairs`: int64 ``i, j`` of shape (n_pairs,).
 
-    Every pair (i, j) of indexed points that share a bucket in some table and
-    lie within ``eps``; self-pairs are always included. Pairs are never wrong,
-    but some true pairs are missed: those that share no bucket.
-
-    Returns
-    -------
-    i, j : torch.Tensor of int64, each of shape (n_pairs,)
+    The pairs within ``eps`` that share a bucket in some table, self-pairs
+    included: never wrong, but those that share no bucket are missed.
     """
     _check_index(index)
     _checks.positive("eps", eps)
@@ -288,47 +221,30 @@ def radius_pairs(index: LSHIndex, *, eps: float, chunk: int = 1024):
     I, J = [], []
     for s in range(0, len(X), chunk):
         qi, pj = _candidates(index, X[s : s + chunk])
-        qi = qi + s
-        near = ((X[qi] - X[pj]) ** 2).sum(1) <= eps * eps
-        I.append(qi[near])
+        near = ((X[qi + s] - X[pj]) ** 2).sum(1) <= eps * eps
+        I.append(qi[near] + s)
         J.append(pj[near])
     return torch.cat(I), torch.cat(J)
 
 
 def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
-    """Exact ``k`` nearest rows of ``X`` for each row of ``Q``, by brute force in chunks.
+    """Exact ``k`` nearest rows of ``X`` for each row of ``Q``: ``cdist`` and ``topk`` in chunks.
 
-    Each chunk of queries is one ``torch.cdist`` (a matrix product) against
-    all of ``X`` and a ``topk``; a chunk holds at most ``chunk`` queries and
-    2^25 distances, so memory stays bounded for large ``X``.
-
-    Returns
-    -------
-    dist : torch.Tensor of shape (n_queries, k)
-        Distances, nearest first (as scikit-learn's ``kneighbors``).
-    idx : torch.Tensor of int64, shape (n_queries, k)
-        The rows of ``X`` they belong to.
+    A chunk holds at most ``chunk`` queries and 2^25 distances. Returns ``dist``
+    (n_queries, k), nearest first, and ``idx``, the rows of ``X``, as ``kneighbors`` does.
     """
     X = _checks.points("X", X, convert=True)
     Q = _checks.points("Q", Q, dims=X.shape[1], convert=True, like="X")
-    _checks.integer("k", k, low=1)
-    if k > len(X):
-        raise ValueError(f"k ({k}) must be at most the number of points ({len(X)})")
+    _checks.integer("k", k, low=1, high=len(X))  # k neighbours need k points
     _checks.integer("chunk", chunk, low=1)
     chunk = max(1, min(chunk, (1 << 25) // len(X)))  # at most 2^25 distances (128 MiB in float32) at a time
-    out_i, out_d = [], []
-    for s in range(0, len(Q), chunk):
-        d, i = torch.cdist(Q[s : s + chunk].to(X), X).topk(k, dim=1, largest=False, sorted=True)
-        out_i.append(i)
-        out_d.append(d)
-    return torch.cat(out_d), torch.cat(out_i)
+    parts = [torch.cdist(Q[s : s + chunk].to(X), X).topk(k, dim=1, largest=False, sorted=True)
+             for s in range(0, len(Q), chunk)]
+    return torch.cat([d for d, _ in parts]), torch.cat([i for _, i in parts])
 
 
 def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
-    """Fraction of the true neighbours (rows of ``exact``) that ``found`` also lists, over all queries.
-
-    Both are (n_queries, k) index tensors; -1 entries of ``found`` count as misses.
-    """
+    """Share of the true neighbours ``exact`` (n_queries, k) that ``found`` lists; -1 is a miss."""
     found, exact = _checks.tensor("found", found), _checks.tensor("exact", exact)
     for name, t in (("found", found), ("exact", exact)):
         if t.ndim != 2 or t.is_floating_point() or t.dtype == torch.bool or t.is_complex():

@@ -256,22 +256,26 @@ def test_kmeans_empty_cluster_keeps_its_centroid(method):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda X: kmeans(X, 31), r"k \(31\) must be at most the number of points \(30\)"),
-        (lambda X: kmeans(X, 0), "k must be an int >= 1, got 0"),
+        (lambda X: kmeans(X, 31), r"k must be an int in \[1, 30\], got 31"),
+        (lambda X: kmeans(X, 0), r"k must be an int in \[1, 30\], got 0"),
         (lambda X: kmeans(X, 2, iters=-1), "iters must be an int >= 0"),
         (lambda X: kmeans(X, 2, init=torch.zeros(3, 2)), "init has 3 centroids but k is 2"),
         (lambda X: kmeans(X, 2, init=torch.zeros(2, 3)), r"init must hold 2-D points"),
         (lambda X: kmeans(X[:, 0], 2), r"X must be 2-D \(n_samples, n_features\), got shape \(30,\)"),
         (lambda X: kmeans(X[:0], 1), r"X is empty: shape \(0, 2\)"),
-        (lambda X: kmeans_plusplus(X, 31), r"k \(31\) must be at most"),
+        (lambda X: kmeans_plusplus(X, 31), r"k must be an int in \[1, 30\], got 31"),
         (lambda X: dbscan(X, eps=0), "eps must be a positive number, got 0"),
         (lambda X: dbscan(X, eps=-1.0), "eps must be a positive number, got -1.0"),
         (lambda X: dbscan(X, eps=float("nan")), "eps must be finite, got nan"),
         (lambda X: dbscan(X, eps=0.5, min_samples=0), "min_samples must be an int >= 1, got 0"),
         (lambda X: dbscan(X[None], eps=0.5), r"X must be 2-D .* got shape \(1, 30, 2\)"),
         (lambda X: dbscan(X.long(), eps=0.5), "X must be floating point"),
-        (lambda X: dbscan(X, eps=0.5, pairs=(torch.arange(3), torch.arange(4))), "pairs must be two 1-D"),
-        (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))), r"outside \[0, 30\)"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.arange(3), torch.arange(4))),
+         r"pairs\[0\] and pairs\[1\] must be edges on one device: same length, got 3 and 4"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.zeros(2, 2, dtype=torch.long),) * 2),
+         r"pairs\[0\] must be a 1-D tensor of integer node indices"),
+        (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))),
+         r"node indices in \[0, 30\)"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 1]), torch.tensor([1, 0]))), "every self-pair"),
         (lambda X: radius_pairs(X, eps=0.5, block=0), "block must be an int >= 1"),
         (lambda X: kmeans(X, 2, method="numba"), "method must be 'auto', 'tensor' or 'fused', got 'numba'"),
@@ -304,7 +308,8 @@ def test_arrays_are_accepted_and_float_pairs_refused():
     assert torch.equal(kmeans(X.tolist(), 3)[1], kmeans(X, 3)[1])
     i, j = radius_pairs(X, eps=0.2)
     assert torch.equal(dbscan(X, eps=0.2, pairs=(i.numpy(), j.numpy())), dbscan(X, eps=0.2, pairs=(i, j)))
-    with pytest.raises(ValueError, match="pairs must hold integer indices, got torch.float32"):  # bincount failed before
+    float_pairs = r"pairs\[0\] must be a 1-D tensor of integer node indices, got torch.float32"
+    with pytest.raises(ValueError, match=float_pairs):  # bincount failed before
         dbscan(X, eps=0.2, pairs=(i.float(), j.float()))
 
 

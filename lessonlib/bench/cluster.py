@@ -1,10 +1,4 @@
-"""k-means, DBSCAN and nearest neighbours against scikit-learn, and the clustering chapter's goals.
-
-- :func:`cluster_comparison` -- every case of ``CLUSTER_CASES``, ours against
-  scikit-learn's, on identical data in one process, with time and peak memory;
-- :func:`cluster_goals` -- the chapter's performance goals, each a
-  :class:`Goal` whose numbers stay numbers until it is printed.
-"""
+"""k-means, DBSCAN and nearest neighbours against scikit-learn; the clustering chapter's goals."""
 
 from __future__ import annotations
 
@@ -14,7 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks, _deps, hardware
+from .. import _checks, _deps, cluster, hardware, lsh
+from ..data import cluster_data
 from ._common import progress as progress_bar
 from .memory import timed_with_memory
 
@@ -27,7 +22,6 @@ CLUSTER_SETUP = {
     "knn": "blobs: 50 centres in 16-D, n points, float32; 1,000 queries from the same distribution; k = 10",
     "knn32": "blobs: 100 centres in 32-D, n points, float32; 1,000 queries from the same distribution; k = 10",
 }
-
 
 # case -> (algorithm, the data set cluster_data makes, the key of `sizes` giving its points, the setting)
 CLUSTER_CASES = {
@@ -51,8 +45,6 @@ def _sklearn(module: str):
 
 def _kmeans(X, k, runs):
     """scikit-learn's Lloyd k-means, then ours from the same k-means++ start: (implementation, call, agreement)."""
-    from .. import cluster
-
     init = cluster.kmeans_plusplus(X, k, seed=0)
     ref = _sklearn("sklearn.cluster").KMeans(k, init=init.numpy(), n_init=1, max_iter=100, tol=0, algorithm="lloyd")
     fit = lambda: ref.fit(X.numpy())  # noqa: E731
@@ -71,8 +63,6 @@ def _kmeans(X, k, runs):
 
 def _dbscan(X, eps, runs):
     """scikit-learn's DBSCAN, then ours, labels compared one by one."""
-    from .. import cluster
-
     fit = lambda: _sklearn("sklearn.cluster").DBSCAN(eps=eps, min_samples=10).fit(X.numpy()).labels_  # noqa: E731
     ref = fit()
     yield "scikit-learn DBSCAN", "cpu", fit, {
@@ -89,8 +79,6 @@ def _dbscan(X, eps, runs):
 
 def _knn(data, k, runs, lsh_params):
     """scikit-learn's NearestNeighbors, then brute force and LSH, each judged by recall@k."""
-    from .. import lsh
-
     X, Q = data
     fit = lambda: _sklearn("sklearn.neighbors").NearestNeighbors(n_neighbors=k).fit(X.numpy()).kneighbors(Q.numpy())  # noqa: E731
     truth = torch.from_numpy(fit()[1])
@@ -110,70 +98,47 @@ def _knn(data, k, runs, lsh_params):
             "note": f"build + 1,000 queries; scans {share:.2f}% of the points"}
 
 
-def cluster_comparison(
-    sizes: dict | None = None,
-    *,
-    cases=None,
-    devices=None,
-    methods=("fused", "tensor"),
-    lsh_params: dict | None = None,
-    repeat: int = 3,
-    progress: bool = False,
-):
+def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
+                       methods=("fused", "tensor"), lsh_params: dict | None = None,
+                       repeat: int = 3, progress: bool = False):
     """Time k-means, DBSCAN and LSH neighbours against scikit-learn on identical data, in one process.
 
-    Each case runs scikit-learn's version once untimed (its result is the
-    reference), then timed; then each of lessonlib's versions likewise,
-    compared with the reference.
+    scikit-learn's result (on the CPU) is each case's reference; every version
+    runs once untimed, then ``repeat`` times timed.
 
     Parameters
     ----------
     sizes : dict, optional
-        Points per data set, keys ``kmeans``, ``dbscan``, ``dbscan_blobs``,
-        ``knn``; by default the performance goals' sizes: 100,000, 20,000,
-        100,000 and 100,000.
-    cases : list of str, optional
-        Names from ``CLUSTER_CASES`` to run; by default all.
-    devices : list of str, optional
-        Where to run lessonlib's versions; by default ``cpu``, plus ``cuda``
-        when a GPU is present.
-    methods : sequence of str, default ("fused", "tensor")
-        lessonlib's versions to time on the CPU ("fused" or "tensor"); other
-        devices run "tensor".
+        Points per data set, by the keys of ``DEFAULT_SIZES`` (its values by default).
+    cases : list of str, default all of ``CLUSTER_CASES``
+    devices : list of str, default ``cpu``, and ``cuda`` when a GPU is present
+    methods : sequence of {"fused", "tensor"}, default both
+        lessonlib's versions on the CPU; other devices run "tensor".
     lsh_params : dict, optional
-        Passed to :func:`lessonlib.lsh.build`; default 16 tables of 4 hashes, width 8.
+        Passed to :func:`lessonlib.lsh.build` over ``DEFAULT_LSH``.
     repeat : int, default 3
-        Timed samples after one warm-up call.
     progress : bool, default False
-        Show a progress bar (tqdm, from the ``bench`` extra).
+        Show a tqdm progress bar (from the ``bench`` extra).
 
     Returns
     -------
     pandas.DataFrame
-        One row per (case, implementation, device): n, best, median and
-        inter-quartile range of the time, the agreement measure and its
-        value, whether the labels are identical to scikit-learn's, the share
-        of points a neighbour query scanned (%), the peak resident memory of
-        the process while it ran and its rise above the memory already held
-        when it started (MiB), and a note. scikit-learn always runs on the CPU.
+        One row per (case, implementation, device): n, best, median and IQR of the
+        time, the agreement and its value, identical labels, share scanned (%), the
+        process's peak RSS and its growth (MiB), and a note.
     """
     import pandas as pd
 
-    from ..data import cluster_data
-
     if sizes is not None and not isinstance(sizes, dict):
         raise TypeError(f"sizes must be a dict of data set to points, got {type(sizes).__name__}")
-    unknown = [k for k in (sizes or {}) if k not in DEFAULT_SIZES]
-    if unknown:
-        raise ValueError(f"sizes keys must be among {sorted(DEFAULT_SIZES)}, got {unknown}")
-    sizes = {**DEFAULT_SIZES, **{k: _checks.integer(f"sizes[{k!r}]", v, low=10) for k, v in (sizes or {}).items()}}
-    cases = list(CLUSTER_CASES) if cases is None else list(cases)
-    unknown = [c for c in cases if c not in CLUSTER_CASES]
-    if unknown:
-        raise ValueError(f"cases must be names from CLUSTER_CASES, got {unknown}")
+    sizes = {**DEFAULT_SIZES, **{_checks.choice("sizes keys", k, tuple(DEFAULT_SIZES)):
+                                 _checks.integer(f"sizes[{k!r}]", v, low=10)
+                                 for k, v in (sizes or {}).items()}}
+    cases = list(CLUSTER_CASES) if cases is None else _checks.sequence(
+        "cases", cases, item=lambda n, v: _checks.choice(n, v, tuple(CLUSTER_CASES)))
     devices = list(devices) if devices is not None else ["cpu"] + (["cuda"] if hardware.has_cuda() else [])
-    if isinstance(methods, str) or not set(methods) <= {"fused", "tensor"} or not methods:
-        raise ValueError(f"methods must be a non-empty subset of ('fused', 'tensor'), got {methods!r}")
+    methods = _checks.sequence("methods", methods,
+                               item=lambda n, v: _checks.choice(n, v, ("fused", "tensor")))
     if lsh_params is not None and not isinstance(lsh_params, dict):
         raise TypeError(f"lsh_params must be a dict, got {type(lsh_params).__name__}")
     repeat = _checks.integer("repeat", repeat, low=1)
@@ -192,10 +157,9 @@ def cluster_comparison(
             t, rss, grew = timed_with_memory(call, repeat=repeat)
             rows.append({"algorithm": algorithm, "case": case, "implementation": impl, "device": device, "n": n,
                          "best (s)": t.min, "median (s)": t.median, "IQR (s)": t.iqr,
-                         "agreement": AGREEMENT[algorithm], "value": agreement["value"],
-                         "identical labels": agreement.get("identical labels"),
-                         "scanned (%)": agreement.get("scanned (%)", math.nan),
-                         "peak RSS (MiB)": rss, "RSS growth (MiB)": grew, "note": agreement["note"]})
+                         "agreement": AGREEMENT[algorithm], "value": None, "identical labels": None,
+                         "scanned (%)": math.nan, "peak RSS (MiB)": rss, "RSS growth (MiB)": grew,
+                         "note": None, **agreement})  # value, note and what else it measured
     return pd.DataFrame(rows)
 
 
@@ -208,16 +172,10 @@ _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 class Goal:
     """One performance goal of the clustering chapter, with the numbers that judge it.
 
-    Attributes
-    ----------
-    case : str
-        Which case (and implementation) it is about.
-    measures : tuple of tuple
-        ``(name, value, op, bound, unit[, decimals])`` each: ``value op bound``
-        must hold (``op`` is ``"<="``, ``"<"`` or ``">="``); ``unit`` is printed
-        after both numbers, ``value`` with ``decimals`` decimals (3 unless given).
-    identical : bool or None
-        Whether the labels must be, and were, identical (None: not asked).
+    Each of ``measures`` is ``(name, value, op, bound, unit[, decimals])``:
+    ``value op bound`` must hold (``op`` one of ``"<="``, ``"<"``, ``">="``), and
+    ``value`` prints with ``decimals`` decimals (3 unless given). ``identical``:
+    whether the labels must be, and were, identical (None: not asked).
     """
 
     case: str
@@ -238,24 +196,16 @@ class Goal:
 
 
 def cluster_goals(table, crossover=None) -> list[Goal]:
-    """The clustering chapter's performance goals, each judged on the CPU rows of ``table``.
+    """The clustering chapter's performance goals (:class:`Goal`), judged on ``table``'s CPU rows.
 
-    k-means and DBSCAN compare best times (of the samples) of lessonlib's
-    fused version and scikit-learn, per case; each LSH row of the
-    nearest-neighbour case is judged on recall and the share of points it
-    scanned; ``crossover`` (from :func:`lessonlib.bench.lsh.lsh_crossover`)
-    adds the LSH goal at its largest n, if that n is at least 1,000,000.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        From :func:`cluster_comparison`.
-    crossover : pandas.DataFrame, optional
+    ``table`` comes from :func:`cluster_comparison` (best times of the fused
+    versions against scikit-learn's; each LSH row's recall and share scanned).
+    ``crossover`` (:func:`lessonlib.bench.lsh.lsh_crossover`) adds the LSH goal
+    at its largest n, if that is at least 1,000,000.
 
     Returns
     -------
     list of Goal
-        ``goal.met`` says whether it was met; ``str(goal)`` gives its numbers.
     """
     import pandas as pd
 

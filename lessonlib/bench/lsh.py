@@ -1,10 +1,4 @@
-"""Locality-sensitive hashing against brute force: the tables sweep, the crossover, and DBSCAN's neighbours.
-
-- :func:`lsh_sweep` -- recall, points scanned and query time against the number of tables;
-- :func:`lsh_query_time` -- one setting's query time, by method (fused or tensor);
-- :func:`lsh_crossover` -- LSH's and brute force's query times against the number of points;
-- :func:`dbscan_lsh` -- DBSCAN with exact neighbour pairs against pairs from LSH.
-"""
+"""Locality-sensitive hashing against brute force, for the clustering chapter's LSH tables."""
 
 from __future__ import annotations
 
@@ -12,7 +6,7 @@ import time
 
 import torch
 
-from .. import _checks
+from .. import _checks, cluster, lsh
 from ..timing import Timing, bench
 from ._common import progress as progress_bar
 from .memory import timed_with_memory
@@ -25,51 +19,34 @@ def _sizes(name: str, values, low: int) -> list[int]:
     return _checks.sequence(name, values, item=lambda n, v: _checks.integer(n, v, low=low))
 
 
-def _queries(X, Q):
+def _check_query_args(X, Q, n_hashes, width, k, repeat):
+    """The arguments :func:`lsh_sweep` and :func:`lsh_query_time` share, checked."""
     X = _checks.points("X", X, convert=False)
     Q = _checks.points("Q", Q, dims=X.shape[1], convert=False, like="X")
-    return X, Q
+    _checks.integer("n_hashes", n_hashes, low=1)
+    _checks.positive("width", width)
+    _checks.integer("k", k, low=1, high=len(X))
+    _checks.integer("repeat", repeat, low=1)
 
 
 def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, n_hashes: int = 4,
               width: float = 8.0, k: int = 10, repeat: int = 3):
     """LSH's recall, work and query time against the number of tables, with brute force beside it.
 
-    Parameters
-    ----------
-    X : torch.Tensor of shape (n, d)
-        The indexed points.
-    Q : torch.Tensor of shape (q, d)
-        The queries.
-    tables : sequence of int, default (1, 2, 4, 8, 16, 32)
-        Numbers of tables to try; each index is built outside the timed query.
-    n_hashes : int, default 4
-        Hashes per table.
-    width : float, default 8.0
-        Bucket width.
-    k : int, default 10
-        Neighbours per query.
-    repeat : int, default 3
-        Timed samples per query time.
+    ``X`` (n, d) is indexed (:func:`lessonlib.lsh.build`, outside the timing)
+    and queried with ``Q`` (q, d); each time is the median of ``repeat`` samples.
 
     Returns
     -------
     pandas.DataFrame
-        One row per number of tables: ``tables``, ``recall@k``, ``points
-        scanned (%)``, ``query time (s)`` (median), ``brute force (s)`` (the
-        median of :func:`lessonlib.lsh.exact_knn`, the same on every row) and
-        ``vs brute force`` (how many times faster than it).
+        One row per number of ``tables``: ``tables``, ``recall@k``, ``points
+        scanned (%)``, ``query time (s)``, ``brute force (s)``
+        (:func:`lessonlib.lsh.exact_knn`) and ``vs brute force`` (speed-up).
     """
     import pandas as pd
 
-    from .. import lsh
-
-    X, Q = _queries(X, Q)
+    _check_query_args(X, Q, n_hashes, width, k, repeat)
     tables = _sizes("tables", tables, 1)
-    n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
-    width = _checks.positive("width", width)
-    k = _checks.integer("k", k, low=1, high=len(X))
-    repeat = _checks.integer("repeat", repeat, low=1)
     _, exact = lsh.exact_knn(X, Q, k)
     t_exact = bench(lsh.exact_knn, X, Q, k, repeat=repeat).median
     rows = []
@@ -85,55 +62,29 @@ def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, 
 
 def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes: int = 4, width: float = 8.0,
                    k: int = 10, method: str = "tensor", repeat: int = 3) -> Timing:
-    """The time of one LSH query setting with one method, the index built outside the timing.
-
-    Parameters
-    ----------
-    X : torch.Tensor of shape (n, d)
-    Q : torch.Tensor of shape (q, d)
-    n_tables, n_hashes : int
-        The index's tables and hashes per table.
-    width : float, default 8.0
-    k : int, default 10
-    method : {"tensor", "fused", "auto"}, default "tensor"
-        Passed to :func:`lessonlib.lsh.query`.
-    repeat : int, default 3
+    """Time :func:`lessonlib.lsh.query` at one setting and ``method``; the index is built first.
 
     Returns
     -------
     Timing
     """
-    from .. import lsh
-
-    X, Q = _queries(X, Q)
-    n_tables = _checks.integer("n_tables", n_tables, low=1)
-    n_hashes = _checks.integer("n_hashes", n_hashes, low=1)
-    width = _checks.positive("width", width)
-    k = _checks.integer("k", k, low=1, high=len(X))
+    _check_query_args(X, Q, n_hashes, width, k, repeat)
+    _checks.integer("n_tables", n_tables, low=1)
     _checks.choice("method", method, ("tensor", "fused", "auto"))
-    repeat = _checks.integer("repeat", repeat, low=1)
     index = lsh.build(X, n_tables=n_tables, n_hashes=n_hashes, width=width)
     return bench(lsh.query, index, Q, k, method=method, repeat=repeat, name=f"LSH query ({method})")
 
 
-def lsh_crossover(
-    sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000),
-    *,
-    params: dict | None = None,
-    repeat: int = 3,
-    progress: bool = False,
-):
+def lsh_crossover(sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000), *,
+                  params: dict | None = None, repeat: int = 3, progress: bool = False):
     """Query time of LSH and of brute force against the number of points, on the 32-D ``knn32`` data.
 
-    The largest data set is drawn once and each size takes its first n rows
-    (a random subset: the blobs come shuffled); the same 1,000 queries run
-    against each. LSH's index is built outside the timed query, and its build
-    time is reported beside it.
+    Each size takes the first n rows of one draw (the blobs come shuffled); the
+    same 1,000 queries run against each, the index built outside the timing.
 
     Parameters
     ----------
-    sizes : sequence of int
-        Numbers of indexed points, each >= 10.
+    sizes : sequence of int, each >= 10
     params : dict, optional
         Passed to :func:`lessonlib.lsh.build`; default ``LSH_CROSSOVER_PARAMS``.
     repeat : int, default 3
@@ -143,13 +94,11 @@ def lsh_crossover(
     Returns
     -------
     pandas.DataFrame
-        One row per n: brute force and LSH query times (best of ``repeat``),
-        LSH build time, recall@10 of LSH, the share of points it measured, and
-        the peak resident memory (MiB) of each method's run.
+        One row per n: brute force and LSH query times (best of ``repeat``), LSH
+        build time, recall@10, the share of points scanned and each run's peak RSS (MiB).
     """
     import pandas as pd
 
-    from .. import lsh
     from ..data import cluster_data
 
     sizes = sorted(_sizes("sizes", sizes, 10))
@@ -180,32 +129,18 @@ def dbscan_lsh(X: torch.Tensor, *, eps: float = 0.05, min_samples: int = 10, tab
                n_hashes: int = 2, width: float = 0.1, repeat: int = 3):
     """DBSCAN with exact neighbour pairs against DBSCAN with pairs found by LSH, on the same points.
 
-    The exact row times :func:`lessonlib.cluster.dbscan` on its own column
-    search; each LSH row times building the index, finding the approximate
-    pairs (:func:`lessonlib.lsh.radius_pairs`) and clustering with them.
-
-    Parameters
-    ----------
-    X : torch.Tensor of shape (n, d)
-    eps : float, default 0.05
-    min_samples : int, default 10
-    tables : sequence of int, default (1, 2, 4, 8)
-        Numbers of LSH tables, one row each.
-    n_hashes : int, default 2
-    width : float, default 0.1
-    repeat : int, default 3
+    The exact row times :func:`lessonlib.cluster.dbscan`; each LSH row (one per
+    number of ``tables``) times the index, :func:`lessonlib.lsh.radius_pairs`
+    and the clustering.
 
     Returns
     -------
     pandas.DataFrame
-        One row for the exact pairs (``tables`` 0), then one per number of
-        tables: ``neighbours`` (in words), ``tables``, ``pairs found (%)`` of
-        the exact pairs, ``ARI vs exact`` (adjusted Rand index against the
-        exact labels), ``noise points`` and ``time (s)`` (median).
+        Columns ``neighbours`` (in words), ``tables`` (0: exact), ``pairs found
+        (%)`` of the exact ones, ``ARI vs exact``, ``noise points``, ``time (s)`` (median).
     """
     import pandas as pd
 
-    from .. import cluster, lsh
     from .._deps import require
 
     ari = require("sklearn.metrics", "bench", "comparing labels (adjusted Rand index)").adjusted_rand_score

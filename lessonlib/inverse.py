@@ -21,10 +21,8 @@ class Tokenizer:
     """Words to integer ids; words it has not seen become ``<unk>``."""
 
     def __init__(self, words):
-        if isinstance(words, (str, bytes)) or not isinstance(words, (list, tuple, set, frozenset)):
-            raise TypeError(f"words must be a list of words, not {type(words).__name__}")
-        if not all(isinstance(w, str) and w for w in words):
-            raise TypeError("words must hold non-empty strings only")
+        words = list(words) if isinstance(words, (set, frozenset)) else words
+        words = _checks.sequence("words", words, item=_checks.text)  # never a str's letters
         self.vocab = ["<pad>", "<unk>"] + sorted(set(words) - {"<pad>", "<unk>"})
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
@@ -122,9 +120,7 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
     """
     _checks.integer("n_train", n_train, low=2)
     _checks.integer("epochs", epochs, low=1)
-    _checks.integer("bs", bs, low=2)
-    if bs > n_train:  # the batch loop would run zero times: nothing trained
-        raise ValueError(f"bs ({bs}) must be at most n_train ({n_train}), or no batch is ever drawn")
+    _checks.integer("bs", bs, low=2, high=n_train)  # a larger batch would never be drawn
     _checks.integer("dim", dim, low=2)
     _checks.positive("lr", lr)
     _checks.seed("seed", seed)
@@ -211,14 +207,12 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
     encoder : callable
         Images (n, 3, H, W) to embeddings (n, dim), e.g. ``model.encode_image``.
     target : torch.Tensor of shape (dim,)
-    steps : int, default 300
-    lr : float, default 0.1
-        Adam's step size, on the pixels' logits.
-    init : torch.Tensor of shape (3, H, W)
-        Starting image, values in (0, 1).
+    steps, lr : int and float, default 300 and 0.1
+        Adam's steps, and its step size on the pixels' logits.
+    init, original : torch.Tensor of shape (3, H, W)
+        The starting image, values in (0, 1), and optionally the one to measure distances to.
     prior : float, optional
         Weight of a total-variation penalty.
-    original : torch.Tensor of shape (3, H, W), optional
 
     Returns
     -------

@@ -161,7 +161,7 @@ def test_the_issues_bad_inputs_are_refused_by_name():
     m = MiniCLIP()
     with pytest.raises(TypeError, match="captions must be a sequence"):
         m.encode_text("a red circle")
-    with pytest.raises(TypeError, match="words must be a list of words, not str"):
+    with pytest.raises(TypeError, match=r"words must be a sequence \(a list or tuple\), got 'a"):
         Tokenizer("a red circle")  # it made a vocabulary of letters before
     with pytest.raises(TypeError, match=r"word_lists\['shape'\] must be a sequence \(a list or tuple\), got 'circle'"):
         interrogate(torch.ones(32), {"shape": "circle"}, model=m)  # it iterated the letters before
@@ -172,7 +172,7 @@ def test_the_issues_bad_inputs_are_refused_by_name():
     e = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
     with pytest.raises(ValueError, match="same must have a True entry in every row"):  # NaN before
         clip_loss(e, e, torch.tensor(1.0), torch.zeros(3, 3, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"bs \(10\) must be at most n_train \(4\)"):  # trained nothing before
+    with pytest.raises(ValueError, match=r"bs must be an int in \[2, 4\], got 10"):  # none drawn
         train_miniclip(4, bs=10)
     with pytest.raises(TypeError, match="seed must be an int, got 2.5"):
         train_miniclip(4, bs=2, seed=2.5)

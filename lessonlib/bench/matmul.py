@@ -23,15 +23,8 @@ LECTURE_MATMUL = {
 }
 
 
-def matmul_ladder(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    *,
-    slow_rows: int = 5,
-    repeat: int = 5,
-    max_time: float = 8.0,
-    caption: str = "",
-) -> Ladder:
+def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repeat: int = 5,
+                  max_time: float = 8.0, caption: str = "") -> Ladder:
     """Time every rung of the matrix-product ladder on ``x @ w``, per output row.
 
     Parameters

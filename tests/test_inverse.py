@@ -18,6 +18,16 @@ from lessonlib.inverse import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the chapter trains: on a busy machine, threads of so small a model
+    wait for each other longer than they save."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def trained():
     torch.manual_seed(0)

@@ -68,8 +68,12 @@ def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repea
 def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> float:
     """This machine's float32 GFLOP/s on torch's n×n by n×n product: a practical peak.
 
-    ``2 n³`` over the median time. ``repeat`` and ``max_time`` are passed to
-    :func:`lessonlib.timing.bench`.
+    ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
+
+    Returns
+    -------
+    float
+        ``2 n³`` over the median time, in billions per second.
     """
     n = _checks.integer("n", n, low=1)
     _checks.integer("repeat", repeat, low=1)
@@ -83,6 +87,11 @@ def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tu
     """How fast torch reads a non-empty ``x`` once: the timing of ``torch.sum(x)``, and GB/s.
 
     ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
+
+    Returns
+    -------
+    tuple of (Timing, float)
+        The sum's timing, and ``x``'s bytes over its median, in GB/s.
     """
     x = _checks.tensor("x", x, convert=False)
     if x.numel() == 0:

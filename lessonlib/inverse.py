@@ -306,7 +306,6 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     """
     import matplotlib.pyplot as plt
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-    from matplotlib.patches import Rectangle
 
     if not isinstance(model, MiniCLIP):
         raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
@@ -314,10 +313,9 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     if images.ndim != 4 or images.shape[1] != 3 or not 2 <= len(images) <= 12:
         raise ValueError(f"images must have shape (n, 3, H, W) with n from 2 to 12, got {tuple(images.shape)}")
     captions = _checks.sequence("captions", captions, item=_checks.text, empty=True)
-    if len(captions) != len(images):
-        raise ValueError(f"captions must have one caption per image: {len(images)} images, {len(captions)} captions")
-    if len(set(captions)) != len(captions):
-        raise ValueError("captions must all differ, so that only the diagonal pairs match")
+    if len(set(captions)) != len(captions) or len(captions) != len(images):  # one diagonal
+        raise ValueError(f"captions must have one caption per image, and all differ: {len(images)} "
+                         f"images, {len(captions)} captions, {len(set(captions))} different")
     n = len(images)
     img_emb, txt_emb = model.encode_image(images).float(), model.encode_text(captions).float()
     sims = (img_emb @ txt_emb.T).numpy()
@@ -355,7 +353,7 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
 
     shown = ax_sim.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
     for i in range(n):
-        ax_sim.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
+        ax_sim.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
         for j in range(n):
             ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if sims[i, j] > 0.3 else "white")

@@ -374,10 +374,9 @@ def ladder(timings: Sequence[Timing], *, flops=None, nbytes=None, work=None, wor
     columns["× first"] = per[0] / per
     columns["× previous"] = np.concatenate([[1.0], per[:-1] / per[1:]])
     frame = pd.DataFrame(columns, index=pd.Index(names, name="method"))
-    if flops is not None:
-        frame["GFLOP/s"] = [None if f is None else f / m / 1e9 for f, m in zip(flops_, med)]
-    if nbytes is not None:
-        frame["GB/s"] = [None if b is None else b / m / 1e9 for b, m in zip(bytes_, med)]
+    for column, given, per_call in (("GFLOP/s", flops, flops_), ("GB/s", nbytes, bytes_)):
+        if given is not None:
+            frame[column] = [None if v is None else v / m / 1e9 for v, m in zip(per_call, med)]
     for label, values in (notes or {}).items():
         values = _checks.sequence(f"notes[{label!r}]", values, empty=True)
         if len(values) != n:

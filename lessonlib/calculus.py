@@ -1,52 +1,38 @@
 """Derivatives as ratios of small numbers: finite differences, and dual numbers that make them exact.
 
-Taught by the chapter "Calculus with infinitesimals". A slope is rise over run
-(:func:`slope`); a derivative is the slope over a run so short that it no
-longer matters how short (:func:`derivative`, with a small but finite ``d``).
-Leibniz's dx, "a really small number", is made exact by **dual numbers**
-a + bε with ε² = 0 (:class:`Dual`): in f(x + ε) = f(x) + f′(x)ε every term with
-ε² or higher vanishes, so the ε part is exactly f′(x). :func:`diff` uses that
-to differentiate any function built from the operations and functions here.
+Taught by the chapter "Calculus with infinitesimals": :func:`slope`, :func:`derivative`, and
+:class:`Dual`, a + bε with ε² = 0, whose ε part :func:`diff` reads off as the exact derivative.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
+
+import numpy as np
+import torch
 
 from . import _checks
 
 
 def _check_point(name: str, value):
-    """A finite real number, or a float tensor/array of finite values (a list becomes an array)."""
-    import numpy as np
-
-    if isinstance(value, (list, tuple)):
-        try:
-            value = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, a tensor, an array or a list of numbers") from None
-    if isinstance(value, np.ndarray) or type(value).__module__.startswith("torch"):
-        import torch
-
-        t = torch.as_tensor(value) if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" else value
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must hold numbers, got an array of {value.dtype}")
-        if t.numel() == 0:
-            raise ValueError(f"{name} is empty")
-        if t.dtype == torch.bool or not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must hold finite numbers")
+    """A finite real number, or a tensor or array of finite numbers (a list becomes an array)."""
+    if not isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+        _checks.real(name, value)
         return value
-    _checks.real(name, value)
+    t = _checks.tensor(name, value)  # a list must hold numbers; it becomes a float64 array
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value, dtype=float)
+        t = torch.from_numpy(value)
+    if t.numel() == 0 or t.dtype == torch.bool or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must hold finite numbers, got {t.dtype}, shape {tuple(t.shape)}")
     return value
 
 
 def slope(f: Callable, t1, t2):
-    """Rise over run: ``(f(t2) - f(t1)) / (t2 - t1)``.
-
-    Works on Python numbers and, elementwise, on tensors or arrays.
-    """
+    """Rise over run, ``(f(t2) - f(t1)) / (t2 - t1)``, on numbers or elementwise on arrays."""
     _checks.callable_("f", f)
     t1, t2 = _check_point("t1", t1), _check_point("t2", t2)
     run = t2 - t1
@@ -56,19 +42,10 @@ def slope(f: Callable, t1, t2):
 
 
 def derivative(f: Callable, x, *, d: float, method: str = "forward"):
-    """Finite-difference estimate of f′(x) with step ``d``.
+    """Finite-difference estimate of f′(x), at a number or elementwise, with a step ``d`` > 0.
 
-    Parameters
-    ----------
-    f : callable
-        Works on whatever ``x`` is: a float, or a tensor/array (elementwise).
-    x : float or tensor or array
-    d : float
-        The step, > 0. Too large and the estimate is off by truncation error
-        (order d for "forward", d² for "central"); too small and round-off in
-        ``f(x + d) - f(x)`` takes over.
-    method : {"forward", "central"}
-        (f(x+d) - f(x)) / d, or (f(x+d) - f(x-d)) / 2d.
+    ``method`` "forward" is (f(x+d) - f(x)) / d, "central" (f(x+d) - f(x-d)) / 2d.
+    Truncation error grows with ``d``, round-off as it shrinks.
     """
     _checks.callable_("f", f)
     x = _check_point("x", x)
@@ -78,16 +55,9 @@ def derivative(f: Callable, x, *, d: float, method: str = "forward"):
     return (f(x + d) - f(x - d)) / (2 * d)
 
 
+@functools.total_ordering  # <=, > and >= from == and <
 class Dual:
-    """A dual number a + bε, where ε is not zero but ε² = 0.
-
-    ``a`` is the real part, ``b`` the infinitesimal part. Arithmetic follows from
-    ε² = 0, e.g. (a + bε)(c + dε) = ac + (ad + bc)ε: the product rule. Functions
-    extend by their Taylor series cut after the ε term, f(a + bε) = f(a) + f′(a)bε;
-    use this module's :func:`sin`, :func:`cos`, :func:`exp`, :func:`log`,
-    :func:`sqrt` and :func:`tanh` (``math.sin`` would refuse a Dual, which is
-    better than silently dropping its ε part). Comparisons use the real part.
-    """
+    """A dual number a + bε, where ε is not zero but ε² = 0; comparisons use the real part ``a``."""
 
     __slots__ = ("a", "b")
 
@@ -157,38 +127,22 @@ class Dual:
         if o is None:
             return NotImplemented
         if self.a <= 0:
-            raise ValueError(f"x**y with a dual exponent needs x > 0, got real part {self.a}")
+            raise ValueError(f"x**y with a dual exponent y needs x > 0, got real part {self.a}")
         return exp(o * log(self))
 
     def __rpow__(self, other):
         o = self._lift(other)
-        if o is None:
-            return NotImplemented
-        if o.a <= 0:
-            raise ValueError(f"c**x with a dual x needs c > 0, got {o.a}")
-        return exp(self * math.log(o.a))
-
-    def _real(self, other):
-        o = self._lift(other)
-        if o is None:
-            raise TypeError(f"cannot compare a Dual with {type(other).__name__}")
-        return o.a
+        return NotImplemented if o is None else o**self
 
     def __eq__(self, other):
         o = self._lift(other)
         return NotImplemented if o is None else self.a == o.a
 
     def __lt__(self, other):
-        return self.a < self._real(other)
-
-    def __le__(self, other):
-        return self.a <= self._real(other)
-
-    def __gt__(self, other):
-        return self.a > self._real(other)
-
-    def __ge__(self, other):
-        return self.a >= self._real(other)
+        o = self._lift(other)
+        if o is None:
+            raise TypeError(f"cannot compare a Dual with {type(other).__name__}")
+        return self.a < o.a
 
     def __hash__(self):
         return hash(self.a)  # consistent with == on the real part
@@ -197,20 +151,17 @@ class Dual:
         return f"Dual({self.a!r}, {self.b!r})"
 
     def __str__(self):
-        sign = "-" if self.b < 0 else "+"
-        return f"{self.a:g} {sign} {abs(self.b):g}ε"
+        return f"{self.a:g} {'-' if self.b < 0 else '+'} {abs(self.b):g}ε"
 
 
 def _unary(name: str, f: Callable, fprime: Callable, domain: Callable | None = None, why: str = ""):
     def g(x):
-        if isinstance(x, Dual):
-            if domain is not None and not domain(x.a):
-                raise ValueError(f"{name} of a dual number needs {why}, got real part {x.a}")
-            return Dual(f(x.a), fprime(x.a) * x.b)  # f(a + bε) = f(a) + f'(a) b ε
-        _checks.real("x", x)
-        if domain is not None and not domain(x):
-            raise ValueError(f"{name} needs {why}, got {x}")
-        return f(x)
+        dual = isinstance(x, Dual)
+        a = x.a if dual else _checks.real("x", x)
+        if domain is not None and not domain(a):
+            raise ValueError(f"{name} of a dual number needs {why}, got real part {a}" if dual
+                             else f"{name} needs {why}, got {x}")
+        return Dual(f(a), fprime(a) * x.b) if dual else f(x)  # f(a + bε) = f(a) + f'(a) b ε
 
     g.__name__ = g.__qualname__ = name
     g.__doc__ = f"{name}(x) for a float or a :class:`Dual` (then with its derivative in the ε part)."
@@ -229,9 +180,8 @@ tanh = _unary("tanh", math.tanh, lambda a: 1 - math.tanh(a) ** 2)
 def diff(f: Callable) -> Callable:
     """The exact derivative of a scalar function of one variable, by dual numbers.
 
-    ``diff(f)(x)`` evaluates ``f(Dual(x, 1))`` and returns its ε part, which is
-    f′(x) with no step size and no truncation error; only float rounding
-    remains. ``f`` must be built from arithmetic and this module's functions.
+    ``diff(f)(x)`` is the ε part of ``f(Dual(x, 1))``, ``f`` built from arithmetic and this
+    module's functions.
 
     Examples
     --------

@@ -1,19 +1,7 @@
 """Encoders lose information: a tiny CLIP, trained in seconds, and attempts to run it backwards.
 
-Taught by the chapter "CLIP and inverse problems". CLIP maps an image and its
-caption to nearby points of one embedding space. Its image encoder squeezes
-thousands of pixel values into a few numbers, so it has no inverse: many
-images share one embedding. This module makes that concrete at a size that
-trains on a laptop CPU:
-
-- :class:`MiniCLIP` and :func:`train_miniclip` -- a small image encoder and
-  text encoder trained with CLIP's symmetric contrastive loss on
-  :func:`lessonlib.data.shapes_dataset`;
-- :func:`retrieval_accuracy` -- zero-shot: pick each image's caption among all
-  possible captions;
-- :func:`invert` -- gradient descent on pixels until the embedding matches;
-- :func:`interrogate` -- what the "CLIP interrogator" does: score every caption
-  built from word lists and keep the best. It retrieves; it does not invert.
+Taught by the chapter "CLIP and inverse problems": :class:`MiniCLIP`, :func:`invert`
+(gradient descent on pixels), and :func:`interrogate`, which retrieves rather than inverts.
 """
 
 from __future__ import annotations
@@ -28,33 +16,21 @@ from torch.nn import functional as F
 from . import _checks
 from .data import COLOURS, SHAPES, SIZES, shapes_dataset
 
-PAD, UNK = "<pad>", "<unk>"
-
 
 class Tokenizer:
     """Words to integer ids; words it has not seen become ``<unk>``."""
 
     def __init__(self, words):
-        if isinstance(words, (str, bytes)) or not isinstance(words, (list, tuple, set, frozenset)):
-            raise TypeError(f"words must be a list of words, not {type(words).__name__}")
-        if not all(isinstance(w, str) and w for w in words):
-            raise TypeError("words must hold non-empty strings only")
-        self.vocab = [PAD, UNK] + sorted(set(words) - {PAD, UNK})
+        words = list(words) if isinstance(words, (set, frozenset)) else words
+        words = _checks.sequence("words", words, item=_checks.text)  # never a str's letters
+        self.vocab = ["<pad>", "<unk>"] + sorted(set(words) - {"<pad>", "<unk>"})
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
     def __call__(self, captions: list[str]) -> torch.Tensor:
-        if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
-            raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
-        if not captions:
-            raise ValueError("captions is empty")
+        captions = _checks.sequence("captions", captions, item=_checks.text)
         ids = [[self.index.get(w, 1) for w in c.lower().replace(",", " ").split()] for c in captions]
         width = max(1, max(len(i) for i in ids))
         return torch.tensor([i + [0] * (width - len(i)) for i in ids], dtype=torch.long)
-
-
-def caption_words() -> list[str]:
-    """Every word a caption can use: "a", then the sizes, colours and shapes (the tokenizer's vocabulary)."""
-    return ["a", *SIZES, *COLOURS, *SHAPES]
 
 
 def all_captions() -> list[str]:
@@ -63,21 +39,12 @@ def all_captions() -> list[str]:
 
 
 class MiniCLIP(nn.Module):
-    """A small CLIP: a CNN for images, averaged word embeddings for text, one shared space.
+    """A small CLIP: a CNN for images, averaged word embeddings for text, one space of ``dim``."""
 
-    Parameters
-    ----------
-    dim : int, default 32
-        Size of the shared embedding space.
-    image_size : int, default 32
-    """
-
-    def __init__(self, dim: int = 32, image_size: int = 32):
+    def __init__(self, dim: int = 32):
         super().__init__()
         _checks.integer("dim", dim, low=2)
-        _checks.integer("image_size", image_size, low=1)
-        self.tokenizer = Tokenizer(caption_words())
-        self.image_size = image_size
+        self.tokenizer = Tokenizer(["a", *SIZES, *COLOURS, *SHAPES])  # every word a caption can use
         self.image_encoder = nn.Sequential(
             nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
@@ -109,10 +76,8 @@ class MiniCLIP(nn.Module):
 
 def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
     """:func:`clip_loss`'s arguments, checked, as tensors."""
-    image_emb, text_emb = _checks.tensor("image_emb", image_emb), _checks.tensor("text_emb", text_emb)
-    for name, t in (("image_emb", image_emb), ("text_emb", text_emb)):
-        if t.ndim != 2 or 0 in t.shape or not t.is_floating_point():
-            raise ValueError(f"{name} must be a non-empty (n, dim) float tensor, got {tuple(t.shape)} {t.dtype}")
+    image_emb = _checks.matrix("image_emb", image_emb, convert=True)
+    text_emb = _checks.matrix("text_emb", text_emb, convert=True)
     if image_emb.shape != text_emb.shape:
         raise ValueError(f"image_emb and text_emb must both be (n, dim), got {tuple(image_emb.shape)} and "
                          f"{tuple(text_emb.shape)}")
@@ -125,10 +90,8 @@ def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
         return image_emb, text_emb, logit_scale, None
     n = len(image_emb)
     same = _checks.tensor("same", same)
-    if same.dtype != torch.bool:
-        raise ValueError(f"same must be a boolean matrix, got {same.dtype}")
-    if same.shape != (n, n):
-        raise ValueError(f"same must be ({n}, {n}), got {tuple(same.shape)}")
+    if same.dtype != torch.bool or same.shape != (n, n):
+        raise ValueError(f"same must be an ({n}, {n}) bool matrix, got {same.dtype}, {same.shape}")
     if not bool(same.any(0).all() and same.any(1).all()):  # an empty row would divide 0 by 0: NaN
         raise ValueError("same must have a True entry in every row and every column (each pair matches itself)")
     return image_emb, text_emb, logit_scale, same
@@ -153,18 +116,11 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
                    lr: float = 3e-3, seed: int = 0):
     """Train a :class:`MiniCLIP` on the shapes data set.
 
-    Returns
-    -------
-    model : MiniCLIP
-        In eval mode.
-    history : list of float
-        The loss after every batch.
+    Returns the model, in eval mode, and the loss after every batch.
     """
     _checks.integer("n_train", n_train, low=2)
     _checks.integer("epochs", epochs, low=1)
-    _checks.integer("bs", bs, low=2)
-    if bs > n_train:  # the batch loop would run zero times: nothing trained
-        raise ValueError(f"bs ({bs}) must be at most n_train ({n_train}), or no batch is ever drawn")
+    _checks.integer("bs", bs, low=2, high=n_train)  # a larger batch would never be drawn
     _checks.integer("dim", dim, low=2)
     _checks.positive("lr", lr)
     _checks.seed("seed", seed)
@@ -173,7 +129,6 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
     model = MiniCLIP(dim=dim)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     history = []
-    model.train()
     for _ in range(epochs):
         order = torch.randperm(n_train)
         for i in range(0, n_train - bs + 1, bs):
@@ -190,16 +145,13 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
 
 @torch.no_grad()
 def retrieval_accuracy(model: MiniCLIP, images: torch.Tensor, captions: list[str]) -> float:
-    """Zero-shot accuracy: how often an image's most similar caption, among all 24, is its own."""
+    """How often an image's most similar caption, among all 24, is its own."""
     if not isinstance(model, MiniCLIP):
         raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
     images = _checks.tensor("images", images)
-    if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
-        raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
-    if not captions:
-        raise ValueError("captions is empty")
+    captions = _checks.sequence("captions", captions, item=_checks.text)
     if len(images) != len(captions):
-        raise ValueError(f"images and captions must have the same length, got {len(images)} images but "
+        raise ValueError(f"images and captions must pair up, got {len(images)} images but "
                          f"{len(captions)} captions")
     candidates = all_captions()
     sims = model.encode_image(images) @ model.encode_text(candidates).T
@@ -223,10 +175,10 @@ def _check_invert_args(encoder, target, steps, lr, init, prior, original):
 
     def image(name, t):
         t = _checks.tensor(name, t)
-        if t.ndim != 3 or t.shape[0] != 3 or 0 in t.shape:
-            raise ValueError(f"{name} must have shape (3, H, W), got {tuple(t.shape)}")
-        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must hold finite floats in [0, 1], got {t.dtype}")
+        if t.ndim != 3 or t.shape[0] != 3 or 0 in t.shape or not t.is_floating_point() \
+                or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must have shape (3, H, W) and hold finite floats in [0, 1], "
+                             f"got {tuple(t.shape)} {t.dtype}")
         return t
 
     init = image("init", init)
@@ -253,25 +205,21 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
     Parameters
     ----------
     encoder : callable
-        Images (n, 3, H, W) to unit embeddings (n, dim), e.g. ``model.encode_image``.
+        Images (n, 3, H, W) to embeddings (n, dim), e.g. ``model.encode_image``.
     target : torch.Tensor of shape (dim,)
-        The embedding to reach.
-    steps : int, default 300
-    lr : float, default 0.1
-        Adam's step size, on the pixels' logits (pixels stay in (0, 1)).
-    init : torch.Tensor of shape (3, H, W)
-        Starting image, values in (0, 1).
+    steps, lr : int and float, default 300 and 0.1
+        Adam's steps, and its step size on the pixels' logits.
+    init, original : torch.Tensor of shape (3, H, W)
+        The starting image, values in (0, 1), and optionally the one to measure distances to.
     prior : float, optional
-        Weight of a total-variation penalty that favours flat, clean images.
-    original : torch.Tensor of shape (3, H, W), optional
-        If given, the history records the distance to it.
+        Weight of a total-variation penalty.
 
     Returns
     -------
     image : torch.Tensor of shape (3, H, W)
     history : list of (float, float)
-        (cosine between embedding and target, RMS pixel distance to ``original``,
-        or to ``init`` without one) after each step.
+        After each step, the cosine to ``target`` and the RMS pixel distance
+        to ``original`` (or ``init``).
     """
     target, init, original = _check_invert_args(encoder, target, steps, lr, init, prior, original)
     ref = (init if original is None else original).detach()  # what the distances in history are to
@@ -299,21 +247,16 @@ def _check_interrogate_args(image_embedding, word_lists, model, template):
         raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
     image_embedding = _checks.tensor("image_embedding", image_embedding)
     dim = model.text_projection[-1].out_features
-    if image_embedding.shape != (dim,) or not image_embedding.is_floating_point():
-        raise ValueError(f"image_embedding must be a 1-D float embedding of the model's size ({dim},), "
+    if image_embedding.shape != (dim,) or not image_embedding.is_floating_point() \
+            or not bool(torch.isfinite(image_embedding).all()):
+        raise ValueError(f"image_embedding must be a finite 1-D float embedding, shape ({dim},), "
                          f"got shape {tuple(image_embedding.shape)} {image_embedding.dtype}")
-    if not bool(torch.isfinite(image_embedding).all()):
-        raise ValueError("image_embedding has NaN or infinite values")
     if not isinstance(word_lists, dict):
         raise TypeError(f"word_lists must be a dict of lists of words, got {type(word_lists).__name__}")
     if not word_lists:
         raise ValueError("word_lists must be a non-empty dict of lists of words")
-    for key, words in word_lists.items():
-        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
-            # a bare string would be iterated letter by letter
-            raise TypeError(f"word_lists[{key!r}] must be a list of strings, got {type(words).__name__}")
-        if not words:
-            raise ValueError(f"word_lists[{key!r}] must be a non-empty list of strings")
+    for key, words in word_lists.items():  # a sequence, never a bare string read letter by letter
+        _checks.sequence(f"word_lists[{key!r}]", words, item=_checks.text)
     _checks.text("template", template)
     if template.count("{}") != 1:
         raise ValueError(f"template must hold exactly one '{{}}' for the words, got {template!r}")
@@ -328,16 +271,13 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     ----------
     image_embedding : torch.Tensor of shape (dim,)
     word_lists : dict of str to list of str
-        E.g. ``{"size": [...], "colour": [...], "shape": [...], "style": [...]}``;
-        one word from each list, in order, fills the template.
+        One word from each list, in order, fills the template.
     model : MiniCLIP
-        Encodes the candidate captions.
     template : str, default "a {}"
 
     Returns
     -------
     best : str
-        The highest-scoring caption.
     scores : list of (str, float)
         Every caption with its cosine similarity, best first.
     """
@@ -352,45 +292,32 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
 def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     """Draw CLIP's idea from a trained model: two encoders, one space, the matched diagonal.
 
-    Left, the two towers: images go through the image encoder and captions
-    through the text encoder into one embedding space. Middle, that space
-    seen from above: both sets of embeddings projected on the two directions
-    along which they vary most (principal components of all 2n points
-    together), each image drawn at its embedding, each caption's embedding as
-    a cross, a line joining each matched pair. Right, the n × n matrix of
-    cosine similarities, image i against caption j, with the matched pairs
-    (the diagonal) outlined: training pulls them up and the rest down.
-
     Parameters
     ----------
     model : MiniCLIP
-    images : torch.Tensor of shape (n, 3, H, W)
-        Values in [0, 1]; n from 2 to 12.
+    images : torch.Tensor of shape (n, 3, H, W), 2 <= n <= 12
     captions : list of str
-        ``captions[i]`` describes ``images[i]``; all different, so that only the diagonal matches.
+        ``captions[i]`` describes ``images[i]``; all different.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Its third axes shows the similarity matrix (``fig.axes[2].images[0]``).
+        ``fig.axes[2].images[0]`` is the similarity matrix.
     """
     import matplotlib.pyplot as plt
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-    from matplotlib.patches import FancyArrowPatch, Rectangle
 
     if not isinstance(model, MiniCLIP):
         raise TypeError(f"model must be a MiniCLIP, got {type(model).__name__}")
     images = _checks.tensor("images", images)
     if images.ndim != 4 or images.shape[1] != 3 or not 2 <= len(images) <= 12:
         raise ValueError(f"images must have shape (n, 3, H, W) with n from 2 to 12, got {tuple(images.shape)}")
-    if not isinstance(captions, (list, tuple)) or not all(isinstance(c, str) for c in captions):
-        raise TypeError(f"captions must be a list of strings, got {type(captions).__name__}")
-    if len(captions) != len(images):
-        raise ValueError(f"captions must have one caption per image: {len(images)} images, {len(captions)} captions")
-    if len(set(captions)) != len(captions):
-        raise ValueError("captions must all differ, so that only the diagonal pairs match")
+    captions = _checks.sequence("captions", captions, item=_checks.text, empty=True)
+    if len(set(captions)) != len(captions) or len(captions) != len(images):  # one diagonal
+        raise ValueError(f"captions must have one caption per image, and all differ: {len(images)} "
+                         f"images, {len(captions)} captions, {len(set(captions))} different")
     n = len(images)
-    img_emb, txt_emb = model.encode_image(images).float(), model.encode_text(list(captions)).float()
+    img_emb, txt_emb = model.encode_image(images).float(), model.encode_text(captions).float()
     sims = (img_emb @ txt_emb.T).numpy()
     both = torch.cat([img_emb, txt_emb])
     centred = both - both.mean(0)
@@ -404,10 +331,10 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     ax_tow.axis("off")
     for y, (label, colour) in zip((0.72, 0.28), (("image encoder\n(CNN)", "tab:blue"),
                                                  ("text encoder\n(word embeddings)", "tab:orange"))):
-        ax_tow.text(0.52, y, label, ha="center", va="center", fontsize=9,
-                    bbox={"boxstyle": "round", "fc": "white", "ec": colour, "lw": 2})
-        ax_tow.add_patch(FancyArrowPatch((0.2, y), (0.3, y), arrowstyle="-|>", mutation_scale=12))
-        ax_tow.add_patch(FancyArrowPatch((0.74, y), (0.86, 0.5), arrowstyle="-|>", mutation_scale=12, color=colour))
+        ax_tow.annotate("", (0.3, y), (0.2, y), arrowprops={"arrowstyle": "-|>"})
+        ax_tow.annotate(label, (0.86, 0.5), (0.52, y), ha="center", va="center", fontsize=9,
+                        bbox={"boxstyle": "round", "fc": "white", "ec": colour, "lw": 2},
+                        arrowprops={"arrowstyle": "-|>", "color": colour})
     ax_tow.text(0.94, 0.5, "one\nspace", ha="center", va="center", fontsize=9, fontweight="bold")
     ax_tow.add_artist(AnnotationBbox(OffsetImage(pix[0], zoom=0.9), (0.1, 0.72), frameon=False))
     ax_tow.text(0.1, 0.28, "“" + captions[0].replace(" ", "\n", 2) + "”", ha="center", va="center", fontsize=7)
@@ -420,14 +347,13 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
         ax_sp.plot(xt, yt, "x", color="tab:orange", ms=8, mew=2, zorder=3)
         ax_sp.annotate(captions[i].removeprefix("a "), (xt, yt), textcoords="offset points", xytext=(6, 6),
                        fontsize=8, color="tab:orange", zorder=4)
-    pad = 0.15 * (xy.max(0) - xy.min(0)).max()
-    ax_sp.set(xlim=(xy[:, 0].min() - pad, xy[:, 0].max() + pad), ylim=(xy[:, 1].min() - pad, xy[:, 1].max() + pad),
-              xticks=[], yticks=[])
+    ax_sp.margins(0.15)
+    ax_sp.set(xticks=[], yticks=[])
     ax_sp.set_title("one space, seen along its 2 main directions:\neach image (framed) lands by its caption (×)", fontsize=10)
 
     shown = ax_sim.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
     for i in range(n):
-        ax_sim.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
+        ax_sim.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
         for j in range(n):
             ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if sims[i, j] > 0.3 else "white")

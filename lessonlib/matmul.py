@@ -1,19 +1,9 @@
 """The matrix-multiplication ladder, and Einstein summation.
 
-Taught by the chapter "Einstein summation". Every rung computes the same
-``c = a @ b`` for 2-D float tensors and has the same signature, ``f(a, b) -> c``,
-so tests and timing tables can loop over them:
-
-1. :func:`matmul_loops` -- three Python loops, one multiply-add at a time;
-2. :func:`matmul_njit` -- the innermost loop compiled by Numba;
-3. :func:`matmul_elementwise` -- the innermost loop as one tensor operation;
-4. :func:`matmul_broadcast` -- a whole output row per step, by broadcasting;
-5. :func:`matmul_einsum` -- no Python loop at all: ``einsum('ik,kj->ij')``;
-6. torch's own ``a @ b``.
-
-:func:`einsum_expand` shows the product before the sum, and :func:`dist_b` and
-:func:`pairwise_dist` reuse the same multiply-and-sum for Euclidean distances
-(the mean shift chapter needs them).
+Taught by the chapter "Einstein summation". Every rung, from :func:`matmul_loops`
+to :func:`matmul_einsum`, computes ``a @ b`` with one signature, ``f(a, b) -> c``,
+so tests and timing tables can loop over them; NaN and infinity pass through
+as float arithmetic. :func:`dist_b` reuses the multiply-and-sum for distances.
 """
 
 from __future__ import annotations
@@ -30,20 +20,11 @@ def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
     torch.Tensor of shape (ar, bc)
-
-    Notes
-    -----
-    ``ar * bc * ac`` multiply-adds, each one a separate trip through the Python
-    interpreter and torch's indexing: the slow baseline of the ladder.
-
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     (ar, ac), (_, bc) = a.shape, b.shape
@@ -57,7 +38,6 @@ def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @njit
 def _dot(x, y):
-    # compiled to machine code by Numba on the first call
     total = 0.0
     for k in range(len(x)):
         total += x[k] * y[k]
@@ -69,19 +49,11 @@ def matmul_njit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
-    torch.Tensor of shape (ar, bc), on ``a``'s device
-
-    Notes
-    -----
-    Numba compiles NumPy code, so the inputs go through NumPy on the CPU.
-
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
+    torch.Tensor of shape (ar, bc), on ``a``'s device (computed with NumPy on the CPU)
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     an, bn = a.detach().cpu().numpy(), b.detach().cpu().numpy()
@@ -98,17 +70,11 @@ def matmul_elementwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
     torch.Tensor of shape (ar, bc)
-
-    Notes
-    -----
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     (ar, _), (_, bc) = a.shape, b.shape
@@ -124,24 +90,17 @@ def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
     torch.Tensor of shape (ar, bc)
-
-    Notes
-    -----
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     ar, bc = a.shape[0], b.shape[1]
     c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
     for i in range(ar):
-        # a[i, :, None] is a column (ac, 1); times b (ac, bc) it broadcasts
-        # across b's columns, and summing over dim 0 gives the whole row i.
+        # the column a[i, :, None] (ac, 1) broadcasts across b (ac, bc); the sum over k is row i
         c[i] = (a[i, :, None] * b).sum(dim=0)
     return c
 
@@ -149,22 +108,13 @@ def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def matmul_einsum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Matrix product as ``torch.einsum('ik,kj->ij', a, b)``.
 
-    k appears in both inputs, so values along it are multiplied; k is missing
-    from the output, so it is summed away.
-
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
     torch.Tensor of shape (ar, bc)
-
-    Notes
-    -----
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     return torch.einsum("ik,kj->ij", a, b)
@@ -175,18 +125,12 @@ def einsum_expand(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-    b : torch.Tensor of shape (ac, bc)
+    a, b : torch.Tensor of shapes (ar, ac) and (ac, bc)
 
     Returns
     -------
     torch.Tensor of shape (ar, ac, bc)
         ``out[i, k, j] == a[i, k] * b[k, j]``; ``out.sum(1)`` is ``a @ b``.
-
-    Notes
-    -----
-    NaN and infinity pass through as ordinary float arithmetic (they are not
-    checked for): an output entry that meets one is NaN or infinite.
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
     return torch.einsum("ik,kj->ikj", a, b)
@@ -197,29 +141,17 @@ def dist_b(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    a : torch.Tensor of shape (n, d)
-    b : torch.Tensor of shape (m, d)
+    a, b : torch.Tensor of shapes (n, d) and (m, d)
 
     Returns
     -------
     torch.Tensor of shape (n, m)
         ``out[i, j] == ||a[i] - b[j]||``, as ``torch.cdist(a, b)``.
-
-    Notes
-    -----
-    Differences are formed by broadcasting, (n, 1, d) - (1, m, d); squaring and
-    summing over d is one einsum, ``'ijd,ijd->ij'``. That holds an (n, m, d)
-    tensor in memory, so callers batch the rows of ``a`` (the "b" in the name).
-    Subtracting first keeps small distances exact, where the expansion
-    ``|a|^2 + |b|^2 - 2 a.b`` would lose them to cancellation.
     """
-    a = _checks.matrix("a", a, convert=True)
-    b = _checks.matrix("b", b, convert=True)
+    a, b = _checks.matrix("a", a, convert=True), _checks.matrix("b", b, convert=True)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"a.shape[1] ({a.shape[1]}) must equal b.shape[1] ({b.shape[1]}): points of "
-            f"{tuple(a.shape)} and {tuple(b.shape)} must have the same number of coordinates"
-        )
+        raise ValueError(f"a.shape[1] ({a.shape[1]}) must equal b.shape[1] ({b.shape[1]}): points "
+                         f"of {tuple(a.shape)} and {tuple(b.shape)} must have as many coordinates")
     _checks.same_kind(a, b)
     diff = a[:, None, :] - b[None, :, :]
     return torch.einsum("ijd,ijd->ij", diff, diff).sqrt()
@@ -238,33 +170,23 @@ def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     torch.Tensor of shape (n,)
     """
     x = _checks.tensor("x", x)
-    if x.ndim != 1:
-        raise ValueError(f"x must be 1-D (one point), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be floating point, got {x.dtype} with shape {tuple(x.shape)}")
+    if x.ndim != 1 or not x.is_floating_point():
+        raise ValueError(f"x must be 1-D (one point) and floating point, got {x.dtype} "
+                         f"with shape {tuple(x.shape)}")
     X = _checks.matrix("X", X, convert=True)
     if x.shape[0] != X.shape[1]:
-        raise ValueError(
-            f"x.shape[0] ({x.shape[0]}) must equal X.shape[1] ({X.shape[1]}): "
-            f"x is {tuple(x.shape)}, X is {tuple(X.shape)}"
-        )
+        raise ValueError(f"x.shape[0] ({x.shape[0]}) must equal X.shape[1] ({X.shape[1]}): "
+                         f"x is {tuple(x.shape)}, X is {tuple(X.shape)}")
     return dist_b(x[None], X)[0]
 
 
 def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
-    """Draw ``einsum('ik,kj->ikj')`` as a box of products, and its sum over k, ``'ik,kj->ij'``.
-
-    Left, the box: one k × j slice per row ``i`` of ``a``, stacked in depth
-    like cards; slice ``i`` holds ``a[i, k] * b[k, j]`` for every k and j.
-    Right, what summing each slice down its k axis leaves: the (i, j)
-    matrix product, its values written in.
+    """Draw ``einsum('ik,kj->ikj')`` as a box of k × j cards, one per row i, and its sum over k.
 
     Parameters
     ----------
-    a : torch.Tensor of shape (ar, ac)
-        At most 8 rows (one card each).
-    b : torch.Tensor of shape (ac, bc)
-        At most 16 columns.
+    a : torch.Tensor of shape (ar, ac), ar <= 8
+    b : torch.Tensor of shape (ac, bc), bc <= 16
 
     Returns
     -------
@@ -279,8 +201,7 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
         raise ValueError(f"a may have at most 8 rows and b at most 16 columns to be drawn, got a {tuple(a.shape)} "
                          f"and b {tuple(b.shape)}")
     box = einsum_expand(a, b).detach().cpu().double().numpy()  # (i, k, j)
-    prod = box.sum(1)
-    ar, ac, bc = box.shape
+    (ar, ac, bc), prod = box.shape, box.sum(1)
     fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(9, 4.5), layout="constrained",
                                      gridspec_kw={"width_ratios": [1.6, 1]})
     lim = float(np.abs(box).max()) or 1.0
@@ -301,12 +222,9 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
     ax_box.axis("off")
 
     shown = ax_sum.imshow(prod, cmap="RdBu", vmin=-float(np.abs(prod).max()), vmax=float(np.abs(prod).max()))
-    for i in range(ar):
-        for j in range(bc):
-            ax_sum.text(j, i, f"{prod[i, j]:.0f}", ha="center", va="center", fontsize=7)
-    ax_sum.set_xticks(range(bc))
-    ax_sum.set_yticks(range(ar))
-    ax_sum.set(xlabel="j", ylabel="i")
+    for (i, j), v in np.ndenumerate(prod):
+        ax_sum.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
+    ax_sum.set(xticks=range(bc), yticks=range(ar), xlabel="j", ylabel="i")
     ax_sum.set_title(f"summed over k: 'ik,kj->ij', {ar} × {bc}", fontsize=10)
     fig.colorbar(shown, ax=ax_sum, fraction=0.03, pad=0.03)
     return fig

@@ -1,31 +1,9 @@
 """Honest timings, and the speed-up tables ("ladders") the book builds from them.
 
-The lecture's story is a ladder: the same matrix product, each rung faster than
-the last. A rung's time means something only when it is measured the same way
-as its neighbours, in the same run, on a named machine. :func:`bench` measures
-one rung (:func:`timed` times a single long call, for reporting only);
-:func:`ladder` puts rungs side by side with their speed-ups and a
-caption naming the hardware and the time of the run.
-
-Rules :func:`bench` keeps:
-
-- the first calls are warm-up and never timed (Numba and CUDA compile then);
-- whether GPU work is involved is decided once, after the warm-up and before
-  any timing. On a CPU-only run the timed loop is the bare call, with nothing
-  added per call, so a microsecond call is not inflated by bookkeeping;
-- GPU calls return before the device has finished, so with a GPU in use the
-  device is synchronised before the clock starts and before it stops, around
-  each sample of ``number`` calls, as ``torch.utils.benchmark`` does
-  (``sync="block"``: throughput, the queue kept full). ``sync="call"``
-  synchronises after every call instead, for when the latency of one call is
-  the thing being measured;
-- each sample runs the function enough times to last ``min_time`` seconds, so
-  the clock's resolution does not matter, and the statistics (min, median,
-  inter-quartile range) come from several such samples.
-
-Every :class:`Timing` carries its :class:`Provenance`: the machine and the UTC
-time of the run that measured it. A page served from the execution cache shows
-the provenance of the run that produced it, never the current build's.
+:func:`bench` times one rung of a ladder (warm-up first, the GPU synchronised
+only when GPU work can be in flight); :func:`ladder` puts rungs side by side
+with their speed-ups and a caption naming the machine and the time of the run.
+The chapter "How this book runs" shows both at work.
 """
 
 from __future__ import annotations
@@ -49,12 +27,8 @@ from . import _checks, hardware
 class Provenance:
     """Where and when a measurement was made.
 
-    Attributes
-    ----------
-    machine : str
-        :func:`lessonlib.hardware.label` of the machine that ran it.
-    when : str
-        UTC date and time of the run, to the minute: ``"2026-11-28 14:05 UTC"``.
+    ``machine`` is :func:`lessonlib.hardware.label`; ``when`` the UTC time to
+    the minute, ``"2026-11-28 14:05 UTC"``.
     """
 
     machine: str
@@ -69,11 +43,7 @@ class Provenance:
 
 
 def provenance() -> Provenance:
-    """The provenance of a measurement made now, on this machine.
-
-    Call it in the code that measures (a page's cell), so that a page restored
-    from the execution cache keeps the provenance of the run that made it.
-    """
+    """Now, on this machine: call it where the code measures, so a cached page keeps its own."""
     now = _dt.datetime.now(_dt.timezone.utc)
     return Provenance(hardware.label(), now.strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -81,17 +51,8 @@ def provenance() -> Provenance:
 def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
     """A timing table's caption: ``text``, then where and when it was measured.
 
-    Parameters
-    ----------
-    text : str
-        What was measured.
-    measured : Provenance, optional
-        Defaults to :func:`provenance` (now, this machine).
-
-    Returns
-    -------
-    str
-        For example ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
+    ``measured`` defaults to :func:`provenance` (now, this machine), e.g.
+    ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
     """
     _checks.text("text", text, empty=True)
     if measured is None:
@@ -104,18 +65,10 @@ def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """Timings of one function: seconds per call, one value per sample.
+    """Timings of one function: ``times``, seconds per call, one per sample of ``number`` calls.
 
-    Attributes
-    ----------
-    name : str
-        Label for tables.
-    times : tuple of float
-        Seconds per call, one entry per sample (repeat).
-    number : int
-        Calls per sample.
-    measured : Provenance or None
-        Machine and time of the run (:func:`bench` fills it in).
+    ``name`` labels it in tables; ``measured`` is its :class:`Provenance`
+    (:func:`bench` fills it in).
     """
 
     name: str
@@ -152,15 +105,13 @@ class Timing:
         return float(q3 - q1)
 
     def __str__(self) -> str:
-        return (
-            f"{self.name}: median {format_seconds(self.median)} "
-            f"(min {format_seconds(self.min)}, IQR {format_seconds(self.iqr)}, "
-            f"{self.repeat} samples x {self.number} calls)"
-        )
+        s = format_seconds
+        return (f"{self.name}: median {s(self.median)} (min {s(self.min)}, IQR {s(self.iqr)}, "
+                f"{self.repeat} samples x {self.number} calls)")
 
 
 def format_seconds(s: float) -> str:
-    """Seconds with a readable unit and three significant figures: ``"12.3 ms"``; whole seconds from 1,000 s on: ``"4,210 s"``."""
+    """Seconds to three figures with a unit, ``"12.3 ms"``; whole from 1,000 s, ``"4,210 s"``."""
     s = _checks.real("s", s, low=0)
     if s >= 1000:
         return f"{s:,.0f} s"
@@ -171,35 +122,16 @@ def format_seconds(s: float) -> str:
 
 
 def format_ratio(x: float) -> str:
-    """A speed-up with as many digits as matter, never rounded to zero: ``"153,290×"``, ``"19.6×"``, ``"0.69×"``, ``"0.0042×"``."""
+    """A speed-up, never rounded to zero: ``"153,290×"``, ``"19.6×"``, ``"0.0042×"``."""
     x = _checks.real("x", x, low=0, strict=True)
     return f"{x:,.0f}×" if x >= 100 else f"{x:.1f}×" if x >= 10 else f"{x:.2f}×" if x >= 0.1 else f"{x:.2g}×"
 
 
 def timed(fn: Callable, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)`` once and return its result with the wall time it took.
+    """Call ``fn(*args, **kwargs)`` once; return its result and the wall time, in seconds.
 
-    For reporting how long one long run took (a training run, say), where
-    :func:`bench`'s repeated samples would cost too much. One call, no
-    warm-up and no device synchronisation: use :func:`bench` to compare speeds.
-
-    Parameters
-    ----------
-    fn : callable
-    *args, **kwargs
-        Passed to ``fn``.
-
-    Returns
-    -------
-    result : object
-        What ``fn`` returned.
-    seconds : float
-        Wall time of the call, from ``time.perf_counter``.
-
-    Raises
-    ------
-    TypeError
-        If ``fn`` is not callable. Whatever ``fn`` raises passes through.
+    For reporting one long run (a training run, say): no warm-up and no device
+    synchronisation, so use :func:`bench` to compare speeds.
     """
     _checks.callable_("fn", fn)
     t0 = time.perf_counter()
@@ -208,13 +140,7 @@ def timed(fn: Callable, *args, **kwargs):
 
 
 def _device_sync() -> Callable[[], None] | None:
-    """The function that waits for queued GPU work, or None when no GPU work can be pending.
-
-    Asked once per :func:`bench` call, after the warm-up: by then ``fn`` has
-    started whatever GPU context it uses. torch's ``synchronize`` waits for the
-    whole device (numba's kernels on the same device included); numba's is used
-    when only numba has touched the GPU.
-    """
+    """What waits for queued GPU work (torch's whole-device sync, else numba's), or None."""
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         return torch.cuda.synchronize
@@ -223,24 +149,14 @@ def _device_sync() -> Callable[[], None] | None:
     return None
 
 
-def bench(
-    fn: Callable,
-    *args,
-    name: str | None = None,
-    warmup: int = 1,
-    repeat: int = 7,
-    number: int | None = None,
-    min_time: float = 0.02,
-    max_time: float | None = 10.0,
-    sync: str = "block",
-    **kwargs,
-) -> Timing:
-    """Time ``fn(*args, **kwargs)``.
+def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1, repeat: int = 7,
+          number: int | None = None, min_time: float = 0.02, max_time: float | None = 10.0,
+          sync: str = "block", **kwargs) -> Timing:
+    """Time ``fn(*args, **kwargs)``: ``repeat`` samples of ``number`` calls, after ``warmup``.
 
     Parameters
     ----------
     fn : callable
-        What to time.
     *args, **kwargs
         Passed to ``fn`` on every call.
     name : str, optional
@@ -248,25 +164,18 @@ def bench(
     warmup : int, default 1
         Untimed calls first (>= 1, so a compiling first call is never timed).
     repeat : int, default 7
-        Samples to take.
     number : int, optional
         Calls per sample; by default enough to last ``min_time`` seconds.
     min_time : float, default 0.02
-        Target seconds per sample when ``number`` is chosen automatically.
     max_time : float or None, default 10
-        Time budget for all samples. When one call is so slow that ``repeat``
-        samples would exceed it, fewer samples are taken (at least one); the
-        result's ``repeat`` says how many. None means no budget.
+        Budget for all samples: a slow call gets fewer samples (at least one).
     sync : {"block", "call"}, default "block"
-        Only matters when GPU work is in flight. ``"block"`` waits for the
-        device before and after each sample of ``number`` calls (throughput);
-        ``"call"`` waits after every call (the latency of one call, launch
-        included). On a CPU-only run nothing is added to the timed loop.
+        With GPU work in flight, wait for the device around each sample
+        (throughput) or after each call (latency).
 
     Returns
     -------
     Timing
-        Seconds per call for each sample, with ``min``, ``median``, ``iqr``.
     """
     _checks.callable_("fn", fn)
     if name is not None:
@@ -292,8 +201,7 @@ def bench(
                 _f()
                 _wait()
 
-    def sample(n: int) -> float:
-        """Seconds for ``n`` calls, the garbage collector off (as in timeit)."""
+    def sample(n: int) -> float:  # seconds for n calls, the garbage collector off (as in timeit)
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
@@ -316,8 +224,7 @@ def bench(
     one = max(elapsed / trial, 1e-9)
     # A single slow call already lasts min_time: it is a valid sample, not wasted calibration.
     totals = [elapsed] if number is None and trial == 1 else []
-    if number is None:
-        number = trial
+    number = number or trial
     if max_time is not None:
         repeat = max(1, min(repeat, int(max_time // (one * number))))
 
@@ -342,24 +249,16 @@ def _per_row(name: str, value, n: int) -> list[float | None]:
 
 
 def format_rate(x: float) -> str:
-    """A rate (GFLOP/s, GB/s) with three significant figures, never rounded to zero: ``"1,234"``, ``"19.6"``, ``"0.00123"``."""
+    """A rate (GFLOP/s, GB/s), three figures, never rounded to zero: ``"1,234"``, ``"0.00123"``."""
     x = _checks.real("x", x, low=0)
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 def table_formats(columns) -> dict:
-    """How the book shows each timing column: seconds with a unit, speed-ups with ×, rates to three figures.
+    """:func:`lessonlib.book.table`'s ``formats`` for timing columns.
 
-    Parameters
-    ----------
-    columns : iterable of str
-        Column names: ``"... (s)"`` holds seconds, ``"× ..."`` a speed-up,
-        ``"GFLOP/s"`` and ``"GB/s"`` a rate; others keep pandas' format.
-
-    Returns
-    -------
-    dict of str to callable
-        For :func:`lessonlib.book.table`'s ``formats``.
+    ``"... (s)"`` columns are seconds, ``"× ..."`` speed-ups, ``"GFLOP/s"`` and
+    ``"GB/s"`` rates; other columns keep pandas' format.
     """
     out = {}
     for c in columns:
@@ -373,11 +272,10 @@ def table_formats(columns) -> dict:
 
 
 class Ladder:
-    """A table of timings with speed-ups; renders as an HTML table in the book, as text elsewhere.
+    """A table of timings with speed-ups, made by :func:`ladder`; HTML in the book, text elsewhere.
 
-    Build one with :func:`ladder`. ``frame`` holds the raw numbers (seconds,
-    ratios) for ``myst_nb.glue``; ``caption`` names the hardware; ``keys`` and
-    ``work`` give each row's short key and the work it did (None without ``work``).
+    ``frame`` holds the raw numbers; ``keys`` and ``work`` each row's short key
+    and the work it did (None without ``work``).
     """
 
     def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
@@ -387,17 +285,12 @@ class Ladder:
             raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
         _checks.text("caption", caption, empty=True)
         _checks.choice("basis", basis, [c for c in frame.columns if isinstance(c, str)])
-        self.frame = frame
-        self.caption = caption
-        self.basis = basis  # the column the speed-ups compare
+        self.frame, self.caption, self.basis = frame, caption, basis  # basis: the speed-ups' column
         self.keys = list(frame.index) if keys is None else list(keys)
         self.work = work
 
     def speedup(self, row: str, *, over: str | None = None) -> float:
-        """How many times faster ``row`` is than ``over`` (default: the first row).
-
-        With ``work`` given to :func:`ladder`, this compares time per unit of work.
-        """
+        """How many times faster ``row`` is than ``over`` (default: the first row), per unit."""
         med = self.frame[self.basis]
         for r in (row, over):
             if r is not None and r not in med.index:
@@ -423,43 +316,27 @@ class Ladder:
         return repr(self.table())
 
 
-def ladder(
-    timings: Sequence[Timing],
-    *,
-    flops=None,
-    nbytes=None,
-    work=None,
-    work_unit: str = "row",
-    notes: dict | None = None,
-    caption: str = "",
-    keys=None,
-) -> Ladder:
-    """Put timings side by side: time, spread, speed-up vs the first and previous rows.
+def ladder(timings: Sequence[Timing], *, flops=None, nbytes=None, work=None, work_unit: str = "row",
+           notes: dict | None = None, caption: str = "", keys=None) -> Ladder:
+    """Put timings side by side: time, spread, speed-up over the first and the previous row.
 
     Parameters
     ----------
     timings : sequence of Timing
-        Rows, slowest-first by convention (the lecture's order).
-    flops : float or sequence of float, optional
-        Floating-point operations per call (one for all rows, or one per row);
-        adds a GFLOP/s column.
-    nbytes : float or sequence of float, optional
-        Bytes moved per call; adds a GB/s column.
+        Rows, slowest first (the lecture's order).
+    flops, nbytes : float or sequence of float, optional
+        Operations or bytes per call (one for all rows, or one per row): adds
+        a GFLOP/s or GB/s column.
     work : float or sequence of float, optional
-        Units of work each call did (e.g. output rows), when rows ran on inputs
-        of different sizes. Adds a "per <work_unit>" time column, and the
-        speed-ups then compare time per unit: an extrapolation, which the
-        caption says.
+        Units of work per call, when rows ran on inputs of different sizes: the
+        speed-ups then compare time per ``work_unit``, as the caption says.
     work_unit : str, default "row"
-        Name of one unit of ``work``.
     notes : dict of str to sequence of str, optional
-        Extra text columns, e.g. figures quoted from elsewhere, one entry per row.
+        Extra text columns, one entry per row.
     caption : str
-        What was measured. Where and when the timings were measured (their
-        :class:`Provenance`) is appended.
+        What was measured; the timings' :class:`Provenance` is appended.
     keys : sequence of str, optional
-        A short key per row (the function's name, say) for code that reads
-        the table (``Ladder.keys``); by default the timings' names.
+        A short key per row (``Ladder.keys``); by default the timings' names.
 
     Returns
     -------
@@ -486,12 +363,8 @@ def ladder(
             raise ValueError(f"keys must be {n} distinct names, one per timing, got {keys}")
 
     med = np.array([t.median for t in timings])
-    columns = {
-        "median (s)": med,
-        "min (s)": [t.min for t in timings],
-        "IQR (s)": [t.iqr for t in timings],
-        "samples": [t.repeat for t in timings],
-    }
+    columns = {"median (s)": med, "min (s)": [t.min for t in timings],
+               "IQR (s)": [t.iqr for t in timings], "samples": [t.repeat for t in timings]}
     basis, per, work_ = "median (s)", med, None
     if work is not None:
         work_ = [_checks.positive("work entries", w) for w in _per_row("work", work, n)]
@@ -501,14 +374,11 @@ def ladder(
     columns["× first"] = per[0] / per
     columns["× previous"] = np.concatenate([[1.0], per[:-1] / per[1:]])
     frame = pd.DataFrame(columns, index=pd.Index(names, name="method"))
-    if flops is not None:
-        frame["GFLOP/s"] = [None if f is None else f / m / 1e9 for f, m in zip(flops_, med)]
-    if nbytes is not None:
-        frame["GB/s"] = [None if b is None else b / m / 1e9 for b, m in zip(bytes_, med)]
+    for column, given, per_call in (("GFLOP/s", flops, flops_), ("GB/s", nbytes, bytes_)):
+        if given is not None:
+            frame[column] = [None if v is None else v / m / 1e9 for v, m in zip(per_call, med)]
     for label, values in (notes or {}).items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise TypeError(f"notes[{label!r}] must be a sequence with one entry per timing, got {type(values).__name__}")
-        values = list(values)
+        values = _checks.sequence(f"notes[{label!r}]", values, empty=True)
         if len(values) != n:
             raise ValueError(f"notes[{label!r}] has {len(values)} entries but there are {n} timings")
         frame[label] = values
@@ -519,12 +389,9 @@ def ladder(
 
 
 def _provenance_text(timings: Sequence[Timing]) -> str:
-    """Where and when the rows were measured: the earliest time for each machine, in row order."""
+    """Each machine that measured a row, with its earliest time, in row order."""
     first: dict[str, str] = {}
-    for t in timings:
-        m = t.measured
-        if m is not None and (m.machine not in first or m.when < first[m.machine]):
-            first[m.machine] = m.when
-    if not first:  # hand-made Timing objects: measured now, here
-        return measured_caption("", provenance())
-    return "; ".join(measured_caption("", Provenance(machine, when)).rstrip(".") for machine, when in first.items()) + "."
+    for m in (t.measured for t in timings if t.measured is not None):
+        first[m.machine] = min(m.when, first.get(m.machine, m.when))
+    shown = [Provenance(machine, when) for machine, when in first.items()]
+    return "; ".join(map(str, shown or [provenance()])) + "."  # hand-made rows: measured now, here

@@ -18,6 +18,16 @@ from lessonlib.inverse import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the chapter trains: on a busy machine, threads of so small a model
+    wait for each other longer than they save."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def trained():
     torch.manual_seed(0)
@@ -146,7 +156,7 @@ def test_tokenizer_and_captions():
         (lambda m: invert(m.encode_image, torch.ones(32), init=torch.rand(3, 32, 32), steps=0), "steps must be"),
         (lambda m: invert(m.encode_image, torch.ones(32), init=torch.rand(3, 32, 32), prior=-1.0), "prior must be"),
         (lambda m: interrogate(torch.ones(32), {}, model=m), "word_lists must be a non-empty dict"),
-        (lambda m: interrogate(torch.ones(32), {"a": []}, model=m), r"word_lists\['a'\] must be"),
+        (lambda m: interrogate(torch.ones(32), {"a": []}, model=m), r"word_lists\['a'\] must not be empty"),
         (lambda m: train_miniclip(epochs=0), "epochs must be an int >= 1"),
         (lambda m: MiniCLIP(dim=1), "dim must be an int >= 2"),
         (lambda m: retrieval_accuracy(m, torch.ones(2, 3, 32, 32), ["a"]), "2 images but 1 captions"),
@@ -159,11 +169,11 @@ def test_bad_inputs(call, match):
 
 def test_the_issues_bad_inputs_are_refused_by_name():
     m = MiniCLIP()
-    with pytest.raises(TypeError, match="captions must be a list of strings"):
+    with pytest.raises(TypeError, match="captions must be a sequence"):
         m.encode_text("a red circle")
-    with pytest.raises(TypeError, match="words must be a list of words, not str"):
+    with pytest.raises(TypeError, match=r"words must be a sequence \(a list or tuple\), got 'a"):
         Tokenizer("a red circle")  # it made a vocabulary of letters before
-    with pytest.raises(TypeError, match=r"word_lists\['shape'\] must be a list of strings, got str"):
+    with pytest.raises(TypeError, match=r"word_lists\['shape'\] must be a sequence \(a list or tuple\), got 'circle'"):
         interrogate(torch.ones(32), {"shape": "circle"}, model=m)  # it iterated the letters before
     with pytest.raises(ValueError, match="images must be floating point"):
         m.encode_image(torch.ones(1, 3, 32, 32, dtype=torch.uint8))
@@ -172,7 +182,7 @@ def test_the_issues_bad_inputs_are_refused_by_name():
     e = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
     with pytest.raises(ValueError, match="same must have a True entry in every row"):  # NaN before
         clip_loss(e, e, torch.tensor(1.0), torch.zeros(3, 3, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"bs \(10\) must be at most n_train \(4\)"):  # trained nothing before
+    with pytest.raises(ValueError, match=r"bs must be an int in \[2, 4\], got 10"):  # none drawn
         train_miniclip(4, bs=10)
     with pytest.raises(TypeError, match="seed must be an int, got 2.5"):
         train_miniclip(4, bs=2, seed=2.5)

@@ -110,9 +110,11 @@ def test_dist_b_refuses(a, b, match):
 @pytest.mark.parametrize(
     "x, X, match",
     [
-        (torch.ones(1, 2), torch.ones(4, 2), r"x must be 1-D \(one point\), got shape \(1, 2\)"),
+        (torch.ones(1, 2), torch.ones(4, 2),
+         r"x must be 1-D \(one point\) and floating point, got torch.float32 with shape \(1, 2\)"),
         (torch.ones(3), torch.ones(4, 2), r"x.shape\[0\] \(3\) must equal X.shape\[1\] \(2\)"),
-        (torch.ones(2, dtype=torch.int64), torch.ones(4, 2), "x must be floating point"),
+        (torch.ones(2, dtype=torch.int64), torch.ones(4, 2),
+         r"x must be 1-D \(one point\) and floating point, got torch.int64"),
         (torch.ones(2), torch.ones(4), "X must be 2-D"),
     ],
 )

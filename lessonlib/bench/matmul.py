@@ -1,9 +1,6 @@
 """The matrix-product ladder on the CPU, and the rates it is judged against.
 
-- :func:`matmul_ladder` -- every rung of the ladder on ``x @ w``, per output row;
-- :func:`square_gflops` -- a square product's GFLOP/s: this machine's practical peak;
-- :func:`read_speed` -- how fast torch reads a tensor once (its sum): the memory side;
-- :func:`ladder_rows`, :func:`ladder_per_row` -- a ladder's rows, keyed by function, for the claims.
+Taught by "Einstein summation": a square product's GFLOP/s, and how fast torch reads memory.
 """
 
 from __future__ import annotations
@@ -26,35 +23,24 @@ LECTURE_MATMUL = {
 }
 
 
-def matmul_ladder(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    *,
-    slow_rows: int = 5,
-    repeat: int = 5,
-    max_time: float = 8.0,
-    caption: str = "",
-) -> Ladder:
-    """Time every rung of the matrix-product ladder on ``x @ w``.
-
-    The rungs with Python loops over rows and columns run on the first
-    ``slow_rows`` rows of ``x``; the others on all of ``x``. The table compares
-    time per output row, with the lecture's figures in a last column.
+def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repeat: int = 5,
+                  max_time: float = 8.0, caption: str = "") -> Ladder:
+    """Time every rung of the matrix-product ladder on ``x @ w``, per output row.
 
     Parameters
     ----------
-    x : torch.Tensor of shape (n, k)
-    w : torch.Tensor of shape (k, m)
+    x, w : torch.Tensor of shapes (n, k) and (k, m)
     slow_rows : int, default 5
-        Rows for the slow rungs (loops, Numba, elementwise).
+        Rows of ``x`` for the rungs with Python loops over rows and columns.
     repeat, max_time
         Passed to :func:`lessonlib.timing.bench` for every rung.
     caption : str
-        What was multiplied; where and when it was measured is added.
+        What was multiplied.
 
     Returns
     -------
     Ladder
+        With the lecture's figures in a last column.
     """
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
     _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
@@ -62,14 +48,8 @@ def matmul_ladder(
     _checks.positive("max_time", max_time)
     _checks.text("caption", caption, empty=True)
     part = x[:slow_rows]
-    rungs = [
-        (mm.matmul_loops, part),
-        (mm.matmul_njit, part),
-        (mm.matmul_elementwise, part),
-        (mm.matmul_broadcast, x),
-        (mm.matmul_einsum, x),
-        (torch.matmul, x),
-    ]
+    rungs = [(f, part) for f in (mm.matmul_loops, mm.matmul_njit, mm.matmul_elementwise)]
+    rungs += [(f, x) for f in (mm.matmul_broadcast, mm.matmul_einsum, torch.matmul)]
     timings = [
         bench(f, a, w, name=f"{f.__name__} ({a.shape[0]:,} rows)", repeat=repeat, max_time=max_time)
         for f, a in rungs
@@ -86,13 +66,9 @@ def matmul_ladder(
 
 
 def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> float:
-    """This machine's float32 GFLOP/s on an n×n by n×n product with torch: a practical peak.
+    """This machine's float32 GFLOP/s on torch's n×n by n×n product: a practical peak.
 
-    Parameters
-    ----------
-    n : int, default 2048
-    repeat, max_time
-        Passed to :func:`lessonlib.timing.bench`.
+    ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
 
     Returns
     -------
@@ -108,19 +84,14 @@ def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> f
 
 
 def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tuple[Timing, float]:
-    """How fast torch reads ``x`` once: the time of ``torch.sum(x)`` and the GB/s it implies.
+    """How fast torch reads a non-empty ``x`` once: the timing of ``torch.sum(x)``, and GB/s.
 
-    Parameters
-    ----------
-    x : torch.Tensor
-        Non-empty.
-    repeat, max_time
-        Passed to :func:`lessonlib.timing.bench`.
+    ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
 
     Returns
     -------
     tuple of (Timing, float)
-        The timing of the sum, and ``x``'s bytes over its median, in GB/s.
+        The sum's timing, and ``x``'s bytes over its median, in GB/s.
     """
     x = _checks.tensor("x", x, convert=False)
     if x.numel() == 0:
@@ -132,17 +103,10 @@ def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tu
 
 
 def ladder_rows(table: Ladder) -> dict:
-    """The rows of a :func:`matmul_ladder` table keyed by function name, each with the rows it ran on.
+    """A :func:`matmul_ladder` table's rows by function name, with the rows each ran on.
 
-    Parameters
-    ----------
-    table : Ladder
-        From :func:`matmul_ladder` (or any ladder made with ``work``).
-
-    Returns
-    -------
-    dict of str to tuple of (int, pandas.Series)
-        ``{"matmul_loops": (5, row), ...}``.
+    ``{"matmul_loops": (5, row), ...}``, each ``row`` a pandas Series. Any
+    ladder made with ``work`` will do.
     """
     if not isinstance(table, Ladder):
         raise TypeError(f"table must be a Ladder from matmul_ladder, got {type(table).__name__}")
@@ -153,14 +117,5 @@ def ladder_rows(table: Ladder) -> dict:
 
 
 def ladder_per_row(table: Ladder) -> dict[str, float]:
-    """Seconds per output row of each rung of a :func:`matmul_ladder` table, keyed by function name.
-
-    Parameters
-    ----------
-    table : Ladder
-
-    Returns
-    -------
-    dict of str to float
-    """
+    """Seconds per output row of each rung of a :func:`matmul_ladder` table, by function name."""
     return {fn: float(row["median (s)"]) / rows for fn, (rows, row) in ladder_rows(table).items()}

@@ -39,7 +39,7 @@ def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
     Returns
     -------
     dict of str to Timing
-        The notebook's loop, ``meanshift(data, bw=8, kernel=tri)``, and ``meanshift_batched`` at bs=500.
+        The notebook's loop, ``meanshift(data, bw=8, kernel=tri)``, and bs=500 batches.
     """
     data = lecture_points(data).cpu()
     _checks.integer("repeat", repeat, low=1)

@@ -1,9 +1,8 @@
 """Mean shift clustering: a loop over points, a batched matrix product, and a grid.
 
-Taught by the chapter "Mean shift". Every point moves, again and again, to the
-weighted average of the points around it, until each cluster has collapsed to
-one spot. As in the lecture, the points that move are the points averaged
-("blurring" mean shift). The chapter's pictures are drawn here too.
+Taught by the chapter "Mean shift": every point moves, step after step, to the weighted average
+of the points around it (the points averaged are the points that move: "blurring" mean shift),
+until each cluster has collapsed to one spot. The chapter's pictures are drawn here too.
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
         raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got "
                          f"{tuple(centroid.shape)} {centroid.dtype}")
     _checks.integer("n_samples", n_samples, low=1)
-    cov = torch.diag(torch.tensor([5.0, 5.0], dtype=centroid.dtype))
-    return MultivariateNormal(centroid, cov).sample((n_samples,))
+    return MultivariateNormal(centroid, 5 * torch.eye(2, dtype=centroid.dtype)).sample((n_samples,))
 
 
 def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
@@ -145,7 +143,7 @@ def one_update(X: torch.Tensor, kernel) -> None:
 
 
 def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gaussian) -> torch.Tensor:
-    """Mean shift, one point at a time: the lecture's loop version.
+    """Mean shift, one point at a time: the lecture's loop version, O(iters · n²) in n Python steps.
 
     Parameters
     ----------
@@ -159,10 +157,6 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     -------
     torch.Tensor of shape (n_samples, n_features)
         The shifted points; ``data`` is not changed.
-
-    Notes
-    -----
-    O(iters · n²) work, n of it in Python loop steps.
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
@@ -176,7 +170,9 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
 
 def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs: int = 500,
                       kernel=gaussian) -> torch.Tensor:
-    """Mean shift, ``bs`` points at a time, on whatever device ``data`` is on.
+    """Mean shift, ``bs`` points at a time, on ``data``'s device.
+
+    O(iters · n² · d) work and O(bs · n · d) memory.
 
     Parameters
     ----------
@@ -188,10 +184,6 @@ def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs
     Returns
     -------
     torch.Tensor of shape (n_samples, n_features)
-
-    Notes
-    -----
-    O(iters · n² · d) work and O(bs · n · d) memory.
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
@@ -234,8 +226,8 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
                    cell: float = 0.125, max_cells: int = 50_000_000) -> torch.Tensor:
     """Gaussian mean shift of 2-D points, all at once, with sums over a grid instead of over points.
 
-    Approximates :func:`meanshift_batched` with ``bs >= n``; the chapter derives the method
-    and its error bound.
+    Approximates :func:`meanshift_batched` with ``bs >= n``, in O(n) + O(G·(2·cutoff/cell + 1)) work
+    per step for G grid nodes; the chapter derives the method and its error bound.
 
     Parameters
     ----------
@@ -252,10 +244,6 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
     Returns
     -------
     torch.Tensor of shape (n_samples, 2), on ``data``'s device
-
-    Notes
-    -----
-    Work per step: O(n) + O(G·(2·cutoff/cell + 1)) for G grid nodes.
     """
     data = _checks.points("data", data, dims=2, convert=True)
     _checks.positive("bw", bw)
@@ -279,14 +267,13 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
         f = g - i0  # position within the cell, in [0, 1)
         nx, ny = _grid_shape(i0, cell, max_cells)
         # 1. linear binning: each point's mass goes to its 4 surrounding nodes
-        mass = torch.zeros(nx * ny, dtype=X.dtype, device=X.device)
+        mass = torch.zeros(nx, ny, dtype=X.dtype, device=X.device)
         corners = []
         for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1)):
             lam = (f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
-            idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)
-            mass.index_add_(0, idx, lam)
+            idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)  # the node's index in the flattened grid
+            mass.view(-1).index_add_(0, idx, lam)
             corners.append((idx, lam))
-        mass = mass.view(nx, ny)
         # 2. separable convolutions: D = Σ m w(Δx) w(Δy); M = Σ m w(Δx) w(Δy) (Δx, Δy)
         ax, bx = _conv_axis(mass, w, 0), _conv_axis(mass, wt, 0)
         D = _conv_axis(ax, w, 1).flatten()
@@ -324,8 +311,8 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
         k += 1
     sizes, order = torch.bincount(labels).sort(descending=True, stable=True)
     labels = order.argsort()[labels]  # the inverse permutation: cluster -> its rank by size
-    centroids = torch.zeros(k, shifted.shape[1], dtype=shifted.dtype, device=shifted.device)
-    return centroids.index_add_(0, labels, shifted) / sizes[:, None].to(shifted.dtype), labels
+    centroids = shifted.new_zeros(k, shifted.shape[1]).index_add_(0, labels, shifted)
+    return centroids / sizes[:, None].to(shifted.dtype), labels
 
 
 def broadcast_layout(*shapes):

@@ -30,7 +30,7 @@ def _check_distances(d, signed: bool = False) -> torch.Tensor:
 
 
 def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """``n_samples`` points from a 2-D normal around ``centroid``, variance 5 per axis."""
+    """``n_samples`` points (global RNG) from a 2-D normal at ``centroid``, variance 5 per axis."""
     centroid = _checks.tensor("centroid", centroid)
     if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
         raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got "

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+import pandas as pd
 import torch
 
 from .. import _checks
@@ -20,9 +22,7 @@ from .claims import MEANSHIFT_CPU_ROWS, MEANSHIFT_LOOP
 
 def lecture_points(data: torch.Tensor | None = None) -> torch.Tensor:
     """``data`` checked as (n, d) points; by default the lecture's 1,500 points."""
-    if data is None:
-        return make_clusters(6, 250)[1]
-    return _checks.points("data", data, convert=False)
+    return make_clusters(6, 250)[1] if data is None else _checks.points("data", data, convert=False)
 
 
 def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
@@ -45,19 +45,14 @@ def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
     _checks.integer("repeat", repeat, low=1)
     _checks.positive("max_time", max_time)
     batched = [k for k in MEANSHIFT_CPU_ROWS if k != MEANSHIFT_LOOP][0]
-    return {
-        MEANSHIFT_LOOP: bench(meanshift, data, bw=8, kernel=tri, name=MEANSHIFT_LOOP, repeat=repeat,
-                              max_time=max_time),
-        batched: bench(meanshift_batched, data, bs=500, name=batched, repeat=repeat, max_time=max_time),
-    }
+    kw = dict(repeat=repeat, max_time=max_time)
+    return {MEANSHIFT_LOOP: bench(meanshift, data, bw=8, kernel=tri, name=MEANSHIFT_LOOP, **kw),
+            batched: bench(meanshift_batched, data, bs=500, name=batched, **kw)}
 
 
-LECTURE_MEANSHIFT = {
-    "loop": "600 ms, later 400 ms (CPU; transcript)",
-    5: "157 ms (GPU; transcript)",
-    64: "13 ms (GPU; transcript)",
-    "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)",
-}
+LECTURE_MEANSHIFT = {"loop": "600 ms, later 400 ms (CPU; transcript)",
+                     5: "157 ms (GPU; transcript)", 64: "13 ms (GPU; transcript)",
+                     "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)"}
 
 
 def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False,
@@ -124,7 +119,12 @@ def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
 
 
 def per_call_overhead(*, repeat: int = 7) -> Timing:
-    """Seconds per call of ``torch.mul`` on two 2-element tensors: almost nothing but fixed cost."""
+    """Seconds per call of ``torch.mul`` on two 2-element tensors: almost nothing but fixed cost.
+
+    Returns
+    -------
+    Timing
+    """
     _checks.integer("repeat", repeat, low=1)
     a, b = torch.ones(2), torch.ones(2)
     return bench(torch.mul, a, b, name="torch.mul on 2 numbers", repeat=repeat, max_time=2)
@@ -134,8 +134,13 @@ def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor
     """How much of the loop's measured time ``loop_s`` the cost per call ``overhead_s`` explains.
 
     The loop makes ``iters · n`` point steps, each of a fixed number of torch operations (counted
-    by :func:`torch_calls`). Returns a dict: ``ops_per_step``, ``steps``, ``ops``, ``explained_s``
-    (ops · overhead_s) and ``fraction`` (explained_s / loop_s).
+    by :func:`torch_calls`).
+
+    Returns
+    -------
+    dict
+        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s) and ``fraction``
+        (explained_s / loop_s).
     """
     data = _checks.points("data", data, convert=False)
     loop_s = _checks.positive("loop_s", loop_s)
@@ -166,8 +171,6 @@ def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
         One row per (n, method): median seconds, adjusted Rand index against the true clusters,
         clusters found, and a note.
     """
-    import pandas as pd
-
     sizes = _checks.sequence("sizes", sizes, item=lambda n, v: _checks.integer(n, v, low=6))
     bw = _checks.positive("bw", bw)
     batched_max = _checks.integer("batched_max", batched_max, low=1)
@@ -207,14 +210,13 @@ def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
 
 
 def scaling_slopes(comparison) -> dict[str, float]:
-    """Method to slope of log time against log n (least squares), from :func:`meanshift_comparison`.
+    """Each method's slope of log time on log n (least squares), from :func:`meanshift_comparison`.
 
-    ``comparison`` needs the columns ``n``, ``method`` and ``median (s)``; a method measured at
-    one size only has no slope.
+    Returns
+    -------
+    dict of str to float
+        Methods timed at two sizes or more (``comparison`` has ``n``, ``method``, ``median (s)``).
     """
-    import numpy as np
-    import pandas as pd
-
     if not isinstance(comparison, pd.DataFrame):
         raise TypeError(f"comparison must be a pandas DataFrame, got {type(comparison).__name__}")
     missing = [c for c in ("n", "method", "median (s)") if c not in comparison]

@@ -10,9 +10,9 @@ from lessonlib.bench.memory import peak_rss, peak_rss_reset, timed_with_memory
 
 
 def _touched(mib: int) -> np.ndarray:
-    # an anonymous mapping of its own: fresh pages from the kernel, returned when the array goes. malloc
-    # serves even 64 MiB from a free block it already holds, resident, when it has one (the mmap threshold
-    # counts only when it has none): np.ones(64 MiB) failed both tests in combined runs for that reason
+    # an anonymous mapping of its own: fresh pages from the kernel, returned when the array goes.
+    # malloc serves even 64 MiB from a free block it already holds, resident, when it has one (the
+    # mmap threshold counts only when it has none): np.ones failed both tests in combined runs so
     a = np.frombuffer(mmap.mmap(-1, mib * 2**20), dtype=np.uint8)
     a[:] = 1  # written, so resident
     return a

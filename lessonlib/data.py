@@ -1,16 +1,9 @@
 """The data the chapters compute on: MNIST when it is here, a labelled stand-in when not.
 
-The course keeps MNIST as ``mnist.pkl.gz``: a gzip-compressed pickle (latin-1)
-of ``((x_train, y_train), (x_valid, y_valid), (x_test, y_test))`` with images
-as float32 rows of 784 pixels in [0, 1]. :func:`load_mnist` reads that file
-from a local path; it never downloads, because the book must build offline.
-Where the file is absent, chapters use :func:`mnist_like`, which has the same
-shapes and dtypes, and say on the page that the data is synthetic.
-
-:func:`fetch` (``python -m lessonlib.data fetch``) downloads the file once, from
-the address the course notebook uses, into :func:`default_mnist_path`, and
-keeps it only if its checksum matches the pinned one. The published site's
-build runs it first; an offline build keeps the labelled stand-in.
+:func:`load_mnist` reads the course's ``mnist.pkl.gz`` and never downloads (the book builds
+offline); without the file, chapters use :func:`mnist_like` and say so. :func:`fetch` (``python -m
+lessonlib.data fetch``) downloads it once, checksum-checked. Also: the clustering benchmarks' data
+and the CLIP chapter's captioned shapes.
 """
 
 from __future__ import annotations
@@ -28,13 +21,14 @@ from pathlib import Path
 import torch
 
 from . import _checks
+from ._deps import require
 
 N_PIXELS = 784
 
-#: Where the course notebook (fastai/course22p2 ``nbs/01_matmul.ipynb``, ``MNIST_URL``) downloads MNIST from.
+#: Where the course notebook (fastai/course22p2 ``nbs/01_matmul.ipynb``) downloads MNIST from.
 MNIST_URL = "https://github.com/mnielsen/neural-networks-and-deep-learning/blob/master/data/mnist.pkl.gz?raw=true"
-#: The git object id of ``data/mnist.pkl.gz`` in that repository (``git ls-tree``), so the download is checked
-#: against what the repository itself commits to: SHA-1 of ``b"blob <size>\\0" + content`` (see :func:`git_blob_id`).
+#: The git object id (:func:`git_blob_id`) of ``data/mnist.pkl.gz`` in that repository, as
+#: ``git ls-tree`` prints it: the download is checked against what the repository commits to.
 MNIST_GIT_BLOB = "059aba0d982e20e2ac125a3a59d89c3c2cd8b28a"
 
 
@@ -45,31 +39,20 @@ def default_mnist_path() -> Path:
 
 
 def load_mnist(path: str | os.PathLike | None = None):
-    """Read the course's ``mnist.pkl.gz``.
+    """Read the course's ``mnist.pkl.gz`` (default: :func:`default_mnist_path`); never downloads.
 
-    Parameters
-    ----------
-    path : path-like, optional
-        The file; by default :func:`default_mnist_path`.
+    The file is a gzip-compressed pickle (latin-1) of train, valid and test splits; if it is
+    absent, ``FileNotFoundError``.
 
     Returns
     -------
     ((x_train, y_train), (x_valid, y_valid))
-        ``x_*`` float32 tensors of shape (n, 784) in [0, 1]; ``y_*`` int64 labels.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file is not there (nothing is downloaded).
-    ValueError
-        If the file does not hold data of the expected shapes.
+        ``x_*`` float32 tensors of shape (n, 784) in [0, 1]; ``y_*`` int64 labels of shape (n,).
     """
     path = Path(path) if path is not None else default_mnist_path()
     if not path.is_file():
-        raise FileNotFoundError(
-            f"no MNIST file at {path}; put the course's mnist.pkl.gz there "
-            "(or set LESSONLIB_DATA), or use lessonlib.data.mnist_like()"
-        )
+        raise FileNotFoundError(f"no MNIST file at {path}; put the course's mnist.pkl.gz there "
+                                "(or set LESSONLIB_DATA), or use lessonlib.data.mnist_like()")
     try:
         with gzip.open(path, "rb") as f:
             splits = pickle.load(f, encoding="latin-1")
@@ -81,10 +64,8 @@ def load_mnist(path: str | os.PathLike | None = None):
     for name, split in zip(("train", "valid"), splits[:2]):
         x, y = (torch.as_tensor(v) for v in split)
         if x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (x.shape[0],):
-            raise ValueError(
-                f"{path}: {name} split has x {tuple(x.shape)} and y {tuple(y.shape)}; "
-                f"expected (n, {N_PIXELS}) and (n,)"
-            )
+            raise ValueError(f"{path}: {name} split has x {tuple(x.shape)} and y {tuple(y.shape)}; "
+                             f"expected (n, {N_PIXELS}) and (n,)")
         out.append((x.float(), y.long()))
     return tuple(out)
 
@@ -110,35 +91,17 @@ def _check_hex(name: str, value, length: int) -> str | None:
 
 def fetch(url: str = MNIST_URL, path: str | os.PathLike | None = None, *, sha256: str | None = None,
           git_blob: str | None = None, timeout: float = 120.0) -> Path:
-    """Download a data file once, and keep it only if its checksum is the pinned one.
+    """Download a data file once (to ``path``, by default :func:`default_mnist_path`), and keep it
+    only if its checksum is the pinned one; return its path. A file already there and right is kept.
 
     Parameters
     ----------
     url : str, default MNIST_URL
-        http(s) address of the file. The default is the course notebook's MNIST.
-    path : path-like, optional
-        Where to put it; by default :func:`default_mnist_path`.
-    sha256 : str, optional
-        Expected SHA-256 of the file, 64 hex digits.
-    git_blob : str, optional
-        Expected git object id (:func:`git_blob_id`), 40 hex digits. With the
-        default ``url`` and neither checksum given, :data:`MNIST_GIT_BLOB`.
-
-    Returns
-    -------
-    pathlib.Path
-        The file. If it is already there with the right checksum, nothing is downloaded.
-
-    Raises
-    ------
-    ValueError
-        If no checksum is given for another ``url``, or the downloaded file's
-        checksum differs (the file is then not kept).
-    OSError
-        If the download fails (``urllib.error.URLError`` is one).
+    sha256, git_blob : str, optional
+        Expected SHA-256 (64 hex digits) or :func:`git_blob_id` (40); for the default ``url``
+        and neither, :data:`MNIST_GIT_BLOB`. Another ``url`` needs one (else ``ValueError``).
     """
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    _checks.text("url", url)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"url must be an http(s) address, got {url!r}")
     _checks.real("timeout", timeout, low=0, strict=True)
@@ -150,12 +113,9 @@ def fetch(url: str = MNIST_URL, path: str | os.PathLike | None = None, *, sha256
     path = Path(path) if path is not None else default_mnist_path()
 
     def problems(data: bytes) -> list[str]:
-        out = []
-        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-            out.append(f"SHA-256 {hashlib.sha256(data).hexdigest()}, expected {sha256}")
-        if git_blob is not None and git_blob_id(data) != git_blob:
-            out.append(f"git blob id {git_blob_id(data)}, expected {git_blob}")
-        return out
+        got = {"SHA-256": (hashlib.sha256(data).hexdigest(), sha256),
+               "git blob id": (git_blob_id(data), git_blob)}
+        return [f"{k} {g}, expected {w}" for k, (g, w) in got.items() if w not in (None, g)]
 
     if path.is_file() and not problems(path.read_bytes()):
         return path
@@ -191,14 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
-    """Synthetic data with MNIST's shapes and dtypes, for when the real file is absent.
-
-    Parameters
-    ----------
-    n_train, n_valid : int
-        Rows in each split (MNIST's: 50,000 and 10,000).
-    seed : int
-        Seed of the generator; the same seed gives the same data.
+    """Random data shaped like MNIST (by default its sizes), for when the real file is absent.
 
     Returns
     -------
@@ -206,39 +159,27 @@ def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
         ``x_*`` float32 of shape (n, 784), uniform in [0, 1); ``y_*`` int64 in 0..9.
         Not images of digits: good for timing and shapes, not for training.
     """
-    for name, n in (("n_train", n_train), ("n_valid", n_valid)):
-        _checks.integer(name, n, low=1)
+    _checks.integer("n_train", n_train, low=1)
+    _checks.integer("n_valid", n_valid, low=1)
     g = torch.Generator().manual_seed(_checks.seed("seed", seed))
-    return tuple(
-        (torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
-        for n in (n_train, n_valid)
-    )
+    return tuple((torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
+                 for n in (n_train, n_valid))
 
 
 def lecture_weights() -> torch.Tensor:
     """The lecture's weights: ``torch.manual_seed(1); torch.randn(784, 10)``."""
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(N_PIXELS, 10, generator=g)
+    return torch.randn(N_PIXELS, 10, generator=torch.Generator().manual_seed(1))
 
 
 # ---------------------------------------------------------------- shapes with captions
-
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.15, 0.75, 0.2), "blue": (0.15, 0.3, 0.95), "yellow": (0.95, 0.85, 0.1)}
 SIZES = {"small": (0.16, 0.22), "large": (0.30, 0.38)}  # radius range, as a fraction of the image
 
 
 def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
-    """Images of one coloured shape each, with a caption such as "a small red circle".
-
-    Parameters
-    ----------
-    n : int
-        Number of images.
-    size : int, default 32
-        Images are ``size × size`` pixels (at least 16).
-    seed : int
-        The same seed gives the same images, captions and attributes.
+    """``n`` images of ``size × size`` pixels (at least 16), one coloured shape each, with a
+    caption such as "a small red circle"; the same ``seed`` gives the same images.
 
     Returns
     -------
@@ -253,8 +194,7 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     shape = torch.randint(0, len(SHAPES), (n,), generator=g)
     colour = torch.randint(0, len(COLOURS), (n,), generator=g)
     big = torch.randint(0, len(SIZES), (n,), generator=g)
-    lo = torch.tensor([r[0] for r in SIZES.values()])[big]
-    hi = torch.tensor([r[1] for r in SIZES.values()])[big]
+    lo, hi = torch.tensor(list(SIZES.values())).T[:, big]  # each image's radius range
     radius = (lo + (hi - lo) * torch.rand(n, generator=g)) * size
     # centres keep the whole shape inside the image
     cx = radius + (size - 2 * radius) * torch.rand(n, generator=g)
@@ -276,52 +216,40 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     return images.float(), captions, {"shape": shape, "colour": colour, "size": big}
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 # ---------------------------------------------------------------- the clustering benchmarks' data
-
 CLUSTER_KINDS = ("kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32")
 
 
 def cluster_data(what: str, n: int, *, seed: int = 0):
-    """The data set of one clustering benchmark, as tensors (scikit-learn's generators, ``bench`` extra).
+    """The ``n`` points (at least 10) of one clustering benchmark, from scikit-learn's generators.
 
     Parameters
     ----------
     what : {"kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32"}
-        ``kmeans``: 8 blobs in 2-D; ``kmeans16``: 32 blobs in 16-D (both
-        float64, so that two programs' labels can be compared one by one);
-        ``dbscan``: two moons, noise 0.06; ``dbscan_blobs``: 8 blobs in 2-D;
-        ``knn``: 50 blobs in 16-D; ``knn32``: 100 blobs in 32-D (float32).
-    n : int
-        Points, at least 10.
-    seed : int, default 0
+        ``kmeans``: 8 blobs in 2-D; ``kmeans16``: 32 blobs in 16-D (both float64, so that two
+        programs' labels can be compared one by one); ``dbscan``: two moons, noise 0.06;
+        ``dbscan_blobs``: 8 blobs in 2-D; ``knn``: 50 blobs in 16-D; ``knn32``: 100 in 32-D.
 
     Returns
     -------
     torch.Tensor of shape (n, d), or tuple of (torch.Tensor, torch.Tensor)
-        ``X``; for ``knn`` and ``knn32``, ``(X, Q)`` with 1,000 queries drawn
-        from the same distribution.
+        ``X``; for ``knn`` and ``knn32``, ``(X, Q)`` with 1,000 queries from the same blobs.
     """
-    from ._deps import require
-
-    _checks.text("what", what)
-    if what not in CLUSTER_KINDS:
-        raise ValueError(f"what must be one of {sorted(CLUSTER_KINDS)}, got {what!r}")
+    _checks.choice("what", what, CLUSTER_KINDS)
     n = _checks.integer("n", n, low=10)
     seed = _checks.seed("seed", seed)
     datasets = require("sklearn.datasets", "bench", "the clustering benchmarks' data")
-    make_blobs, make_moons = datasets.make_blobs, datasets.make_moons
-    if what == "kmeans":
-        return torch.from_numpy(make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0])
-    if what == "kmeans16":
-        return torch.from_numpy(make_blobs(n, centers=32, n_features=16, cluster_std=2.0, random_state=seed)[0])
     if what == "dbscan":
-        return torch.from_numpy(make_moons(n, noise=0.06, random_state=seed)[0]).float()
-    if what == "dbscan_blobs":
-        return torch.from_numpy(make_blobs(n, centers=8, cluster_std=2.0, random_state=seed)[0]).float()
-    centers, d = (50, 16) if what == "knn" else (100, 32)
-    X = torch.from_numpy(make_blobs(n + 1000, centers=centers, n_features=d, random_state=seed)[0]).float()
-    return X[:n], X[n:]
+        return torch.from_numpy(datasets.make_moons(n, noise=0.06, random_state=seed)[0]).float()
+    if what.startswith("knn"):
+        centers, d = (50, 16) if what == "knn" else (100, 32)
+        X = datasets.make_blobs(n + 1000, centers=centers, n_features=d, random_state=seed)[0]
+        return torch.from_numpy(X[:n]).float(), torch.from_numpy(X[n:]).float()
+    centers, d = (32, 16) if what == "kmeans16" else (8, 2)
+    X = torch.from_numpy(datasets.make_blobs(n, centers=centers, n_features=d, cluster_std=2.0,
+                                             random_state=seed)[0])
+    return X.float() if what == "dbscan_blobs" else X  # the k-means sets stay float64
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

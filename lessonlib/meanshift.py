@@ -1,22 +1,8 @@
-"""Mean shift clustering, from a loop over points to a grid that avoids quadratic time.
+"""Mean shift clustering: a loop over points, a batched matrix product, and a grid.
 
-Taught by the chapter "Mean shift". Every point repeatedly moves to the
-weighted average of the points around it, with weights that fall off with
-distance; points of one cluster all end up at the same place. As in the
-lecture, the points that move are also the points averaged ("blurring" mean
-shift): each step re-weights the already-shifted data.
-
-- :func:`make_clusters`, :func:`plot_data`, :func:`plot_func` -- data and plots;
-- :func:`gaussian`, :func:`tri`, :func:`norm` -- weights and distances;
-- :func:`one_update`, :func:`meanshift` -- the loop version, point by point;
-- :func:`meanshift_batched` -- a batch of points at a time, by broadcasting and
-  a matrix product; runs on whatever device the data is on;
-- :func:`meanshift_fast` -- near neighbours only, through a grid: time grows
-  with n, not n squared;
-- :func:`cluster_labels` -- from converged points to cluster labels;
-- :func:`broadcast_layout`, :func:`plot_broadcast`, :func:`step_parts`,
-  :func:`plot_step` -- the chapter's pictures: shapes lined up from the right,
-  and one step with its weights, its means and its arrow.
+Taught by the chapter "Mean shift": every point moves, step after step, to the weighted average
+of the points around it (the points averaged are the points that move: "blurring" mean shift),
+until each cluster has collapsed to one spot. The chapter's pictures are drawn here too.
 """
 
 from __future__ import annotations
@@ -30,11 +16,9 @@ from torch.distributions.multivariate_normal import MultivariateNormal
 from . import _checks
 from .matmul import dist_b
 
-# ---------------------------------------------------------------- validation
-
 
 def _check_distances(d, signed: bool = False) -> torch.Tensor:
-    """Distances for a kernel: a tensor (a numpy array or list is converted) of real values, >= 0 unless ``signed``."""
+    """``d`` as a tensor of real distances: >= 0 unless ``signed``, never NaN."""
     d = _checks.tensor("d", d)
     if d.dtype == torch.bool or d.is_complex():
         raise ValueError(f"d must hold real distances, got {d.dtype}")
@@ -45,27 +29,18 @@ def _check_distances(d, signed: bool = False) -> torch.Tensor:
     return d
 
 
-# ---------------------------------------------------------------- data and plots
-
-
 def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """``n_samples`` points from a 2-D normal around ``centroid`` with variance 5 on each axis.
-
-    Uses torch's global generator; :func:`make_clusters` seeds it.
-    """
+    """``n_samples`` points (global RNG) from a 2-D normal at ``centroid``, variance 5 per axis."""
     centroid = _checks.tensor("centroid", centroid)
     if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
-        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got {tuple(centroid.shape)} "
-                         f"{centroid.dtype}")
+        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got "
+                         f"{tuple(centroid.shape)} {centroid.dtype}")
     _checks.integer("n_samples", n_samples, low=1)
-    return MultivariateNormal(centroid, torch.diag(torch.tensor([5.0, 5.0], dtype=centroid.dtype))).sample((n_samples,))
+    return MultivariateNormal(centroid, 5 * torch.eye(2, dtype=centroid.dtype)).sample((n_samples,))
 
 
 def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
-    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` points in 2-D.
-
-    Centroids are uniform in [-35, 35)², as ``torch.rand(n_clusters, 2)*70-35``.
-    The global random state is left as it was.
+    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` 2-D points; global RNG state kept.
 
     Returns
     -------
@@ -94,11 +69,9 @@ def plot_data(centroids, data, n_samples: int, ax=None):
     """Scatter each cluster in its own colour, centroids as a big black X over a small magenta X."""
     import matplotlib.pyplot as plt
 
-    data = _checks.points("data", data, convert=False)
-    centroids = _checks.points("centroids", centroids, dims=data.shape[1], like="data")
+    data = _checks.points("data", data, dims=2, convert=False)
+    centroids = _checks.points("centroids", centroids, dims=2, like="data")
     _checks.integer("n_samples", n_samples, low=1)
-    if data.shape[1] != 2:
-        raise ValueError(f"data must hold 2-D points to be drawn, got shape {tuple(data.shape)}")
     if len(centroids) * n_samples > len(data):
         raise ValueError(f"data has {len(data)} points, fewer than {len(centroids)} centroids × n_samples "
                          f"({n_samples}): pass the data make_clusters made with these centroids")
@@ -129,15 +102,8 @@ def plot_func(f, start: float = 0, stop: float = 10, steps: int = 100, ax=None):
     return ax
 
 
-# ---------------------------------------------------------------- weights and norms
-
-
 def gaussian(d: torch.Tensor, bw: float) -> torch.Tensor:
-    """Gaussian weight of distance ``d``: exp(-d²/2bw²) / (bw √(2π)).
-
-    ``bw``, the bandwidth, is the standard deviation: how far away a point can
-    be and still count.
-    """
+    """Gaussian weight of distance ``d``, standard deviation ``bw``: exp(-d²/2bw²) / (bw √(2π))."""
     d = _check_distances(d, signed=True)  # the density is symmetric: a signed offset is fine
     _checks.positive("bw", bw)
     return torch.exp(-0.5 * (d / bw) ** 2) / (bw * math.sqrt(2 * math.pi))
@@ -151,12 +117,7 @@ def tri(d: torch.Tensor, i: float) -> torch.Tensor:
 
 
 def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
-    """The p-norm over the last axis: ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``.
-
-    p=2 is the Euclidean length (the L2 norm; root mean squared error is an L2
-    norm scaled by 1/√n); p=1 adds absolute values (L1, the "city block"
-    distance; mean absolute error is its scaled form).
-    """
+    """The p-norm over the last axis, ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``."""
     v = _checks.tensor("v", v)
     if v.ndim == 0 or v.shape[-1] == 0:
         raise ValueError(f"v must have a non-empty last axis, got shape {tuple(v.shape)}")
@@ -169,16 +130,8 @@ def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
     return (v.abs() ** p).sum(-1) ** (1 / p)
 
 
-# ---------------------------------------------------------------- mean shift
-
-
 def one_update(X: torch.Tensor, kernel) -> None:
-    """Move every point of ``X``, in place and in order, to the ``kernel``-weighted mean of ``X``.
-
-    ``kernel(distances)`` gives weights, e.g. ``partial(gaussian, bw=2.5)``.
-    Points later in the loop see the earlier ones already moved. ``X`` must be a
-    floating-point tensor or numpy array (moved in place; a list could not be).
-    """
+    """Move each point of ``X`` in place, in order, to the ``kernel(dist)``-weighted mean."""
     if isinstance(X, (list, tuple)):
         raise TypeError("X must be a torch.Tensor or a numpy array, moved in place; got a list")
     X = _checks.points("X", X, convert=True)
@@ -190,25 +143,20 @@ def one_update(X: torch.Tensor, kernel) -> None:
 
 
 def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gaussian) -> torch.Tensor:
-    """Mean shift, one point at a time: the lecture's loop version.
+    """Mean shift, one point at a time: the lecture's loop version, O(iters · n²) in n Python steps.
 
     Parameters
     ----------
     data : torch.Tensor of shape (n_samples, n_features)
     bw : float, default 2.5
-        Bandwidth, passed to ``kernel`` as its second argument.
     iters : int, default 5
     kernel : callable, default gaussian
-        ``kernel(distances, bw) -> weights``; :func:`gaussian` or :func:`tri`.
+        ``kernel(distances, bw) -> weights``: :func:`gaussian` or :func:`tri`.
 
     Returns
     -------
     torch.Tensor of shape (n_samples, n_features)
         The shifted points; ``data`` is not changed.
-
-    Notes
-    -----
-    O(iters · n²) work, n of it in Python loop steps.
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
@@ -220,32 +168,22 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     return X
 
 
-def meanshift_batched(
-    data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs: int = 500, kernel=gaussian
-) -> torch.Tensor:
-    """Mean shift, ``bs`` points at a time, on whatever device ``data`` is on.
+def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs: int = 500,
+                      kernel=gaussian) -> torch.Tensor:
+    """Mean shift, ``bs`` points at a time, on ``data``'s device.
 
-    For a batch ``X[s]`` of shape (bs, d): distances to all n points, ``dist_b(X[s], X)``
-    of shape (bs, n); weights of the same shape; then the weighted means are one
-    matrix product, ``weight @ X`` (bs, n)@(n, d), divided by each row's total weight.
+    O(iters · n² · d) work and O(bs · n · d) memory.
 
     Parameters
     ----------
-    data : torch.Tensor of shape (n_samples, n_features)
-    bw : float, default 2.5
-    iters : int, default 5
+    data, bw, iters, kernel
+        As for :func:`meanshift`.
     bs : int, default 500
-        Points per batch. Batches are updated in place one after another, as in
-        the loop version; with ``bs >= n`` every point moves at once.
-    kernel : callable, default gaussian
+        Points per batch, updated in place one batch after another; ``bs >= n`` moves all at once.
 
     Returns
     -------
     torch.Tensor of shape (n_samples, n_features)
-
-    Notes
-    -----
-    O(iters · n² · d) work and O(bs · n · d) memory.
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
@@ -263,74 +201,39 @@ def meanshift_batched(
 
 
 def _conv_axis(field: torch.Tensor, taps: torch.Tensor, axis: int) -> torch.Tensor:
-    """Correlate each line of a 2-D ``field`` with ``taps`` (odd length, centred) along ``axis``; zero outside.
-
-    On a GPU, cuDNN would run float32 convolutions in TF32 (10-bit mantissa) by
-    default; here they run in full float32 ("ieee"), so the error bound of
-    :func:`meanshift_fast` holds on every device.
-    """
-    R = (len(taps) - 1) // 2
+    """Correlate the 2-D ``field`` along ``axis`` with the centred ``taps``, zero-padded."""
     lines = field if axis == 1 else field.T
     conv = torch.backends.cudnn.conv
-    before = conv.fp32_precision
-    conv.fp32_precision = "ieee"
+    # full float32, not cuDNN's default TF32 (10-bit mantissa): the error bound holds on a GPU too
+    before, conv.fp32_precision = conv.fp32_precision, "ieee"
     try:
-        out = torch.nn.functional.conv1d(lines[:, None, :], taps.view(1, 1, -1), padding=R)[:, 0, :]
+        out = torch.nn.functional.conv1d(lines[:, None], taps.view(1, 1, -1), padding="same")[:, 0]
     finally:
         conv.fp32_precision = before
     return out if axis == 1 else out.T
 
 
-def _check_grid(data: torch.Tensor, bw: float, cutoff: float, cell: float, max_cells: int) -> None:
-    """Refuse, before allocating, taps (2R + 1) or a first grid that would not fit in ``max_cells``."""
-    if cutoff / cell > max_cells:
-        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over max_cells={max_cells}; "
-                         f"raise cell (now {cell})")
-    R = math.ceil(cutoff / cell)
-    span = ((data.max(0).values - data.min(0).values) / (cell * bw)).tolist()
-    if (span[0] + 2) * (span[1] + 2) > max_cells or 2 * R + 1 > max_cells:
-        raise ValueError(
-            f"the points span about {span[0] + 2:.3g}×{span[1] + 2:.3g} grid nodes, over max_cells={max_cells}; "
-            f"raise cell (now {cell}) or max_cells"
-        )
-
-
 def _grid_shape(i0: torch.Tensor, cell: float, max_cells: int) -> tuple[int, int]:
-    """Grid nodes along each axis for points in cells ``i0`` (one beyond the last); refused over ``max_cells``."""
+    """Grid nodes along each axis for points in cells ``i0``; refused over ``max_cells``."""
     nx, ny = (int(v) + 2 for v in i0.max(0).values)
     if nx * ny > max_cells:
-        raise ValueError(
-            f"the points span {nx}×{ny} grid nodes, over max_cells={max_cells}; raise cell (now {cell}) or max_cells"
-        )
+        raise ValueError(f"the points span {nx}×{ny} grid nodes, over max_cells={max_cells}; "
+                         f"raise cell (now {cell}) or max_cells")
     return nx, ny
 
 
-def meanshift_fast(
-    data: torch.Tensor,
-    *,
-    bw: float = 2.5,
-    iters: int = 5,
-    cutoff: float = 4.0,
-    cell: float = 0.125,
-    max_cells: int = 50_000_000,
-) -> torch.Tensor:
-    """Mean shift with a Gaussian kernel in O(n + grid) per step, for 2-D points.
+def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutoff: float = 4.0,
+                   cell: float = 0.125, max_cells: int = 50_000_000) -> torch.Tensor:
+    """Gaussian mean shift of 2-D points, all at once, with sums over a grid instead of over points.
 
-    Every point moves to the Gaussian-weighted mean of the points within
-    ``cutoff · bw`` of it (on each axis), all points at once, as
-    :func:`meanshift_batched` does with ``bs >= n``, but the sums run over the
-    nodes of a grid (spacing ``cell · bw``) instead of over points: each step
-    spreads every point's mass over its four grid nodes, convolves the node
-    masses with the (separable) Gaussian, and moves each point by the
-    interpolated weighted offset. The chapter "Mean shift" derives the error
-    bound.
+    Approximates :func:`meanshift_batched` with ``bs >= n``, in O(n) + O(G·(2·cutoff/cell + 1)) work
+    per step for G grid nodes; the chapter derives the method and its error bound.
 
     Parameters
     ----------
     data : torch.Tensor of shape (n_samples, 2)
-    bw : float, default 2.5
-        Bandwidth of the Gaussian kernel.
-    iters : int, default 5
+    bw, iters
+        As for :func:`meanshift`.
     cutoff : float, default 4.0
         Truncation of the kernel, in bandwidths.
     cell : float, default 0.125
@@ -341,10 +244,6 @@ def meanshift_fast(
     Returns
     -------
     torch.Tensor of shape (n_samples, 2), on ``data``'s device
-
-    Notes
-    -----
-    Work per step: O(n) + O(G·(2·cutoff/cell + 1)) for G grid nodes.
     """
     data = _checks.points("data", data, dims=2, convert=True)
     _checks.positive("bw", bw)
@@ -352,7 +251,9 @@ def meanshift_fast(
     _checks.positive("cutoff", cutoff)
     _checks.positive("cell", cell)
     _checks.integer("max_cells", max_cells, low=1)
-    _check_grid(data, bw, cutoff, cell, max_cells)
+    if 2 * cutoff / cell + 1 > max_cells:  # refused before the taps are allocated
+        raise ValueError(f"cutoff/cell = {cutoff / cell:.3g} taps per side, over "
+                         f"max_cells={max_cells}; raise cell (now {cell})")
     X = data.clone()
     h = cell * bw
     R = math.ceil(cutoff / cell)
@@ -366,15 +267,13 @@ def meanshift_fast(
         f = g - i0  # position within the cell, in [0, 1)
         nx, ny = _grid_shape(i0, cell, max_cells)
         # 1. linear binning: each point's mass goes to its 4 surrounding nodes
-        mass = torch.zeros(nx * ny, dtype=X.dtype, device=X.device)
+        mass = torch.zeros(nx, ny, dtype=X.dtype, device=X.device)
         corners = []
-        for dx in (0, 1):
-            for dy in (0, 1):
-                lam = (f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
-                idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)
-                mass.index_add_(0, idx, lam)
-                corners.append((idx, lam))
-        mass = mass.view(nx, ny)
+        for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            lam = (f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
+            idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)  # the node's index in the flattened grid
+            mass.view(-1).index_add_(0, idx, lam)
+            corners.append((idx, lam))
         # 2. separable convolutions: D = Σ m w(Δx) w(Δy); M = Σ m w(Δx) w(Δy) (Δx, Δy)
         ax, bx = _conv_axis(mass, w, 0), _conv_axis(mass, wt, 0)
         D = _conv_axis(ax, w, 1).flatten()
@@ -393,70 +292,42 @@ def cluster_labels(shifted: torch.Tensor, *, tol: float = 1.0):
     Parameters
     ----------
     shifted : torch.Tensor of shape (n_samples, n_features)
-        Output of a mean shift.
     tol : float, default 1.0
-        Distance within which points count as having reached the same place.
 
     Returns
     -------
     centroids : torch.Tensor of shape (n_clusters, n_features)
-        Mean position of each cluster's points.
+        Mean of each cluster's points (centroids first, as in :func:`lessonlib.cluster.kmeans`).
     labels : torch.Tensor of int64, shape (n_samples,)
         0 for the largest cluster, 1 for the next, and so on.
-
-    The order is that of :func:`lessonlib.cluster.kmeans` (and of
-    scikit-learn's ``k_means`` and ``mean_shift`` functions): centroids first.
-
-    Notes
-    -----
-    O(n · k) for k clusters: each pass labels every unlabelled point near one seed.
     """
     shifted = _checks.points("shifted", shifted, convert=True)
     _checks.positive("tol", tol)
-    n = len(shifted)
-    labels = torch.full((n,), -1, dtype=torch.long, device=shifted.device)
+    labels = torch.full((len(shifted),), -1, dtype=torch.long, device=shifted.device)
     k = 0
-    while True:
-        free = (labels < 0).nonzero()
-        if len(free) == 0:
-            break
-        seed = shifted[free[0, 0]]
-        near = (labels < 0) & (norm(shifted - seed) <= tol)
-        labels[near] = k
+    while (labels < 0).any():
+        seed = shifted[(labels < 0).nonzero()[0, 0]]
+        labels[(labels < 0) & (norm(shifted - seed) <= tol)] = k
         k += 1
-    sizes = torch.bincount(labels, minlength=k)
-    order = torch.argsort(sizes, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(k, device=shifted.device)
-    labels = rank[labels]
-    centroids = torch.zeros(k, shifted.shape[1], dtype=shifted.dtype, device=shifted.device)
-    centroids.index_add_(0, labels, shifted)
-    centroids /= torch.bincount(labels, minlength=k)[:, None].to(shifted.dtype)
-    return centroids, labels
-
-
-# ---------------------------------------------------------------- teaching pictures
+    sizes, order = torch.bincount(labels).sort(descending=True, stable=True)
+    labels = order.argsort()[labels]  # the inverse permutation: cluster -> its rank by size
+    centroids = shifted.new_zeros(k, shifted.shape[1]).index_add_(0, labels, shifted)
+    return centroids / sizes[:, None].to(shifted.dtype), labels
 
 
 def broadcast_layout(*shapes):
-    """Line shapes up from the right, as broadcasting does, and say which axes stretch.
-
-    Parameters
-    ----------
-    *shapes : tuple of int
-        Two or more shapes (``tensor.shape`` works).
+    """Line two or more ``shapes`` (tuples of int) up from the right, as broadcasting does.
 
     Returns
     -------
     rows : list of tuple
         Each shape padded on the left with ``None`` to the longest rank.
     result : tuple of int or None
-        The broadcast shape, or None when some axis does not match.
+        The broadcast shape; None where an axis clashes.
     stretched : list of tuple of bool
-        For each shape and axis: True where a size of 1 (or a missing axis)
-        is repeated to the result's size.
+        Per shape and axis: True where a 1 (or a missing axis) is repeated to the result's size.
     clash : tuple of bool
-        For each axis: True where the sizes differ and none of them is 1.
+        Per axis: True where the sizes differ and none of them is 1.
     """
     if len(shapes) < 2:
         raise ValueError(f"shapes must hold at least two shapes, got {len(shapes)}")
@@ -472,7 +343,7 @@ def broadcast_layout(*shapes):
         sizes = {r[axis] for r in rows if r[axis] is not None} - {1}
         clash.append(len(sizes) > 1)
         result.append(sizes.pop() if len(sizes) == 1 else 1)
-    stretched = [tuple(not clash[a] and result[a] != 1 and (r[a] is None or r[a] == 1) for a in range(rank))
+    stretched = [tuple(not clash[a] and result[a] != 1 and r[a] in (None, 1) for a in range(rank))
                  for r in rows]
     return rows, (None if any(clash) else tuple(result)), stretched, tuple(clash)
 
@@ -480,9 +351,7 @@ def broadcast_layout(*shapes):
 def plot_broadcast(*arrays, names=None, ax=None):
     """Draw the shapes of ``arrays`` lined up from the right, with the stretched 1s and the result.
 
-    Each array is a row of boxes, one per axis, right-aligned. A box whose
-    size 1 (or missing axis, drawn dashed) is repeated is shaded and marked
-    "→ n"; an axis whose sizes clash is drawn in red and no result row is drawn.
+    A repeated 1 (a missing axis: dashed) is shaded; a clashing axis is red, with no result row.
 
     Parameters
     ----------
@@ -491,25 +360,20 @@ def plot_broadcast(*arrays, names=None, ax=None):
     names : sequence of str, optional
         A label for each array, e.g. ``["weight[:, None]", "X"]``.
     ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    matplotlib Axes
+        Drawn on and returned; by default a new figure's.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    shapes = []
     for k, a in enumerate(arrays):
         if not hasattr(a, "shape"):
             raise TypeError(f"arrays[{k}] must be a tensor or an array, got {type(a).__name__}")
-        shapes.append(tuple(a.shape))
     names = [f"array {k}" for k in range(len(arrays))] if names is None else list(names)
     if len(names) != len(arrays) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"names must hold one str per array ({len(arrays)}), got {names!r}")
-    rows, result, stretched, clash = broadcast_layout(*shapes)
+    rows, result, stretched, clash = broadcast_layout(*(tuple(a.shape) for a in arrays))
     rank = len(clash)
-    target = [max((r[a] for r in rows if r[a] is not None), default=1) for a in range(rank)]  # a stretched 1's new size
+    target = [max((r[a] for r in rows if r[a] is not None), default=1) for a in range(rank)]
     if ax is None:
         _, ax = plt.subplots(figsize=(2.2 + 1.6 * rank, 0.6 * (len(rows) + 2)))
     lines = list(zip(names, rows, stretched))
@@ -524,9 +388,8 @@ def plot_broadcast(*arrays, names=None, ax=None):
             colour = "#f4a6a6" if clash[axis] and name != "result" else "#ffd27f" if stretch[axis] else "white"
             ax.add_patch(Rectangle((axis * 2.2, y), 2, 0.8, facecolor=colour, edgecolor="k",
                                    linestyle="--" if size is None else "-"))
-            label = "" if size is None else str(size)
-            if stretch[axis]:
-                label = f"{label or '·'} → {target[axis]}"
+            label = "·" if size is None else str(size)
+            label += f" → {target[axis]}" if stretch[axis] else ""
             ax.text(axis * 2.2 + 1, y + 0.4, label, ha="center", va="center", family="monospace")
     if result is not None:
         ax.axhline(-len(rows) + 0.95, xmin=0, xmax=1, color="k", lw=0.8)
@@ -536,12 +399,11 @@ def plot_broadcast(*arrays, names=None, ax=None):
 
 
 def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
-    """The pieces of one mean shift step for the point ``x``: weights, plain mean and weighted mean.
+    """One mean shift step for the point ``x``: its weights, the plain mean and the weighted mean.
 
     Parameters
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
-        The points averaged.
     x : torch.Tensor of shape (n_features,)
         The point that moves.
     kernel : callable
@@ -549,11 +411,8 @@ def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
 
     Returns
     -------
-    weight : torch.Tensor of shape (n_samples,)
-    mean : torch.Tensor of shape (n_features,)
-        The unweighted mean of ``X``.
-    new_x : torch.Tensor of shape (n_features,)
-        The weighted mean: where ``x`` moves.
+    weight, mean, new_x : torch.Tensor of shapes (n_samples,), (n_features,), (n_features,)
+        The weights, the plain mean and the weighted mean: where ``x`` moves.
     """
     X = _checks.points("X", X, convert=True)
     x = _checks.tensor("x", x)
@@ -565,21 +424,16 @@ def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
 
 
 def plot_step(X: torch.Tensor, x: torch.Tensor, kernel, *, window: float | None = None, ax=None):
-    """Draw one mean shift step for ``x``: every point sized and coloured by its weight, the plain
-    mean, the weighted mean and the arrow along which ``x`` moves.
+    """Draw :func:`step_parts`: points sized and coloured by weight, both means, and the move.
 
     Parameters
     ----------
     X, x, kernel
         As for :func:`step_parts`; 2-D points.
     window : float, optional
-        Show only the square of half-width ``window`` around ``x`` (a close-up
-        of the move); by default all points.
+        Show only the square of half-width ``window`` around ``x``; by default all points.
     ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    matplotlib Axes
+        Drawn on and returned; by default a new figure's.
     """
     import matplotlib.pyplot as plt
 

@@ -1,92 +1,71 @@
-"""Mean shift timings on the CPU: the loop against batches, the cost of a call, and scikit-learn.
+"""Mean shift timings on the CPU: loop against batches, the cost of a torch call, scikit-learn.
 
-- :func:`meanshift_batch_sweep` -- the loop version and ``meanshift_batched`` by batch size;
-- :func:`cpu_meanshift_timings` -- the CPU rows the lecture's GPU claims compare with;
-- :func:`torch_calls`, :func:`per_call_overhead`, :func:`meanshift_loop_overhead` --
-  how much of the loop's time the fixed cost of each torch call explains;
-- :func:`meanshift_comparison` -- our versions against scikit-learn's ``MeanShift`` by data size;
-- :func:`scaling_slopes` -- how each method's time grows with n, from that comparison.
+The tables and figures of the chapter "Mean shift" (and ``python -m lessonlib.bench meanshift``).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
+import pandas as pd
 import torch
 
 from .. import _checks
+from .._deps import require
+from ..meanshift import (cluster_labels, gaussian, make_clusters, meanshift, meanshift_batched,
+                         meanshift_fast, one_update, tri, true_labels)
 from ..timing import Ladder, Timing, bench, ladder
 from ._common import progress as progress_bar
 from .claims import MEANSHIFT_CPU_ROWS, MEANSHIFT_LOOP
 
 
 def lecture_points(data: torch.Tensor | None = None) -> torch.Tensor:
-    """``data`` checked as (n, d) points, or by default the lecture's 1,500 points (``make_clusters(6, 250)``).
-
-    Parameters
-    ----------
-    data : torch.Tensor of shape (n, d), optional
-
-    Returns
-    -------
-    torch.Tensor
-    """
-    from ..meanshift import make_clusters
-
-    if data is None:
-        return make_clusters(6, 250)[1]
-    return _checks.points("data", data, convert=False)
+    """``data`` checked as (n, d) points; by default the lecture's 1,500 points."""
+    return make_clusters(6, 250)[1] if data is None else _checks.points("data", data, convert=False)
 
 
-def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3, max_time: float = 10.0) -> dict[str, Timing]:
-    """The CPU rows the mean shift GPU claims compare with (runs on any machine).
+def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
+                          max_time: float = 10.0) -> dict[str, Timing]:
+    """The CPU rows the mean shift GPU claims compare with, ``MEANSHIFT_CPU_ROWS`` (any machine).
 
     Parameters
     ----------
     data : torch.Tensor of shape (n, 2), optional
-        By default the lecture's 1,500 points (``make_clusters(6, 250)``); moved to the CPU.
+        By default :func:`lecture_points`; moved to the CPU.
     repeat, max_time
         Passed to :func:`lessonlib.timing.bench`.
 
     Returns
     -------
     dict of str to Timing
-        ``"CPU, loop (as lectured)"``: ``meanshift(data, bw=8, kernel=tri)``,
-        the notebook's loop version (its ``one_update`` uses ``tri(dist, 8)``);
-        ``"CPU, batched, bs = 500"``: ``meanshift_batched(data, bs=500)``.
+        The notebook's loop, ``meanshift(data, bw=8, kernel=tri)``, and bs=500 batches.
     """
-    from ..meanshift import meanshift, meanshift_batched, tri
-
     data = lecture_points(data).cpu()
     _checks.integer("repeat", repeat, low=1)
     _checks.positive("max_time", max_time)
     batched = [k for k in MEANSHIFT_CPU_ROWS if k != MEANSHIFT_LOOP][0]
-    return {
-        MEANSHIFT_LOOP: bench(meanshift, data, bw=8, kernel=tri, name=MEANSHIFT_LOOP, repeat=repeat, max_time=max_time),
-        batched: bench(meanshift_batched, data, bs=500, name=batched, repeat=repeat, max_time=max_time),
-    }
+    kw = dict(repeat=repeat, max_time=max_time)
+    return {MEANSHIFT_LOOP: bench(meanshift, data, bw=8, kernel=tri, name=MEANSHIFT_LOOP, **kw),
+            batched: bench(meanshift_batched, data, bs=500, name=batched, **kw)}
 
 
-LECTURE_MEANSHIFT = {
-    "loop": "600 ms, later 400 ms (CPU; transcript)",
-    5: "157 ms (GPU; transcript)",
-    64: "13 ms (GPU; transcript)",
-    "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)",
-}
+LECTURE_MEANSHIFT = {"loop": "600 ms, later 400 ms (CPU; transcript)",
+                     5: "157 ms (GPU; transcript)", 64: "13 ms (GPU; transcript)",
+                     "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)"}
 
 
-def meanshift_batch_sweep(
-    data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False, repeat: int = 3
-) -> Ladder:
+def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False,
+                          repeat: int = 3) -> Ladder:
     """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once.
 
     Parameters
     ----------
     data : torch.Tensor of shape (n_samples, n_features)
     batch_sizes : sequence of int, default (5, 64, 1024)
-        The batch sizes the lecture tried and timed; sizes of n or more are
-        dropped, and a row with every point at once is always added.
+        The lecture's batch sizes; sizes of n or more are dropped, and a row with all n is added.
     loop : bool, default False
-        Add a first row for the loop version, :func:`~lessonlib.meanshift.meanshift`
-        (CPU data only), so that the speed-ups compare each batch size with it.
+        Add a first row for the loop, :func:`~lessonlib.meanshift.meanshift` (CPU data only).
     repeat : int, default 3
         Samples per row (fewer for a row whose single run is slow).
 
@@ -95,8 +74,6 @@ def meanshift_batch_sweep(
     Ladder
         One row per version; the lecture's figures, with their source, in the last column.
     """
-    from ..meanshift import meanshift, meanshift_batched
-
     data = _checks.points("data", data, convert=False)
     loop = _checks.boolean("loop", loop)
     repeat = _checks.integer("repeat", repeat, low=1)
@@ -119,16 +96,10 @@ def meanshift_batch_sweep(
 
 
 def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
-    """Count the torch operations ``fn(*args, **kwargs)`` calls, and name them in order.
+    """Count, and name in order, the torch operations that ``fn(*args, **kwargs)`` calls.
 
-    Every torch function or tensor method that goes through torch's
-    ``__torch_function__`` protocol counts once (indexing, arithmetic,
-    reductions); reading attributes such as ``.shape`` does not.
-
-    Returns
-    -------
-    tuple of (int, list of str)
-        The count and the operations' names.
+    Each call through torch's ``__torch_function__`` counts once (indexing, arithmetic,
+    reductions); attribute reads such as ``.shape`` do not.
     """
     from torch.overrides import TorchFunctionMode
 
@@ -148,15 +119,7 @@ def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
 
 
 def per_call_overhead(*, repeat: int = 7) -> Timing:
-    """Seconds per call of a tiny torch operation: two 2-element tensors multiplied.
-
-    With so little arithmetic the time is nearly all fixed cost: Python's call,
-    torch's dispatch and the allocation of the result. That cost is paid again
-    by every operation in a Python loop, whatever the tensors' size.
-
-    Parameters
-    ----------
-    repeat : int, default 7
+    """Seconds per call of ``torch.mul`` on two 2-element tensors: almost nothing but fixed cost.
 
     Returns
     -------
@@ -168,32 +131,17 @@ def per_call_overhead(*, repeat: int = 7) -> Timing:
 
 
 def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor, *, iters: int = 5) -> dict:
-    """How much of the loop version's time the per-call overhead explains.
+    """How much of the loop's measured time ``loop_s`` the cost per call ``overhead_s`` explains.
 
-    The loop makes ``iters · n`` point steps, each of a fixed number of small
-    torch operations (counted with :func:`torch_calls` on one step). If each
-    operation cost only ``overhead_s``, the loop would take
-    ``operations · overhead_s`` seconds, whatever the arithmetic.
-
-    Parameters
-    ----------
-    loop_s : float
-        Measured seconds of the loop version on ``data``.
-    overhead_s : float
-        Measured seconds of one tiny operation (:func:`per_call_overhead`).
-    data : torch.Tensor of shape (n_samples, n_features)
-    iters : int, default 5
+    The loop makes ``iters · n`` point steps, each of a fixed number of torch operations (counted
+    by :func:`torch_calls`).
 
     Returns
     -------
     dict
-        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s)
-        and ``fraction`` (explained_s / loop_s).
+        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s) and ``fraction``
+        (explained_s / loop_s).
     """
-    from functools import partial
-
-    from ..meanshift import gaussian, one_update
-
     data = _checks.points("data", data, convert=False)
     loop_s = _checks.positive("loop_s", loop_s)
     overhead_s = _checks.positive("overhead_s", overhead_s)
@@ -207,35 +155,22 @@ def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor
             "explained_s": float(explained), "fraction": float(explained / loop_s)}
 
 
-def meanshift_comparison(
-    sizes=(1_500, 15_000, 100_000),
-    *,
-    bw: float = 2.5,
-    batched_max: int = 15_000,
-    sklearn_default_max: int = 15_000,
-    repeat: int = 3,
-    progress: bool = False,
-):
-    """Time the mean shift versions and scikit-learn's ``MeanShift`` on the same data.
+def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
+                         batched_max: int = 15_000, sklearn_default_max: int = 15_000,
+                         repeat: int = 3, progress: bool = False):
+    """Time our mean shift versions and scikit-learn's ``MeanShift`` on the same data.
 
-    For each n, the lecture's six clusters with n/6 points each. Rows: our
-    ``meanshift_batched`` (bs=1024) and ``meanshift_fast``, both five Gaussian
-    steps followed by :func:`~lessonlib.meanshift.cluster_labels`; and
-    scikit-learn's ``MeanShift`` with its flat kernel of radius 2·bw, with
-    ``bin_seeding=True`` and with its defaults. A method is skipped above its
-    size limit (quadratic ones get slow) and its row says so.
+    For each n, the lecture's six clusters of n/6 points. Rows: ``meanshift_batched`` (bs=1024)
+    and ``meanshift_fast``, five Gaussian steps then :func:`~lessonlib.meanshift.cluster_labels`;
+    ``MeanShift`` (flat kernel of radius 2·bw) with ``bin_seeding=True`` and with its defaults.
+    A quadratic method is not run above its size limit, and its row says so.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (n, method): median seconds, adjusted Rand index against
-        the true clusters, number of clusters found, and a note.
+        One row per (n, method): median seconds, adjusted Rand index against the true clusters,
+        clusters found, and a note.
     """
-    import pandas as pd
-
-    from .._deps import require
-    from ..meanshift import cluster_labels, make_clusters, meanshift_batched, meanshift_fast, true_labels
-
     sizes = _checks.sequence("sizes", sizes, item=lambda n, v: _checks.integer(n, v, low=6))
     bw = _checks.positive("bw", bw)
     batched_max = _checks.integer("batched_max", batched_max, low=1)
@@ -243,9 +178,9 @@ def meanshift_comparison(
     repeat = _checks.integer("repeat", repeat, low=1)
     MeanShift = require("sklearn.cluster", "bench", "comparing with scikit-learn").MeanShift
     adjusted_rand_score = require("sklearn.metrics", "bench", "comparing with scikit-learn").adjusted_rand_score
-
     methods = {
-        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
+        "meanshift_batched (bs=1024)": (
+            lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
         "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[1], None),
         "sklearn MeanShift, bin_seeding": (
             lambda X: MeanShift(bandwidth=2 * bw, bin_seeding=True).fit(X.numpy()).labels_, None),
@@ -253,9 +188,8 @@ def meanshift_comparison(
             lambda X: MeanShift(bandwidth=2 * bw).fit(X.numpy()).labels_, sklearn_default_max),
     }
     jobs = [(n, name) for n in sizes for name in methods]
-    jobs = progress_bar(jobs, desc="mean shift", unit="run", show=progress)
     rows, data = [], {}
-    for n, name in jobs:
+    for n, name in progress_bar(jobs, desc="mean shift", unit="run", show=progress):
         fn, limit = methods[name]
         if n not in data:
             per = max(1, round(n / 6))
@@ -268,33 +202,21 @@ def meanshift_comparison(
         out = []
         # bench's untimed warm-up call is the one whose labels are scored: no extra run
         t = bench(lambda X, fn=fn: out.append(fn(X)), X, name=name, repeat=repeat, max_time=20)
-        labels = out[0]
         rows.append({"n": len(X), "method": name, "median (s)": t.median,
-                     "ARI": float(adjusted_rand_score(truth, labels)),
-                     "clusters": int(len(set(labels.tolist()))),
+                     "ARI": float(adjusted_rand_score(truth, out[0])),
+                     "clusters": int(len(set(out[0].tolist()))),
                      "note": f"{t.repeat} sample{'s' * (t.repeat != 1)}"})
     return pd.DataFrame(rows)
 
 
 def scaling_slopes(comparison) -> dict[str, float]:
-    """How each method's time grows with n: the slope of log time against log n, from :func:`meanshift_comparison`.
-
-    On log-log axes a time that grows like n^k is a straight line of slope k;
-    this fits that line (least squares) to each method's measured rows.
-
-    Parameters
-    ----------
-    comparison : pandas.DataFrame
-        From :func:`meanshift_comparison`: columns ``n``, ``method`` and ``median (s)``.
+    """Each method's slope of log time on log n (least squares), from :func:`meanshift_comparison`.
 
     Returns
     -------
     dict of str to float
-        Method to slope, for every method measured at two sizes or more, in the table's order.
+        Methods timed at two sizes or more (``comparison`` has ``n``, ``method``, ``median (s)``).
     """
-    import numpy as np
-    import pandas as pd
-
     if not isinstance(comparison, pd.DataFrame):
         raise TypeError(f"comparison must be a pandas DataFrame, got {type(comparison).__name__}")
     missing = [c for c in ("n", "method", "median (s)") if c not in comparison]
@@ -302,8 +224,7 @@ def scaling_slopes(comparison) -> dict[str, float]:
         raise ValueError(f"comparison is missing the columns {missing}")
     slopes = {}
     for name, runs in comparison.dropna(subset=["median (s)"]).groupby("method", sort=False):
-        if runs.n.nunique() < 2:
-            continue  # one size only: no slope
-        n, t = runs.n.to_numpy(float), runs["median (s)"].to_numpy(float)
-        slopes[name] = float(np.polyfit(np.log(n), np.log(t), 1)[0])
+        if runs.n.nunique() >= 2:  # one size only: no slope
+            n, t = runs.n.to_numpy(float), runs["median (s)"].to_numpy(float)
+            slopes[name] = float(np.polyfit(np.log(n), np.log(t), 1)[0])
     return slopes

@@ -12,24 +12,16 @@ def _status_hwm() -> float | None:
     """VmHWM from /proc/self/status in MiB (Linux), or None where there is no such file."""
     try:
         with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
         return None
-    return None
 
 
 def peak_rss() -> float:
-    """Peak resident memory of this process since the last :func:`peak_rss_reset`, in MiB.
+    """Peak resident memory of this process, in MiB, since the last :func:`peak_rss_reset`.
 
-    On Linux this is the kernel's high-water mark of the process's resident
-    set (``VmHWM``), which :func:`peak_rss_reset` can reset. Elsewhere it is
-    ``resource.getrusage``'s ``ru_maxrss``: the whole life's peak.
-
-    Returns
-    -------
-    float
+    Linux: the kernel's high-water mark, ``VmHWM``, which can be reset; elsewhere
+    ``getrusage``'s ``ru_maxrss``, the peak of the whole life.
     """
     hwm = _status_hwm()
     if hwm is not None:
@@ -41,16 +33,10 @@ def peak_rss() -> float:
 
 
 def peak_rss_reset() -> float:
-    """Reset this process's peak resident memory to what it holds now (Linux), and return that, in MiB.
+    """Reset the peak resident memory to what the process holds now (Linux); return that, in MiB.
 
-    ``getrusage``'s ``ru_maxrss`` is not used on Linux: it also keeps the
-    high-water mark of every thread that has exited (a thread pool's worker,
-    say), which no reset clears, so after one such exit it stops following
-    the reset.
-
-    Returns
-    -------
-    float
+    Not ``ru_maxrss`` on Linux: it also keeps the peak of every thread that has exited (a pool's
+    worker, say), which no reset clears.
     """
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -61,22 +47,13 @@ def peak_rss_reset() -> float:
 
 
 def timed_with_memory(fn, *, repeat: int = 3, max_time: float = 30.0) -> tuple[Timing, float, float]:
-    """Time ``fn()`` (:func:`lessonlib.timing.bench`, warm-up first) and watch the memory it holds.
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no arguments.
-    repeat : int, default 3
-        Timed samples.
-    max_time : float, default 30
-        Passed to :func:`lessonlib.timing.bench`.
+    """Time ``fn()`` with :func:`lessonlib.timing.bench` and watch the memory it holds.
 
     Returns
     -------
     tuple of (Timing, float, float)
-        The timing, the peak resident memory of the whole run (MiB) and how
-        far it rose above the memory held when it started (never below 0).
+        The timing, the peak resident memory of the run (MiB) and how far it rose above the
+        memory held at the start (never below 0).
     """
     _checks.callable_("fn", fn)
     start = peak_rss_reset()

@@ -30,7 +30,7 @@ def seed_everything(seed: int = SEED) -> None:
 def require_gpu() -> None:
     """Raise ``RuntimeError``, naming what is missing, unless torch and Numba can both use a GPU.
 
-    A GPU build (``LESSONLIB_REQUIRE_GPU=1``) fails this way instead of falling back to the simulator.
+    A GPU build (``LESSONLIB_REQUIRE_GPU=1``) fails so, never falling back to the simulator.
     """
     import torch
 

@@ -134,7 +134,7 @@ def gpu_name() -> str:
 
 
 def nvidia_smi(*fields: str) -> tuple[bool, str]:
-    """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"``...), one GPU per ``;`` part.
+    """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"``...), one GPU a part.
 
     Returns ``(True, output)``, or ``(False, why not)``.
     """

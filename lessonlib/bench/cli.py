@@ -119,7 +119,7 @@ def _positive_int(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The ``argparse`` parser of ``python -m lessonlib.bench``: one sub-command per group of benchmarks."""
+    """The parser of ``python -m lessonlib.bench``: one sub-command per group of benchmarks."""
     p = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=DESCRIPTION)
     sub = p.add_subparsers(dest="what", required=True)
     mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")

@@ -75,7 +75,7 @@ def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
 
 
 def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> dict[str, Timing]:
-    """Time every GPU row of the MNIST-shaped product ``x @ w``, ``TPB``² threads per block.
+    """Time every GPU row of the MNIST-shaped product ``x @ w``, blocks of ``TPB`` × ``TPB``.
 
     Parameters
     ----------

@@ -226,3 +226,20 @@ def test_ladder_chart_and_summary_check_their_input():
         check.run(3)
     with pytest.raises(TypeError, match="root must be a pathlib.Path"):
         check.gpu_test_files("tests")
+
+
+def test_summary_of_a_reference_whose_cluster_rows_name_no_case():
+    from test_bench_reference import hand_made  # tests/ is on sys.path (pytest's prepend import mode)
+
+    from lessonlib.bench.claims import SQUARE_ROWS
+
+    ref = hand_made()  # its rows carry no "case": the schema does not ask for one
+    s = check.summary(ref)
+    assert s["cluster"] == [{"case": None, "implementation": "lessonlib kmeans", "GPU (s)": 0.01,
+                             "scikit-learn CPU (s)": None}]
+    # GFLOP/s 1000, 2000, ... with cuBLAS last: kernel i is (i + 1) / len(SQUARE_ROWS) of cuBLAS
+    assert s["pct_of_cublas"] == pytest.approx({r: 100 * (i + 1) / len(SQUARE_ROWS)
+                                                for i, r in enumerate(SQUARE_ROWS[:-1])})
+    ref["cluster"][1].update({"case": "k-means", "median (s)": 0.5})
+    ref["cluster"][0]["case"] = "k-means"
+    assert check.summary(ref)["cluster"][0]["scikit-learn CPU (s)"] == 0.5

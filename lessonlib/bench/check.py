@@ -182,7 +182,7 @@ def summary(ref: dict) -> dict:
     (m, k), (_, n) = mm["shape"]
     floor = roofline(m, k, n, bandwidth=ref["device_copy_GBps"] * 1e9)["memory_s"]
     rows = [*KERNELS.values(), "torch @ on the GPU"]
-    cpu = {r["case"]: r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
+    cpu = {r.get("case"): r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
     return {
         "reference": label,
         "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},

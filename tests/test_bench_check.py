@@ -57,15 +57,16 @@ def test_the_watchdog_stops_a_check_past_its_budget_and_says_where_it_was(tmp_pa
 def test_gpu_tests_fail_not_skip_when_a_gpu_is_required(tmp_path):
     if hardware.has_cuda():
         pytest.skip("a GPU is present")
+    # without the variable, the same tests are skipped, as on any CPU machine (run alongside, to save time)
+    plain = subprocess.Popen([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                              "tests/test_kernels.py"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
     result = check.run_gpu_tests(tmp_path, files=["tests/test_kernels.py"])
     assert not result["ok"] and result["exit"] == 1
     assert result["skipped"] == 0 and result["failures"] + result["errors"] == result["tests"] == KERNEL_GPU_TESTS
     assert "LESSONLIB_REQUIRE_GPU=1 but torch sees no CUDA device" in (tmp_path / "gpu_tests.xml").read_text()
-    # without the variable, the same tests are skipped, as on any CPU machine
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-                           "tests/test_kernels.py"], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0 and f"{KERNEL_GPU_TESTS} skipped" in proc.stdout, proc.stdout
+    out, _ = plain.communicate(timeout=300)
+    assert plain.returncode == 0 and f"{KERNEL_GPU_TESTS} skipped" in out, out
 
 
 def _marked_gpu(tree) -> bool:
@@ -123,7 +124,7 @@ def _fake_gpu(monkeypatch, *, square=None):
     monkeypatch.setattr(B, "matmul_ladder", lambda x, w: matmul_ladder(x, w, repeat=1, max_time=0.2))
     # the real comparison, tiny, with the CPU standing in for the GPU
     monkeypatch.setattr(B, "cluster_comparison", lambda devices: real_cluster(
-        {"kmeans": 300, "dbscan": 200, "dbscan_blobs": 200, "knn": 300}, cases=["k-means, 2-D, k = 8",
+        {"kmeans": 60, "dbscan": 60, "dbscan_blobs": 60, "knn": 60}, cases=["k-means, 2-D, k = 8",
          "DBSCAN, moons, eps 0.1", "10 nearest neighbours, 16-D"], devices=["cpu"], methods=("tensor",), repeat=1))
 
 
@@ -139,7 +140,7 @@ def _passing_gpu_test(tmp_path) -> str:
 def test_the_check_end_to_end_with_the_gpu_faked(tmp_path, monkeypatch, capsys):
     from lessonlib.bench.claims import GPU_CLAIMS, SQUARE_ROWS
     from lessonlib.kernels import KERNELS
-    from lessonlib.bench.reference import load_reference
+    from lessonlib.bench.reference import LABEL, load_reference
 
     square = {r: 500.0 * (i + 1) for i, r in enumerate(SQUARE_ROWS[:-1])} | {"cuBLAS (TF32 off)": 10_000.0}
     _fake_gpu(monkeypatch, square=square)
@@ -168,6 +169,7 @@ def test_the_check_end_to_end_with_the_gpu_faked(tmp_path, monkeypatch, capsys):
     assert s["mnist_floor_s"] == pytest.approx(floor)
     assert s["mnist_over_floor"]["torch @ on the GPU"] == pytest.approx(1e-3 / floor)
     assert len(s["claims"]) == len(GPU_CLAIMS)
+    assert s["reference"] == f"{LABEL}: Fake GPU, {p['date']}"
     assert s["cluster"] == []  # the CPU stood in for the GPU: no GPU rows to put beside scikit-learn's
     png = (out / "ladder.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 200_000
@@ -181,9 +183,14 @@ def test_a_failing_step_keeps_the_other_steps_files(tmp_path, monkeypatch):
     def broken(x, w, **k):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
+    def passing_tests(out, files=None):  # the real run is the end-to-end test's: here only its file matters
+        (out / "gpu_tests.xml").write_text('<testsuite tests="1" failures="0" errors="0" skipped="0"/>')
+        return {"ok": True, "exit": 0, "tests": 1}
+
     monkeypatch.setattr(B, "gpu_matmul_timings", broken)
+    monkeypatch.setattr(check, "run_gpu_tests", passing_tests)
     out = tmp_path / "out"
-    assert check.run(out, rows=40, test_files=[_passing_gpu_test(tmp_path)]) == 1
+    assert check.run(out, rows=40) == 1
     assert sorted(p.name for p in out.iterdir()) == ["check.json", "check.log", "gpu_tests.xml"]
     record = json.loads((out / "check.json").read_text())
     assert record["steps"]["gpu tests"]["ok"] and not record["steps"]["reference"]["ok"]
@@ -219,3 +226,20 @@ def test_ladder_chart_and_summary_check_their_input():
         check.run(3)
     with pytest.raises(TypeError, match="root must be a pathlib.Path"):
         check.gpu_test_files("tests")
+
+
+def test_summary_of_a_reference_whose_cluster_rows_name_no_case():
+    from test_bench_reference import hand_made  # tests/ is on sys.path (pytest's prepend import mode)
+
+    from lessonlib.bench.claims import SQUARE_ROWS
+
+    ref = hand_made()  # its rows carry no "case": the schema does not ask for one
+    s = check.summary(ref)
+    assert s["cluster"] == [{"case": None, "implementation": "lessonlib kmeans", "GPU (s)": 0.01,
+                             "scikit-learn CPU (s)": None}]
+    # GFLOP/s 1000, 2000, ... with cuBLAS last: kernel i is (i + 1) / len(SQUARE_ROWS) of cuBLAS
+    assert s["pct_of_cublas"] == pytest.approx({r: 100 * (i + 1) / len(SQUARE_ROWS)
+                                                for i, r in enumerate(SQUARE_ROWS[:-1])})
+    ref["cluster"][1].update({"case": "k-means", "median (s)": 0.5})
+    ref["cluster"][0]["case"] = "k-means"
+    assert check.summary(ref)["cluster"][0]["scikit-learn CPU (s)"] == 0.5

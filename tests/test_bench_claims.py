@@ -69,6 +69,8 @@ def test_the_lectures_own_meanshift_figures_hold_their_claims_and_a_slower_big_b
     ([], TypeError, "cpu must be a dict"),
     ({"CPU, loop (as lectured)": -1.0}, ValueError, "must be a positive number"),
     ({"CPU, loop (as lectured)": "1 s"}, TypeError, "must be a number"),
+    ({"CPU, loop (as lectured)": 1.0, "CPU, batched, bs = 500": 0.0}, ValueError, "must be a positive number"),
+    ({"CPU, loop (as lectured)": 1.0, "CPU, fused": 1.0}, ValueError, "names 'CPU, fused', which is not one of"),
 ])
 def test_claims_check_their_inputs(bad, error, message):
     from lessonlib.bench.claims import meanshift_claims

@@ -102,12 +102,12 @@ def test_gpu_report_follows_the_reference_schema_with_the_gpu_parts_faked(monkey
     monkeypatch.setattr(B, "gpu_matmul_timings", lambda x, w, **k: fake(C.GPU_MATMUL_ROWS))
     monkeypatch.setattr(B, "gpu_meanshift_timings", lambda *a, **k: fake(C.GPU_MEANSHIFT_ROWS))
     monkeypatch.setattr(B, "cpu_meanshift_timings",
-                        lambda *a, **k: real_cpu_meanshift(torch.randn(30, 2), repeat=1, max_time=0.5))
+                        lambda *a, **k: real_cpu_meanshift(torch.randn(30, 2), repeat=1, max_time=0.1))
     monkeypatch.setattr(B, "device_bandwidth", lambda *a: 3000.0)
     monkeypatch.setattr(B, "gpu_square_gflops", lambda *a, **k: {r: 1000.0 for r in C.SQUARE_ROWS})
     monkeypatch.setattr(B, "cluster_comparison", lambda **k: pd.DataFrame(
         [{"implementation": "lessonlib kmeans", "device": "cuda", "n": 10, "median (s)": float("nan")}]))
-    monkeypatch.setattr(B, "matmul_ladder", lambda x, w: matmul_ladder(x, w, repeat=1, max_time=0.5))
+    monkeypatch.setattr(B, "matmul_ladder", lambda x, w: matmul_ladder(x, w, repeat=1, max_time=0.1))
     report = B.gpu_report(40, command="python -m lessonlib.bench gpu --out x.json")
     assert reference.validate(report) is report
     assert report["cluster"][0]["median (s)"] is None  # NaN is not JSON: written as null

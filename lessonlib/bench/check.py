@@ -1,39 +1,5 @@
-"""The GPU check: one command for a machine with a CUDA GPU, every result in one folder.
-
-::
-
-    PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR      # or: make gpu-check GPU_OUT=OUTDIR
-
-It runs with whatever ``python3`` is on the PATH (one that already holds torch,
-numba and numba-cuda), with lessonlib from this checkout through
-``PYTHONPATH=.``; it installs nothing and fetches nothing. It writes five files
-into ``OUTDIR``:
-
-- ``check.log`` -- everything it printed, the versions first;
-- ``check.json`` -- the versions, each step's status and seconds, and the summary;
-- ``gpu_tests.xml`` -- the ``gpu``-marked tests' JUnit XML (run with ``LESSONLIB_REQUIRE_GPU=1``);
-- ``reference_gpu.json`` -- :func:`lessonlib.bench.gpu.gpu_report`, checked against
-  :mod:`lessonlib.bench.reference`'s format; copy it to ``book/_data/`` and commit it;
-- ``ladder.png`` -- the kernel ladder at 4096², drawn from that file (:func:`ladder_chart`).
-
-Steps, and what each costs on an H200 by estimate (the whole check is about 3
-minutes, 5 at most; each part timed on a two-core CPU machine at small or full
-sizes and scaled, see the README's GPU section):
-
-1. preflight, seconds: versions, ``nvidia-smi``, torch sees a GPU, Numba's real
-   CUDA target runs a small kernel and agrees with torch. Anything missing stops
-   the check here, exit status 2, each missing thing named;
-2. the ``gpu`` tests, about 1 minute (mostly imports and kernel compilation);
-3. the reference, about 2 minutes: the CPU rows it compares with (the matmul
-   ladder, the lecture's mean shift loop, scikit-learn's clustering, about 70 s
-   together) and the GPU rows (about 45 s);
-4. the chart and the summary, seconds.
-
-Exit status 0 when every step passed, 1 when a step failed (the other steps
-still run and their files are written), 2 when the preflight found something
-missing. A watchdog stops the check after ``--budget`` seconds (default 480,
-inside a 10-minute command limit), with status 1, writing where each thread
-was into the log.
+"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR``: installs nothing, writes
+every result into one folder; the README's GPU section says what it runs, writes and exits with.
 """
 
 from __future__ import annotations
@@ -41,6 +7,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import faulthandler
+import importlib.util
+import xml.etree.ElementTree as ET
 import json
 import os
 import platform
@@ -57,14 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout: lessonlib/bench/chec
 COMMAND = "python3 -m lessonlib.bench.check"
 FILES = ("check.log", "check.json", "gpu_tests.xml", "reference_gpu.json", "ladder.png")
 NEEDED = ("numpy", "scipy", "sklearn", "pandas", "matplotlib", "pytest", "yaml")  # besides torch and numba
-TESTS_TIMEOUT_S = 240
-
-
-# ---------------------------------------------------------------- versions and preflight
 
 
 def _device_properties() -> dict:
-    """torch's view of device 0: name, compute capability, memory."""
+    """torch's view of device 0."""
     import torch
 
     p = torch.cuda.get_device_properties(0)
@@ -85,13 +49,11 @@ def _numba_target() -> tuple[bool, str]:
         except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded, not fatal
             return f"unknown ({type(exc).__name__})"
 
-    def driver_cuda():
-        from numba.cuda.cudadrv.driver import driver  # inside: its place may move between numba-cuda versions
-
-        return driver.get_version()
+    def driver():  # imported inside version(): its place may move between numba-cuda versions
+        return importlib.import_module("numba.cuda.cudadrv.driver").driver.get_version()
 
     return True, (f"real GPU; CUDA runtime {version(cuda.runtime.get_version)}, "
-                  f"the driver's CUDA {version(driver_cuda)}")
+                  f"the driver's CUDA {version(driver)}")
 
 
 def _smoke_kernel() -> str | None:
@@ -112,16 +74,7 @@ def _smoke_kernel() -> str | None:
 
 
 def preflight() -> tuple[dict, list[str]]:
-    """What this machine has for the check, and what it lacks.
-
-    Returns
-    -------
-    (dict, list of str)
-        The versions actually used (Python, torch and its CUDA build, numba,
-        numba-cuda, numpy, the GPU, its driver, compute capability and memory,
-        Numba's CUDA target), and one line per missing thing; the check runs
-        only when that list is empty.
-    """
+    """What this machine has for the check (the versions actually used), and what it lacks."""
     missing = []
     facts = {"python": platform.python_version(), "python_executable": sys.executable}
     try:
@@ -132,8 +85,7 @@ def preflight() -> tuple[dict, list[str]]:
     facts.update({"torch": torch.__version__, "torch_cuda": torch.version.cuda or "none (a CPU build)",
                   "numba": version("numba"), "numba_cuda": version("numba-cuda"), "numpy": version("numpy")})
     ok, smi = hardware.nvidia_smi("name", "driver_version", "memory.total")
-    facts["nvidia_smi"] = smi
-    facts["driver"] = hardware.driver_version()
+    facts.update(nvidia_smi=smi, driver=hardware.driver_version())
     if not ok:
         missing.append(f"no NVIDIA driver answers: {smi}")
     if not hardware.has_cuda():
@@ -145,33 +97,19 @@ def preflight() -> tuple[dict, list[str]]:
             facts["gpu"] = _device_properties()
         except Exception as exc:  # noqa: BLE001 - a GPU torch lists but cannot open is a finding
             missing.append(f"torch lists a CUDA device but cannot read it: {type(exc).__name__}: {exc}")
-    for module in NEEDED:
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(f"the Python package {module!r} is missing (the check installs nothing)")
+    missing += [f"the Python package {m!r} is missing (the check installs nothing)" for m in NEEDED
+                if importlib.util.find_spec(m) is None]
     if facts["numba_cuda"] == "not installed":
         missing.append("numba-cuda is not installed: Numba has no CUDA target")
     if not missing:  # Numba only once torch has a GPU: without one, importing numba.cuda would pin the real target
         ok, facts["numba_target"] = _numba_target()
-        problem = None if ok else facts["numba_target"]
-        problem = problem or _smoke_kernel()
-        if problem:
-            missing.append(problem)
+        problem = _smoke_kernel() if ok else facts["numba_target"]
+        missing += [problem] if problem else []
     return facts, missing
 
 
-# ---------------------------------------------------------------- the gpu tests
-
-
 def gpu_test_files(root: Path = ROOT) -> list[str]:
-    """The test files that hold ``gpu``-marked tests (only they are collected: the book's need jupyter-book).
-
-    Returns
-    -------
-    list of str
-        Paths relative to ``root``, sorted.
-    """
+    """The test files that hold ``gpu``-marked tests, relative to ``root`` and sorted."""
     if not isinstance(root, Path):
         raise TypeError(f"root must be a pathlib.Path, got {type(root).__name__}")
     marked = re.compile(r"^\s*(@pytest\.mark\.gpu\b|pytestmark\b.*\bpytest\.mark\.gpu\b)", re.MULTILINE)
@@ -179,22 +117,10 @@ def gpu_test_files(root: Path = ROOT) -> list[str]:
                   if marked.search(p.read_text(encoding="utf-8")))
 
 
-def _junit_counts(path: Path) -> dict:
-    import xml.etree.ElementTree as ET
+def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 240) -> dict:
+    """The ``gpu`` tests in a new process under ``LESSONLIB_REQUIRE_GPU=1``; JUnit XML into ``out``.
 
-    suites = ET.parse(path).getroot()
-    suites = [suites] if suites.tag == "testsuite" else list(suites.iter("testsuite"))
-    return {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
-
-
-def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = TESTS_TIMEOUT_S) -> dict:
-    """Run the ``gpu`` tests in a fresh process with ``LESSONLIB_REQUIRE_GPU=1``; JUnit XML into ``out``.
-
-    Returns
-    -------
-    dict
-        ``ok`` (every selected test passed, none skipped, at least one ran),
-        ``exit`` (pytest's status), the counts, and ``problem`` when not ok.
+    ``ok`` only when at least one test ran and every one passed, none skipped.
     """
     files = gpu_test_files(root) if files is None else list(files)
     xml = out / "gpu_tests.xml"
@@ -205,90 +131,60 @@ def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 
     try:
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
         text, status = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        text = "".join(s.decode() if isinstance(s, bytes) else s for s in (exc.stdout or "", exc.stderr or ""))
-        status = None
+    except subprocess.TimeoutExpired as exc:  # its output may be bytes, even with text=True
+        text, status = "".join(s.decode() if isinstance(s, bytes) else s
+                               for s in (exc.stdout or "", exc.stderr or "")), None
     print(text, flush=True)
-    result = {"exit": status, "files": files}
+    result = {"exit": status, "files": files, "ok": False}
     if status is None:
-        return {**result, "ok": False, "problem": f"the gpu tests ran past {timeout:g} s and were stopped"}
+        return {**result, "problem": f"the gpu tests ran past {timeout:g} s and were stopped"}
     if not xml.is_file():
-        return {**result, "ok": False, "problem": f"pytest wrote no JUnit XML (exit {status})"}
-    counts = _junit_counts(xml)
-    result.update(counts)
-    if status == 0 and counts["tests"] > 0 and counts["skipped"] == 0:
-        return {**result, "ok": True}
-    return {**result, "ok": False,
-            "problem": f"pytest exit {status}: {counts['tests']} gpu tests, {counts['failures']} failed, "
-                       f"{counts['errors']} errors, {counts['skipped']} skipped"}
-
-
-# ---------------------------------------------------------------- the chart and the summary
+        return {**result, "problem": f"pytest wrote no JUnit XML (exit {status})"}
+    top = ET.parse(xml).getroot()
+    runs = [top] if top.tag == "testsuite" else list(top.iter("testsuite"))
+    c = {k: sum(int(s.get(k, 0)) for s in runs) for k in ("tests", "failures", "errors", "skipped")}
+    result.update(c, ok=status == 0 and c["tests"] > 0 and c["skipped"] == 0)
+    if not result["ok"]:
+        result["problem"] = (f"pytest exit {status}: {c['tests']} gpu tests, {c['failures']} "
+                             f"failed, {c['errors']} errors, {c['skipped']} skipped")
+    return result
 
 
 def ladder_chart(ref: dict):
-    """The kernel ladder of a reference file: each kernel's and cuBLAS's GFLOP/s at n², log scale.
-
-    The GPU run's own picture of its result, drawn only from the reference
-    file: the chapter's ladder chart (:func:`lessonlib.kernels.plot_ladder`)
-    compares whole products with the lecture's, this one the kernels' speed.
-
-    Parameters
-    ----------
-    ref : dict
-        A reference file (:func:`lessonlib.bench.reference.load_reference`).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+    """A matplotlib Figure of a reference file's kernel ladder: GFLOP/s at n², log scale."""
     from matplotlib.figure import Figure
 
-    from .reference import short_label, validate
     from .claims import SQUARE_ROWS
+    from .reference import short_label
 
-    if not isinstance(ref, dict):
-        raise TypeError(f"ref must be a dict read by load_reference, got {type(ref).__name__}")
-    validate(ref, source="ref")
+    title = short_label(ref)  # checks ref
     sq = ref["square_matmul"]
     rates = [sq["GFLOP/s"][r] for r in SQUARE_ROWS]
     fig = Figure(figsize=(6, 2.8), dpi=80, layout="constrained")
     ax = fig.add_subplot()
     ax.barh(list(SQUARE_ROWS)[::-1], rates[::-1], color=["tab:gray"] + ["tab:blue"] * (len(rates) - 1))
-    ax.set_xscale("log")
-    ax.set_xlabel(f"GFLOP/s, {sq['n']:,}² float32 (log scale)")
+    ax.set(xscale="log", xlim=(min(rates) / 2, max(rates) * 8),
+           xlabel=f"GFLOP/s, {sq['n']:,}² float32 (log scale)")
     for y, v in enumerate(rates[::-1]):
         ax.annotate(f" {100 * v / rates[-1]:.0f}% of cuBLAS", (v, y), va="center", fontsize=8)
-    ax.set_xlim(min(rates) / 2, max(rates) * 8)
-    ax.set_title(short_label(ref), fontsize=9)
+    ax.set_title(title, fontsize=9)
     return fig
 
 
 def summary(ref: dict) -> dict:
-    """What the closing note of a GPU run reports, from a reference file.
-
-    Returns
-    -------
-    dict
-        ``pct_of_cublas`` (each kernel at n², TF32 off), ``mnist_over_floor``
-        (each kernel-only row and torch's ``@`` over the bandwidth floor of the
-        MNIST-shaped product at the measured copy bandwidth), ``claims`` (each
-        lecture GPU claim's verdict) and ``cluster`` (each GPU row's median
-        against scikit-learn's on the CPU).
-    """
-    from ..ptx import roofline
+    """What a GPU run's closing note reports (the README's GPU section lists it), from ``ref``."""
     from ..kernels import KERNELS
-    from .reference import gpu_claims, validate
+    from ..ptx import roofline
+    from .reference import gpu_claims, short_label
 
-    if not isinstance(ref, dict):
-        raise TypeError(f"ref must be a dict read by load_reference, got {type(ref).__name__}")
-    validate(ref, source="ref")
+    label = short_label(ref)  # checks ref
     sq, mm = ref["square_matmul"]["GFLOP/s"], ref["matmul"]
     (m, k), (_, n) = mm["shape"]
     floor = roofline(m, k, n, bandwidth=ref["device_copy_GBps"] * 1e9)["memory_s"]
     rows = [*KERNELS.values(), "torch @ on the GPU"]
-    cpu = {r["case"]: r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
+    cpu = {r.get("case"): r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
     return {
+        "reference": label,
         "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},
         "mnist_floor_s": floor,
         "mnist_over_floor": {r: mm["gpu"][r]["median_s"] / floor for r in rows},
@@ -300,26 +196,19 @@ def summary(ref: dict) -> dict:
 
 
 def _print_summary(s: dict) -> None:
-    print("4096² float32, share of cuBLAS (TF32 off):")
-    for r, v in s["pct_of_cublas"].items():
-        print(f"  {r:<28} {v:6.1f}%")
     floor = s["mnist_floor_s"] * 1e6
-    print(f"MNIST-shaped product over its bandwidth floor ({floor:.1f} µs at the measured copy rate):")
-    for r, v in s["mnist_over_floor"].items():
-        print(f"  {r:<28} {v:6.1f}×")
-    print("The lecture's GPU claims:")
-    for claim, verdict in s["claims"].items():
-        print(f"  {claim}: {verdict}")
-    print("Clustering, GPU against scikit-learn on this machine's CPU (median s):")
-    for r in s["cluster"]:
-        print(f"  {r['case']}, {r['implementation']}: {r['GPU (s)']} against {r['scikit-learn CPU (s)']}")
-
-
-# ---------------------------------------------------------------- the run
+    print("4096² float32, share of cuBLAS (TF32 off):",
+          *[f"  {r:<28} {v:6.1f}%" for r, v in s["pct_of_cublas"].items()],
+          f"MNIST-shaped product over its bandwidth floor ({floor:.1f} µs at the measured copy "
+          "rate):", *[f"  {r:<28} {v:6.1f}×" for r, v in s["mnist_over_floor"].items()],
+          "The lecture's GPU claims:", *[f"  {c}: {v}" for c, v in s["claims"].items()],
+          "Clustering, GPU against scikit-learn on this machine's CPU (median s):",
+          *[f"  {r['case']}, {r['implementation']}: {r['GPU (s)']} against "
+            f"{r['scikit-learn CPU (s)']}" for r in s["cluster"]], sep="\n")
 
 
 class _Tee:
-    """A text stream that writes to the console and to the log, line by line (a killed run keeps its lines)."""
+    """Writes to the console and to the log, line by line (a killed run keeps its lines)."""
 
     def __init__(self, *streams):
         self.streams = streams
@@ -344,7 +233,7 @@ def _step(name: str, steps: dict, fn):
     print(f"\n== {name}", flush=True)
     start = time.perf_counter()
     try:
-        result = fn()
+        result = fn() or {"ok": True}
     except Exception as exc:  # noqa: BLE001 - one step's failure must not lose the others' files
         traceback.print_exc()
         result = {"ok": False, "problem": f"{type(exc).__name__}: {exc}"}
@@ -355,23 +244,17 @@ def _step(name: str, steps: dict, fn):
 
 
 def run(out, *, rows: int = 50_000, budget: float = 480.0, test_files=None) -> int:
-    """The whole check, writing into ``out``; see the module's description.
+    """The whole check, writing into the folder ``out``; the exit status (0, 1 or 2).
 
     Parameters
     ----------
     out : str or pathlib.Path
-        The results folder (made if absent).
     rows : int, default 50,000
-        Rows of the MNIST-shaped product (passed to :func:`~lessonlib.bench.gpu.gpu_report`).
+        Rows of the MNIST-shaped product.
     budget : float, default 480
-        Seconds before the watchdog stops the process.
+        Seconds before a watchdog stops the process (status 1), writing where it was to the log.
     test_files : list of str, optional
-        The test files to run; by default :func:`gpu_test_files`.
-
-    Returns
-    -------
-    int
-        0, 1 or 2, as the module's description says.
+        By default :func:`gpu_test_files`.
     """
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a str or a pathlib.Path, got {type(out).__name__}")
@@ -379,20 +262,18 @@ def run(out, *, rows: int = 50_000, budget: float = 480.0, test_files=None) -> i
     budget = _checks.positive("budget", budget)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    command = f"{COMMAND} {out}"
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    record = {"command": command, "started": started, "files": list(FILES), "steps": {}}
+    record = {"command": f"{COMMAND} {out}", "started": started, "files": list(FILES), "steps": {}}
     log = open(out / "check.log", "w", encoding="utf-8", buffering=1)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Tee(saved[0], log), _Tee(saved[1], log)
     faulthandler.dump_traceback_later(budget, exit=True, file=log)
     try:
-        status = _run(out, record, rows=rows, test_files=test_files)
+        return _run(out, record, rows=rows, test_files=test_files)
     finally:
         faulthandler.cancel_dump_traceback_later()
         sys.stdout, sys.stderr = saved
         log.close()
-    return status
 
 
 def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
@@ -406,8 +287,7 @@ def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
         facts, missing = {}, [f"the preflight itself failed: {type(exc).__name__}: {exc}"]
     record["versions"] = facts
     steps["preflight"] = {"ok": not missing, "seconds": round(time.perf_counter() - start, 1)}
-    for key, value in facts.items():
-        print(f"  {key}: {value}")
+    print(*[f"  {key}: {value}" for key, value in facts.items()], sep="\n")
     if missing:
         record["missing"] = missing
         print("\nThe check cannot run here. Missing:", *[f"  - {m}" for m in missing], sep="\n")
@@ -433,14 +313,12 @@ def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
     report = _step("reference", steps, reference)
     if report is not None:
         def chart():
-            fig = ladder_chart(report)
-            fig.savefig(out / "ladder.png")
+            ladder_chart(report).savefig(out / "ladder.png")
             return {"ok": True, "bytes": (out / "ladder.png").stat().st_size}
 
         def summarise():
             record["summary"] = summary(report)
             _print_summary(record["summary"])
-            return {"ok": True}
 
         _step("chart", steps, chart)
         _step("summary", steps, summarise)

@@ -1,15 +1,11 @@
-"""The lecture's GPU figures and claims, the row names that time them like for like, and the verdicts.
-
-Every GPU figure of the lecture gets a row that times exactly what the course
-notebook's cell timed (named "as lectured: ..."); rows that time one part (a
-kernel alone, one copy) sit beside them. The verdicts on the lecture's GPU
-claims are computed from these rows, by the same functions on a GPU build and
-on the reference file (:mod:`lessonlib.bench.reference`) that a CPU build shows.
+"""The lecture's GPU figures and claims, the names of the rows that time them, and the verdicts:
+one judge for a GPU build's own times and the reference file's (:mod:`lessonlib.bench.reference`).
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass
 
 from .. import _checks
@@ -17,32 +13,17 @@ from ..kernels import KERNELS
 from ..timing import Timing, format_ratio, format_seconds
 
 
-@dataclass(frozen=True)
-class LectureFigure:
-    """A figure the lecture reported, and where it comes from.
-
-    Attributes
-    ----------
-    value : str
-        As reported, e.g. ``"3.61 ms"``.
-    source : str
-        The course notebook's cell, or the transcript, that reports it.
-    """
-
-    value: str
-    source: str
-
-
+# A figure the lecture reported ("3.61 ms"), and the notebook cell or transcript that reports it.
+LectureFigure = namedtuple("LectureFigure", ["value", "source"])
 MATMUL_NOTEBOOK = "course notebook fastai/course22p2, nbs/01_matmul.ipynb"
 MEANSHIFT_NOTEBOOK = "course notebook fastai/course22p2, nbs/02_meanshift.ipynb"
 
 AS_LECTURED_KERNEL = "as lectured: naive kernel, result copied back"
 AS_LECTURED_TORCH = "as lectured: torch (m1c @ m2c).cpu()"
-HOST_MEMORY = (
-    "Host memory: x and w are ordinary pageable arrays, as in the lecture; the rows marked 'pinned' copy "
-    "from or into page-locked host arrays (cuda.pinned_array). Every Numba device array is allocated "
-    "before timing (Numba has no caching allocator); torch's rows use torch's caching allocator."
-)
+HOST_MEMORY = ("Host memory: x and w are ordinary pageable arrays, as in the lecture; the rows "
+               "marked 'pinned' copy from or into page-locked host arrays (cuda.pinned_array). "
+               "Every Numba device array is allocated before timing (Numba has no caching "
+               "allocator); torch's rows use torch's caching allocator.")
 
 # Every GPU row of the MNIST-shaped product, in table order: row name -> what it times.
 GPU_MATMUL_ROWS = {
@@ -94,97 +75,66 @@ LECTURE_GPU = {
 
 @dataclass(frozen=True)
 class Claim:
-    """One of the lecture's claims about the GPU, and the rule that judges it.
+    """One of the lecture's claims about the GPU, and the rule that judges it."""
 
-    Attributes
-    ----------
-    id : str
-        Key in ``GPU_CLAIMS``.
-    text : str
-        The claim, in words.
-    lecture : str
-        The lecture's figures behind it, with their source.
-    rule : str
-        When it counts as held.
-    """
-
-    id: str
+    id: str  # its key in GPU_CLAIMS
     text: str
-    lecture: str
-    rule: str
+    lecture: str  # the lecture's figures behind it, with their source
+    rule: str  # when it counts as held
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a :class:`Claim` held on one machine's measurements.
-
-    Attributes
-    ----------
-    claim : Claim
-    ratio : float
-        The measured speed-up the claim is about (how many times faster).
-    held : bool
-    detail : str
-        The times the ratio comes from.
-    """
+    """Whether a :class:`Claim` held on one machine's measurements."""
 
     claim: Claim
-    ratio: float
+    ratio: float  # the speed-up the claim is about (how many times faster)
     held: bool
-    detail: str
+    detail: str  # the times the ratio comes from
 
     def __str__(self) -> str:
         return f"{'held' if self.held else 'did not hold'}: {format_ratio(self.ratio)} ({self.detail})"
 
 
 _ABOUT = math.sqrt(10)  # "about N times": N within half an order of magnitude, or more
-
-GPU_CLAIMS = {
-    "kernel_beats_cpu": Claim(
-        "kernel_beats_cpu", "The Numba kernel beats the CPU's einsum and @",
+GPU_CLAIMS = {c.id: c for c in (
+    Claim("kernel_beats_cpu", "The Numba kernel beats the CPU's einsum and @",
         f"3.61 ms for the kernel against 15.1 ms (einsum) and 15.2 ms (@) on the CPU, 4.2× ({MATMUL_NOTEBOOK})",
         "held when the kernel, timed as lectured, is faster than the faster of einsum and @ on the same "
         "machine's CPU"),
-    "cuda_vs_broadcast": Claim(
-        "cuda_vs_broadcast", ".cuda() is about a thousand times faster than broadcasting",
+    Claim("cuda_vs_broadcast", ".cuda() is about a thousand times faster than broadcasting",
         f"663 ms for broadcasting over all rows against 458 µs for (m1c @ m2c).cpu(), 1,448×; "
         f"'another thousand times' in the transcript ({MATMUL_NOTEBOOK})",
         f"held at {1000 / _ABOUT:,.0f}× or more (a thousand, within half an order of magnitude, or more)"),
-    "five_million": Claim(
-        "five_million", "About 5 million × overall, from the Python loops to the GPU",
+    Claim("five_million", "About 5 million × overall, from the Python loops to the GPU",
         f"421 ms for 5 rows with three Python loops, so 4,210 s for 50,000 rows, against 458 µs: 9.2 million×; "
         f"'5 million X' in the transcript ({MATMUL_NOTEBOOK})",
         f"held at {5e6 / _ABOUT:,.0f}× or more (loops extrapolated from their rows to all rows)"),
-    "meanshift_gpu": Claim(
-        "meanshift_gpu", "Mean shift takes about 1 ms on the GPU against about 400 ms on the CPU",
+    Claim("meanshift_gpu", "Mean shift takes about 1 ms on the GPU against about 400 ms on the CPU",
         f"≈1 ms on the GPU and 400 ms before it in the transcript; in the {MEANSHIFT_NOTEBOOK}, 452 ms for "
         "the loop version on the CPU and 2 ms for bs=1250 on the GPU",
         f"held at {400 / _ABOUT:,.0f}× or more: the loop version on the CPU against bs=500 on the GPU"),
-    "bigger_batches": Claim(
-        "bigger_batches", "Bigger batches make mean shift faster on the GPU",
+    Claim("bigger_batches", "Bigger batches make mean shift faster on the GPU",
         "157 ms at bs=5, 13 ms at bs=64, faster still at 256 and 1024 (lecture transcript)",
         "held when bs=64 beats bs=5 and bs=1024 beats bs=64; the ratio is bs=5's time over bs=1024's"),
-}
+)}
 
 
 def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
-    """Verdicts on the lecture's matrix-product GPU claims, from one machine's times.
+    """Verdicts on the lecture's three matrix-product GPU claims, from one machine's times.
 
     Parameters
     ----------
     cpu_per_row : dict of str to float
-        Seconds per output row of the CPU rungs ``matmul_loops``,
-        ``matmul_broadcast``, ``matmul_einsum`` and ``matmul`` (see
-        :func:`lessonlib.bench.matmul.ladder_per_row`).
+        Seconds per output row of each of ``MATMUL_CPU_ROWS``.
     gpu : dict of str to float
         Median seconds of the GPU rows, at least the two "as lectured" ones.
     rows : int
-        Rows of the full product (50,000 for MNIST): the CPU rungs are scaled to it.
+        Rows of the whole product, to which the CPU rungs are scaled.
 
     Returns
     -------
     list of Verdict
-        For ``kernel_beats_cpu``, ``cuda_vs_broadcast`` and ``five_million``.
     """
     s = format_seconds
     _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
@@ -192,46 +142,40 @@ def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
     rows = _checks.integer("rows", rows, low=1)
     full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
     kernel, torch_gpu = gpu[AS_LECTURED_KERNEL], gpu[AS_LECTURED_TORCH]
-    best_cpu = min(("einsum", full["matmul_einsum"]), ("@", full["matmul"]), key=lambda p: p[1])
+    cpu, best = min(("einsum", full["matmul_einsum"]), ("@", full["matmul"]), key=lambda p: p[1])
+    broadcast, loops = full["matmul_broadcast"] / torch_gpu, full["matmul_loops"] / torch_gpu
     c = GPU_CLAIMS
     return [
-        Verdict(c["kernel_beats_cpu"], best_cpu[1] / kernel, kernel < best_cpu[1],
-                f"kernel as lectured {s(kernel)}; CPU {best_cpu[0]} {s(best_cpu[1])}, the faster of einsum and @"),
-        Verdict(c["cuda_vs_broadcast"], full["matmul_broadcast"] / torch_gpu,
-                full["matmul_broadcast"] / torch_gpu >= 1000 / _ABOUT,
+        Verdict(c["kernel_beats_cpu"], best / kernel, kernel < best,
+                f"kernel as lectured {s(kernel)}; CPU {cpu} {s(best)}, the faster of einsum and @"),
+        Verdict(c["cuda_vs_broadcast"], broadcast, broadcast >= 1000 / _ABOUT,
                 f"broadcasting {s(full['matmul_broadcast'])} on the CPU; (m1c @ m2c).cpu() {s(torch_gpu)}"),
-        Verdict(c["five_million"], full["matmul_loops"] / torch_gpu,
-                full["matmul_loops"] / torch_gpu >= 5e6 / _ABOUT,
+        Verdict(c["five_million"], loops, loops >= 5e6 / _ABOUT,
                 f"Python loops {s(full['matmul_loops'])} for {rows:,} rows (extrapolated); "
                 f"(m1c @ m2c).cpu() {s(torch_gpu)}"),
     ]
 
 
 def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
-    """Verdicts on the lecture's mean shift GPU claims, from one machine's times.
+    """Verdicts on the lecture's two mean shift GPU claims, from one machine's times.
 
     Parameters
     ----------
-    cpu : dict of str to float
-        Median seconds of the CPU rows: ``"CPU, loop (as lectured)"``, and
-        optionally ``"CPU, batched, bs = 500"`` (reported beside it).
-    gpu : dict of str to float
-        Median seconds of ``"GPU, bs = 5"``, ``"GPU, bs = 64"``,
-        ``"GPU, bs = 500"`` and ``"GPU, bs = 1024"``.
+    cpu, gpu : dict of str to float
+        Medians of ``MEANSHIFT_CPU_ROWS`` (the loop's at least), and of the GPU rows at bs = 5,
+        64, 500 and 1024.
 
     Returns
     -------
     list of Verdict
-        For ``meanshift_gpu`` and ``bigger_batches``.
     """
     s = format_seconds
-    _checks.seconds("cpu", cpu, (MEANSHIFT_LOOP,))
+    _checks.seconds("cpu", cpu, (MEANSHIFT_LOOP,), among=MEANSHIFT_CPU_ROWS)
     _checks.seconds("gpu", gpu, [f"GPU, bs = {bs}" for bs in (5, 64, 500, 1024)])
     loop, g500 = cpu[MEANSHIFT_LOOP], gpu["GPU, bs = 500"]
     detail = f"GPU bs=500 {s(g500)}; CPU loop {s(loop)}"
     batched = cpu.get("CPU, batched, bs = 500")
     if batched is not None:
-        _checks.seconds("cpu", cpu, ("CPU, batched, bs = 500",))
         detail += f"; against the batched version on the CPU ({s(batched)}): {format_ratio(batched / g500)}"
     b5, b64, b1024 = gpu["GPU, bs = 5"], gpu["GPU, bs = 64"], gpu["GPU, bs = 1024"]
     return [
@@ -242,22 +186,11 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
 
 
 def medians(timings: dict) -> dict[str, float]:
-    """``{name: median seconds}`` of a dict of :class:`~lessonlib.timing.Timing`, as the claims take them.
-
-    Parameters
-    ----------
-    timings : dict of str to Timing
-
-    Returns
-    -------
-    dict of str to float
-    """
+    """``{name: median seconds}`` of a dict of :class:`~lessonlib.timing.Timing`."""
     if not isinstance(timings, dict) or not all(isinstance(t, Timing) for t in timings.values()):
         raise TypeError("timings must be a dict of name to Timing")
     return {k: t.median for k, t in timings.items()}
 
-
-# ---------------------------------------------------------------- the chapter's claims table and ladder chart
 
 # The lecture's ladder for the whole (50,000 × 784) @ (784 × 10) product: rung -> (seconds, source).
 LECTURE_LADDER = {
@@ -270,4 +203,3 @@ LECTURE_LADDER = {
 }
 LADDER_RUNGS = tuple(LECTURE_LADDER)
 MATMUL_CLAIM_IDS = ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")
-# What the lecture compared for each claim, in short (the long form, with sources, is Claim.lecture).

@@ -1,17 +1,6 @@
-"""GPU timings: the MNIST-shaped product's rows, the square product, mean shift by batch size, and the report.
-
-- :func:`gpu_matmul_timings` -- every GPU row of the MNIST-shaped product
-  (``claims.GPU_MATMUL_ROWS``), and :func:`gpu_rows_table`, those rows as the
-  chapter's table;
-- :func:`gpu_square_gflops`, :func:`device_bandwidth` -- the square product's
-  rates and a device copy's bandwidth;
-- :func:`roofline_table` -- the roofline model beside what was measured;
-- :func:`gpu_meanshift_timings` -- mean shift on the GPU by batch size;
-- :func:`gpu_report` -- all of it, in :mod:`lessonlib.bench.reference`'s format
-  (``python -m lessonlib.bench gpu``).
-
-All of them but the tables need a real CUDA GPU and raise ``RuntimeError``
-without one.
+"""GPU timings of the MNIST-shaped product, the square product and mean shift, the report that
+gathers them in the reference file's format, and the GPU chapter's tables. Every measurement needs
+a real CUDA GPU and raises ``RuntimeError`` without one.
 """
 
 from __future__ import annotations
@@ -22,32 +11,22 @@ import time
 import numpy as np
 import torch
 
-from .. import _checks, hardware
+from .. import _checks, hardware, kernels
 from ..kernels import KERNELS, TPB
-from ..timing import Timing, bench, format_seconds
+from ..meanshift import meanshift_batched
+from ..timing import Timing, bench, format_seconds, provenance
 from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
-from .claims import (
-    AS_LECTURED_KERNEL,
-    AS_LECTURED_TORCH,
-    GPU_MATMUL_ROWS,
-    GPU_MEANSHIFT_BATCHES,
-    HOST_MEMORY,
-    LECTURE_GPU,
-    MEANSHIFT_ALL,
-)
+from .claims import (AS_LECTURED_KERNEL, AS_LECTURED_TORCH, GPU_MATMUL_ROWS, GPU_MEANSHIFT_BATCHES,
+                     HOST_MEMORY, LECTURE_GPU, MEANSHIFT_ALL, medians)
 from .cluster import cluster_comparison
 from .matmul import ladder_rows, matmul_ladder
 from .meanshift import cpu_meanshift_timings, lecture_points
+from .reference import FORMAT, VERSION, validate
 
 
 def device_bandwidth(nbytes: int = 1 << 30) -> float:
-    """GB/s of a device-to-device copy (bytes read + bytes written, over time). GPU only.
-
-    Parameters
-    ----------
-    nbytes : int, default 2**30
-        Bytes copied per call.
+    """GB/s of a device-to-device copy of ``nbytes`` (bytes read + bytes written, over time).
 
     Returns
     -------
@@ -57,28 +36,19 @@ def device_bandwidth(nbytes: int = 1 << 30) -> float:
     nbytes = _checks.integer("nbytes", nbytes, low=4)
     src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
     dst = torch.empty_like(src)
-    t = bench(dst.copy_, src, repeat=10, max_time=10)
-    return 2 * src.numel() * 4 / t.median / 1e9
+    return 2 * src.numel() * 4 / bench(dst.copy_, src, repeat=10, max_time=10).median / 1e9
 
 
 def _launcher(name: str, m: int, n: int, tpb: int, dtype):
-    from .. import kernels
-
     grid, block = kernels.launch_config(name, m, n, tpb)
     return kernels.get_kernel(name, tpb, dtype)[grid, block]
 
 
 def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
-    """The Numba rows of :func:`gpu_matmul_timings` as argument-free calls; every buffer made here, once.
-
-    Runs on the simulator too (at small sizes), which is how the tests check what each row does.
-    """
-    from .. import kernels
-
+    """The Numba rows of :func:`gpu_matmul_timings`, as calls on buffers all made here."""
     cuda = kernels.cuda
     # cuda.to_device needs a C-contiguous host array: a CUDA tensor, or a transposed view, is not one
-    xn = np.ascontiguousarray(x.detach().cpu().numpy())
-    wn = np.ascontiguousarray(w.detach().cpu().numpy())
+    xn, wn = (np.ascontiguousarray(t.detach().cpu().numpy()) for t in (x, w))
     m, n = x.shape[0], w.shape[1]
     d_x, d_w = cuda.to_device(xn), cuda.to_device(wn)
     d_c = cuda.device_array((m, n), dtype=xn.dtype)
@@ -93,115 +63,82 @@ def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
         lecture_launch(d_x, d_w, d_r64)
         return d_r64.copy_to_host()  # a new pageable array each call, as `r = rg.copy_to_host()`
 
-    calls = {AS_LECTURED_KERNEL: as_lectured}
-    for name, row in KERNELS.items():
-        launch = _launcher(name, m, n, tpb, xn.dtype.type)
-        calls[row] = functools.partial(launch, d_x, d_w, d_c)
-    calls.update({
+    return {
+        AS_LECTURED_KERNEL: as_lectured,
+        **{row: functools.partial(_launcher(name, m, n, tpb, xn.dtype.type), d_x, d_w, d_c)
+           for name, row in KERNELS.items()},
         "copy x, w to the GPU (pageable)": lambda: (d_x.copy_to_device(xn), d_w.copy_to_device(wn)),
         "copy x, w to the GPU (pinned)": lambda: (d_x.copy_to_device(px), d_w.copy_to_device(pw)),
         "copy the result back (pageable)": lambda: d_c.copy_to_host(host_c),
         "copy the result back (pinned)": lambda: d_c.copy_to_host(pinned_c),
-    })
-    return calls
+    }
 
 
-def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, tpb: int = TPB, repeat: int = 7) -> dict[str, Timing]:
-    """Time every GPU row of the MNIST-shaped product ``x @ w``. GPU only.
+def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> dict[str, Timing]:
+    """Time every GPU row of the MNIST-shaped product ``x @ w``, blocks of ``TPB`` × ``TPB``.
 
     Parameters
     ----------
     x : torch.Tensor of shape (m, k), float32
     w : torch.Tensor of shape (k, n), float32
-    tpb : int, default 16
-        Threads per block along each dimension, as in the lecture.
     repeat : int, default 7
-        Samples per row.
 
     Returns
     -------
     dict of str to Timing
-        One entry per row of ``GPU_MATMUL_ROWS``, in its order: the two rows
-        timed as the lecture timed them (``AS_LECTURED_KERNEL``, the 3.61 ms
-        cell; ``AS_LECTURED_TORCH``, the 458 µs cell), each kernel alone, the
-        copies (from pageable and from pinned host memory, into device arrays
-        allocated before timing: see ``HOST_MEMORY``), and torch's ``@`` with
-        and without its copies.
+        Keyed by ``GPU_MATMUL_ROWS``, in its order (what each row times).
     """
     require_gpu()
-    from .. import kernels
-
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
     if x.dtype != torch.float32 or w.dtype != torch.float32:
         raise ValueError(f"x and w must be float32, as in the lecture; got {x.dtype} and {w.dtype}")
-    calls = _numba_matmul_calls(x, w, tpb)
     xg, wg = x.detach().cuda(), w.detach().cuda()  # m1c, m2c: on the GPU before timing, as in the lecture
-    calls.update({
-        AS_LECTURED_TORCH: lambda: (xg @ wg).cpu(),
-        "torch @ on the GPU": functools.partial(torch.matmul, xg, wg),
-        "torch .cuda() @ .cpu()": functools.partial(kernels.torch_cuda_matmul, x, w),
-    })
+    calls = {**_numba_matmul_calls(x, w, TPB), AS_LECTURED_TORCH: lambda: (xg @ wg).cpu(),
+             "torch @ on the GPU": functools.partial(torch.matmul, xg, wg),
+             "torch .cuda() @ .cpu()": functools.partial(kernels.torch_cuda_matmul, x, w)}
     return {name: bench(calls[name], name=name, repeat=repeat) for name in GPU_MATMUL_ROWS}
 
 
-def gpu_square_gflops(n: int = 4096, *, tpb: int = TPB) -> dict[str, float]:
-    """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off) on n×n float32. GPU only.
-
-    torch's TF32 setting is restored afterwards.
+def gpu_square_gflops(n: int = 4096) -> dict[str, float]:
+    """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off, then restored) on n×n float32.
 
     Parameters
     ----------
     n : int, default 4096
-    tpb : int, default 16
-        Threads per block along each dimension.
 
     Returns
     -------
     dict of str to float
-        Keyed by ``claims.SQUARE_ROWS``: the rows of ``kernels.KERNELS``
-        and ``"cuBLAS (TF32 off)"``.
+        Keyed by ``SQUARE_ROWS``.
     """
     require_gpu()
-    from .. import kernels
-
     n = _checks.integer("n", n, low=1)
     cuda = kernels.cuda
-    a = torch.randn(n, n, device="cuda")
-    b = torch.randn(n, n, device="cuda")
-    d_a, d_b = cuda.as_cuda_array(a), cuda.as_cuda_array(b)
-    d_c = cuda.device_array((n, n), dtype=np.float32)
-    flop = 2 * n**3
-    out = {
-        row: flop / bench(_launcher(name, n, n, tpb, np.float32), d_a, d_b, d_c, repeat=5, max_time=20).median / 1e9
-        for name, row in KERNELS.items()
-    }
+    a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
+    abc = (cuda.as_cuda_array(a), cuda.as_cuda_array(b), cuda.device_array((n, n), np.float32))
+
+    def gflops(f, *args) -> float:
+        return 2 * n**3 / bench(f, *args, repeat=5, max_time=20).median / 1e9
+
+    out = {row: gflops(_launcher(k, n, n, TPB, np.float32), *abc) for k, row in KERNELS.items()}
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # full float32, comparable with the kernels
     try:
-        out["cuBLAS (TF32 off)"] = flop / bench(torch.matmul, a, b, repeat=5, max_time=20).median / 1e9
+        out["cuBLAS (TF32 off)"] = gflops(torch.matmul, a, b)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return out
 
 
-def gpu_meanshift_timings(
-    data: torch.Tensor | None = None,
-    *,
-    batch_sizes=GPU_MEANSHIFT_BATCHES,
-    repeat: int = 5,
-    max_time: float = 10.0,
-) -> dict[str, Timing]:
-    """Mean shift on the GPU by batch size, and all at once, timed as the lecture timed it. GPU only.
-
-    Each row is ``meanshift_batched(data, bs=bs).cpu()`` with ``data`` already
-    on the GPU: the notebook's ``%timeit -n 5 _=meanshift(data, 1250).cpu()``
-    at each batch size.
+def gpu_meanshift_timings(data: torch.Tensor | None = None, *, batch_sizes=GPU_MEANSHIFT_BATCHES,
+                          repeat: int = 5, max_time: float = 10.0) -> dict[str, Timing]:
+    """Mean shift on the GPU by batch size, and all at once, timed as the lecture timed it.
 
     Parameters
     ----------
     data : torch.Tensor of shape (n, 2), optional
-        By default the lecture's 1,500 points; copied to the GPU before timing.
-    batch_sizes : sequence of int, default (5, 64, 256, 500, 1024, 1250)
+        By default the lecture's 1,500 points.
+    batch_sizes : sequence of int
         Sizes at or above n are left out (they are "all at once").
     repeat, max_time
         Passed to :func:`lessonlib.timing.bench`.
@@ -209,57 +146,42 @@ def gpu_meanshift_timings(
     Returns
     -------
     dict of str to Timing
-        ``"GPU, bs = <bs>"`` for each batch size below n, then ``"GPU, all at once"``.
+        Keyed by ``GPU_MEANSHIFT_ROWS`` (the batch sizes below n).
     """
     require_gpu()
-    from ..meanshift import meanshift_batched
-
     data = lecture_points(data)
     sizes = _checks.sequence("batch_sizes", batch_sizes, item=lambda n, v: _checks.integer(n, v, low=1))
     dg = data.cuda()
-    rows = {f"GPU, bs = {bs}": bs for bs in sizes if bs < len(data)}
-    rows[MEANSHIFT_ALL] = len(data)
+    rows = {**{f"GPU, bs = {bs}": bs for bs in sizes if bs < len(data)}, MEANSHIFT_ALL: len(data)}
     return {name: bench(lambda bs=bs: meanshift_batched(dg, bs=bs).cpu(), name=name, repeat=repeat,
                         max_time=max_time) for name, bs in rows.items()}
 
 
-def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench gpu", progress: bool = False,
-               on_part=None) -> dict:
-    """Every GPU figure the book shows, in the reference file's format. GPU only.
-
-    Measures, on this machine: the CPU ladder of the MNIST-shaped product
-    (:func:`~lessonlib.bench.matmul.matmul_ladder`), its GPU rows (:func:`gpu_matmul_timings`), the
-    mean shift rows (:func:`~lessonlib.bench.meanshift.cpu_meanshift_timings`, :func:`gpu_meanshift_timings`),
-    the clustering table on the GPU (:func:`~lessonlib.bench.cluster.cluster_comparison`), the device's
-    copy bandwidth and the square product's GFLOP/s. A few minutes on an
-    H100/H200-class GPU.
+def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench gpu",
+               progress: bool = False, on_part=None) -> dict:
+    """Every GPU figure of the book, and the CPU rows they are compared with, measured here.
 
     Parameters
     ----------
     rows : int, default 50,000
-        Rows of x (MNIST's training set).
+        Rows of x.
     command : str
-        The command line that ran it, recorded in the provenance.
+        The command line that ran it, for the provenance.
     progress : bool, default False
-        Show a progress bar over the parts (tqdm, from the ``bench`` extra).
+        A progress bar over the parts (tqdm, from the ``bench`` extra).
     on_part : callable, optional
-        Called as ``on_part(name, seconds)`` as each part finishes (how
-        :mod:`lessonlib.bench.check` logs where the time goes).
+        Called as ``on_part(name, seconds)`` as each part ends.
 
     Returns
     -------
     dict
-        Follows ``lessonlib.bench.reference.SCHEMA``.
+        In the reference file's format (:func:`lessonlib.bench.reference.validate`).
     """
     require_gpu()
-    from ..timing import provenance
-
     rows = _checks.integer("rows", rows, low=5)
     _checks.text("command", command)
-    if on_part is not None:
-        _checks.callable_("on_part", on_part)
-    start = time.perf_counter()
-    when = provenance().when
+    on_part = _checks.callable_("on_part", on_part) if on_part is not None else lambda *_: None
+    start, when = time.perf_counter(), provenance().when
     x, w, source = mnist_data(rows)
     parts = {
         "CPU ladder": lambda: matmul_ladder(x, w),
@@ -274,48 +196,34 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
     for name in progress_bar(list(parts), desc="GPU report", unit="part", show=progress):
         began = time.perf_counter()
         done[name] = parts[name]()
-        if on_part is not None:
-            on_part(name, time.perf_counter() - began)
+        on_part(name, time.perf_counter() - began)
     cpu, gpu, ms_cpu, ms_gpu, bandwidth, square, cluster_rows = done.values()
     versions = hardware.report()
     report = {
-        "format": "lessonlib-gpu-reference",
-        "version": 1,
+        "format": FORMAT, "version": VERSION,
         "provenance": {
-            "gpu": hardware.gpu_name(),
-            "driver": hardware.driver_version(),
-            "cuda": torch.version.cuda or "none",
-            "torch": versions["torch"],
-            "numba": versions["numba"],
-            "numba_cuda": versions["numba-cuda"],
+            "gpu": hardware.gpu_name(), "driver": hardware.driver_version(),
+            "cuda": torch.version.cuda or "none", "torch": versions["torch"],
+            "numba": versions["numba"], "numba_cuda": versions["numba-cuda"],
             "python": versions["Python"],
             "cpu": f"{versions['CPU']} ({versions['CPU cores']} cores)",
-            "date": when,
-            "command": command,
-            "seconds": time.perf_counter() - start,
+            "date": when, "command": command, "seconds": time.perf_counter() - start,
         },
         "matmul": {
-            "shape": [list(x.shape), list(w.shape)],
-            "data": source,
-            "tpb": TPB,
-            "host_memory": HOST_MEMORY,
+            "shape": [list(x.shape), list(w.shape)], "data": source,
+            "tpb": TPB, "host_memory": HOST_MEMORY,
             "cpu": {fn: {"median_s": float(r["median (s)"]), "min_s": float(r["min (s)"]),
                          "iqr_s": float(r["IQR (s)"]), "samples": int(r["samples"]), "rows": n}
                     for fn, (n, r) in ladder_rows(cpu).items()},
             "gpu": {name: summary(t) for name, t in gpu.items()},
         },
-        "meanshift": {
-            "points": 1500,
-            "cpu": {name: summary(t) for name, t in ms_cpu.items()},
-            "gpu": {name: summary(t) for name, t in ms_gpu.items()},
-        },
-        "cluster": jsonable(cluster_rows.to_dict("records")),
+        "meanshift": {"points": 1500, "cpu": {k: summary(t) for k, t in ms_cpu.items()},
+                      "gpu": {k: summary(t) for k, t in ms_gpu.items()}},
+        "cluster": cluster_rows.to_dict("records"),
         "device_copy_GBps": bandwidth,
         "square_matmul": {"n": 4096, "GFLOP/s": square},
     }
-    report["provenance"]["seconds"] = time.perf_counter() - start
     return jsonable(report)
-
 
 
 def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
@@ -324,45 +232,34 @@ def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
     Parameters
     ----------
     timings : dict of str to Timing, or None
-        From :func:`gpu_matmul_timings`; None on a build without a GPU (every
-        row then reads "not measured on this build", unless a reference is given).
+        From :func:`gpu_matmul_timings`; None without a GPU.
     reference : dict, optional
-        A reference file (:func:`lessonlib.bench.reference.load_reference`). Used only
-        when ``timings`` is None: its medians fill a column headed "reference
-        median" (the caption must carry :func:`lessonlib.bench.reference.caption`).
+        Used without ``timings``; the caption then needs :func:`~lessonlib.bench.reference.caption`.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by row name (``claims.GPU_MATMUL_ROWS``, in order): the
-        median, what the row times, and the lecture's figure with its source.
+        Indexed by ``GPU_MATMUL_ROWS``: the median, what the row times, the lecture's figure.
     """
     import pandas as pd
 
     rows = list(GPU_MATMUL_ROWS)
-    if timings is None and reference is not None:
-        from .reference import validate
-
-        if not isinstance(reference, dict):
-            raise TypeError(f"reference must be a dict read by load_reference, or None, got {type(reference).__name__}")
-        ref = validate(reference, source="reference")["matmul"]["gpu"]
-        return pd.DataFrame({
-            "reference median": [format_seconds(ref[r]["median_s"]) for r in rows],
-            "what is timed": [GPU_MATMUL_ROWS[r] for r in rows],
-            "lecture (2022, its own GPU)": [LECTURE_GPU[r].value if r in LECTURE_GPU else "" for r in rows],
-        }, index=pd.Index(rows, name="GPU row"))
     if timings is not None:
-        if not isinstance(timings, dict) or not all(isinstance(t, Timing) for t in timings.values()):
-            raise TypeError("timings must be a dict of row name to Timing, or None")
-        missing = [r for r in rows if r not in timings]
-        if missing:
-            raise ValueError(f"timings is missing the rows {missing}")
-    return pd.DataFrame({
-        "median": [format_seconds(timings[r].median) if timings else "not measured on this build" for r in rows],
-        "what is timed": [GPU_MATMUL_ROWS[r] for r in rows],
-        "lecture (2022, its own GPU)": [LECTURE_GPU[r].value if r in LECTURE_GPU else "" for r in rows],
-        "lecture's source": [LECTURE_GPU[r].source if r in LECTURE_GPU else "" for r in rows],
-    }, index=pd.Index(rows, name="GPU row"))
+        med = _checks.seconds("timings", medians(timings), rows)
+        median = {"median": [format_seconds(med[r]) for r in rows]}
+    elif reference is not None:
+        if not isinstance(reference, dict):
+            raise TypeError(f"reference must be a dict read by load_reference, or None, got "
+                            f"{type(reference).__name__}")
+        ref = validate(reference, source="reference")["matmul"]["gpu"]
+        median = {"reference median": [format_seconds(ref[r]["median_s"]) for r in rows]}
+    else:
+        median = {"median": ["not measured on this build"] * len(rows)}
+    out = {**median, "what is timed": [GPU_MATMUL_ROWS[r] for r in rows]}
+    out["lecture (2022, its own GPU)"] = [getattr(LECTURE_GPU.get(r), "value", "") for r in rows]
+    if "median" in median:  # a reference's table leaves it out: its caption is long enough
+        out["lecture's source"] = [getattr(LECTURE_GPU.get(r), "source", "") for r in rows]
+    return pd.DataFrame(out, index=pd.Index(rows, name="GPU row"))
 
 
 def roofline_table(model: dict, measured: dict | None = None):
@@ -371,19 +268,14 @@ def roofline_table(model: dict, measured: dict | None = None):
     Parameters
     ----------
     model : dict of str to dict
-        Product name to :func:`lessonlib.ptx.roofline`'s result (``bytes``,
-        ``flops``, ``memory_s``, ``compute_s``, ``lower_bound_s``).
+        Product name to :func:`lessonlib.ptx.roofline`'s result.
     measured : dict of str to str, optional
-        Product name to what was measured, in words (see
-        :func:`roofline_measured`); a product left out reads "not measured:
-        no GPU in this build". Without it (a build without a GPU) the table
-        has no measured column.
+        Product name to what was measured, in words (:func:`roofline_measured`); without
+        it (a build without a GPU) the table has no measured column.
 
     Returns
     -------
     pandas.DataFrame
-        One row per product: the model's bytes, FLOPs, memory and arithmetic
-        times and lower bound, and the measured column when ``measured`` is given.
     """
     import pandas as pd
 
@@ -409,23 +301,21 @@ def roofline_table(model: dict, measured: dict | None = None):
 
 
 def roofline_measured(timings: dict, square: dict, *, mnist: str, square_name: str, n: int = 4096) -> dict:
-    """What this build measured of the two products of the roofline model, in words.
+    """What this build measured of the roofline model's two products, for :func:`roofline_table`.
 
     Parameters
     ----------
     timings : dict of str to Timing
         From :func:`gpu_matmul_timings`.
     square : dict of str to float
-        From :func:`gpu_square_gflops` (GFLOP/s).
+        From :func:`gpu_square_gflops`.
     mnist, square_name : str
-        The two products' names in the model.
+        The two products' names in the model; the square one is ``n`` × ``n``.
     n : int, default 4096
-        The square product's size.
 
     Returns
     -------
     dict of str to str
-        For :func:`roofline_table`'s ``measured``.
     """
     if not isinstance(timings, dict) or not isinstance(square, dict):
         raise TypeError("timings and square must be dicts, from gpu_matmul_timings and gpu_square_gflops")

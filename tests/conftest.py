@@ -13,8 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,8 +29,7 @@ SUMMARY: list[str] = []  # lines printed at the end of the run (browser summary)
 
 
 def pytest_collection_modifyitems(config, items):
-    # Unit tests first, while the strict build runs in the background (STRICT_BUILD; the
-    # unit tests that measure time allow for a busy machine). Then the book tests; the
+    # Unit tests first, on a quiet machine (some measure time). Then the book tests; the
     # fresh re-runs of every page go last: they run in the background (FRESH_RUNS) while
     # the other book tests, which time nothing, use the built site.
     items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
@@ -90,8 +87,8 @@ def code_pages() -> list[str]:
 class FreshRuns:
     """Every page with code executed again from scratch, two at a time, in the background.
 
-    Started once the strict build is done (so the build's own timings are
-    not disturbed by them), longest page first; the determinism tests
+    Started by :func:`built_site` once the strict build is done (so the build's
+    own timings are never disturbed), longest page first; the determinism tests
     run last and wait for their page. Each page runs in its own fresh kernel;
     the timings it prints are not compared.
     """
@@ -128,7 +125,6 @@ FRESH_RUNS = FreshRuns()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    STRICT_BUILD.stop()
     FRESH_RUNS.stop()
 
 
@@ -137,74 +133,34 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
-def _build_command(root: Path, *extra: str) -> list[str]:
-    """The strict build the Makefile runs, on the book at ``root``."""
-    jb = Path(sys.executable).with_name("jupyter-book")
-    return [str(jb), "build", str(root), "-W", "-n", "--keep-going", *extra]
-
-
 def jupyter_book(root: Path, *extra: str, preexec_fn=None) -> subprocess.CompletedProcess:
-    """Run the strict build the Makefile runs, on the book at ``root``, and wait for it."""
-    return subprocess.run(_build_command(root, *extra), capture_output=True, text=True,
-                          timeout=3600, preexec_fn=preexec_fn)
-
-
-class StrictBuild:
-    """The strict, full build of this book, run in the background while the unit tests run.
-
-    Started as soon as the collected tests include one that needs the built site
-    (:func:`pytest_collection_finish`). The HTML and Sphinx's environment are built
-    from scratch, so no page left over from an earlier build is tested; executed
-    outputs still come from the execution cache when lessonlib and the page's code
-    are unchanged. The test process lowers its own priority while the build runs,
-    so the pages' timings are disturbed as little as two cores allow. When the build
-    ends, the fresh re-runs of every page start (:class:`FreshRuns`).
-    """
-
-    def __init__(self):
-        self.proc, self.log, self.watcher = None, None, None
-
-    def start(self) -> None:
-        for stale in ("html", ".doctrees"):
-            shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
-        self.log = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(_build_command(ROOT, "--all"), stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True)
-        os.nice(5)  # the build keeps its priority; the tests below it take what is left
-        self.watcher = threading.Thread(target=self._then_fresh_runs, daemon=True)
-        self.watcher.start()
-
-    def _then_fresh_runs(self) -> None:
-        if self.proc.wait() == 0:
-            FRESH_RUNS.start()
-
-    def result(self) -> Path:
-        """Wait for the build; ``_build/html``, or the test fails with the build's output."""
-        if self.proc is None:  # collected late (e.g. by a plugin): build now
-            self.start()
-        self.watcher.join()
-        if self.proc.returncode != 0:
-            self.log.seek(0)
-            pytest.fail(f"strict book build failed (exit {self.proc.returncode}):\n"
-                        f"{self.log.read()[-12000:]}", pytrace=False)
-        return ROOT / "_build" / "html"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        if self.watcher is not None:
-            self.watcher.join()  # so no fresh runs start after the session
-
-
-STRICT_BUILD = StrictBuild()
-
-
-def pytest_collection_finish(session):
-    if any("built_site" in getattr(item, "fixturenames", ()) for item in session.items):
-        STRICT_BUILD.start()
+    """Run the strict build the Makefile runs, on the book at ``root``."""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return subprocess.run(
+        [str(jb), "build", str(root), "-W", "-n", "--keep-going", *extra],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        preexec_fn=preexec_fn,
+    )
 
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
-    """A strict, full build of this book (:class:`StrictBuild`); returns ``_build/html``."""
-    return STRICT_BUILD.result()
+    """A strict, full build of this book; returns ``_build/html``.
+
+    The HTML and Sphinx's environment are built from scratch, so no page left
+    over from an earlier build is tested; executed outputs still come from the
+    execution cache when lessonlib and the page's code are unchanged.
+    """
+    for stale in ("html", ".doctrees"):
+        shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
+    proc = jupyter_book(ROOT, "--all")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"strict book build failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
+    FRESH_RUNS.start()
+    return ROOT / "_build" / "html"

@@ -29,9 +29,9 @@ SUMMARY: list[str] = []  # lines printed at the end of the run (browser summary)
 
 
 def pytest_collection_modifyitems(config, items):
-    # Unit tests first, on a quiet machine (some measure time). Then the book tests; the
-    # fresh re-runs of every page go last: they run in the background (FRESH_RUNS) while
-    # the other book tests, which time nothing, use the built site.
+    # Unit tests first, then the book tests; the fresh re-runs of every page run in the
+    # background all along, at the lowest priority (FRESH_RUNS); the determinism tests,
+    # which wait for them, go last.
     items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda() or gpu_required():
@@ -85,18 +85,22 @@ def code_pages() -> list[str]:
 
 
 class FreshRuns:
-    """Every page with code executed again from scratch, two at a time, in the background.
+    """Every page with code executed again from scratch, one at a time, in the background.
 
-    Started by :func:`built_site` once the strict build is done (so the build's
-    own timings are never disturbed), longest page first; the determinism tests
-    run last and wait for their page. Each page runs in its own fresh kernel;
-    the timings it prints are not compared.
+    Started as soon as the determinism tests are collected (:func:`pytest_collection_finish`),
+    longest page first; those tests run last and wait for their page. Each page
+    runs in its own fresh kernel at the lowest priority (nice 19), so the other
+    tests and the strict build take the cores first and the build's timings stay
+    undisturbed but for the caches the two share; the timings a fresh run prints
+    are not compared.
     """
 
     def __init__(self):
         self.pool, self.futures = None, {}
 
     def start(self) -> None:
+        if self.pool is not None:
+            return
         import nbformat
         from myst_nb.core.read import read_myst_markdown_notebook
         from nbclient import NotebookClient
@@ -110,7 +114,8 @@ class FreshRuns:
 
         pages = code_pages()
         size = {p: len((ROOT / f"{p}.md").read_text()) for p in pages}
-        self.pool = ThreadPoolExecutor(max_workers=max(1, min(2, hardware.cpu_cores())))
+        # os.nice in the worker thread: on Linux it applies to that thread and the kernels it starts
+        self.pool = ThreadPoolExecutor(max_workers=1, initializer=os.nice, initargs=(19,))
         self.futures = {p: self.pool.submit(run, p) for p in sorted(pages, key=lambda p: -size[p])}
 
     def result(self, page: str):
@@ -122,6 +127,11 @@ class FreshRuns:
 
 
 FRESH_RUNS = FreshRuns()
+
+
+def pytest_collection_finish(session):
+    if any("fresh_runs" in getattr(item, "fixturenames", ()) for item in session.items):
+        FRESH_RUNS.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -155,6 +165,7 @@ def built_site() -> Path:
     """
     for stale in ("html", ".doctrees"):
         shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
+    FRESH_RUNS.start()  # if the determinism tests, which start it, were not collected first
     proc = jupyter_book(ROOT, "--all")
     if proc.returncode != 0:
         pytest.fail(
@@ -162,5 +173,4 @@ def built_site() -> Path:
             f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}",
             pytrace=False,
         )
-    FRESH_RUNS.start()
     return ROOT / "_build" / "html"

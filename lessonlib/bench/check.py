@@ -15,6 +15,7 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -267,13 +268,26 @@ def run(out, *, rows: int = 50_000, budget: float = 480.0, test_files=None) -> i
     log = open(out / "check.log", "w", encoding="utf-8", buffering=1)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Tee(saved[0], log), _Tee(saved[1], log)
-    faulthandler.dump_traceback_later(budget, exit=True, file=log)
+    watchdog = threading.Timer(budget, _stop, args=(log, budget))
+    watchdog.daemon = True
+    watchdog.start()
+    # faulthandler's own watchdog reads other threads' frames without the GIL, which can crash
+    # mid-dump: it stands behind the first, for a thread that never lets the GIL go.
+    faulthandler.dump_traceback_later(budget + 30, exit=True, file=log)
     try:
         return _run(out, record, rows=rows, test_files=test_files)
     finally:
+        watchdog.cancel()
         faulthandler.cancel_dump_traceback_later()
         sys.stdout, sys.stderr = saved
         log.close()
+
+
+def _stop(log, budget: float) -> None:
+    """The watchdog: write where every thread was to ``log``, then exit with status 1."""
+    print(f"Timeout ({budget:g} s): the check ran past its budget.", file=log, flush=True)
+    faulthandler.dump_traceback(file=log, all_threads=True)  # holding the GIL: every frame stands still
+    os._exit(1)
 
 
 def _run(out: Path, record: dict, *, rows: int, test_files) -> int:

@@ -39,12 +39,14 @@ GPU_OUT ?= _build/gpu-check
 gpu-check:
 	PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)
 
-# The environment: made once, remade when the requirements change. --no-compile: Python compiles
-# only the modules it imports, on first import, instead of all of them at install (~25 s here).
+# The environment: made once, remade when the requirements change. The bytecode is compiled once,
+# on every core (pip would compile it on one), and never left to Python: PYTHONDONTWRITEBYTECODE
+# may be set, and then every process would compile torch again from source.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-compile -r requirements.txt -e .
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null || true  # a few packages ship files that are not Python 3
 	touch $@
 
 # A local MathJax, so equations render with no internet. From the npm registry, pinned.

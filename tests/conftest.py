@@ -119,6 +119,7 @@ class FreshRuns:
         self.futures = {p: self.pool.submit(run, p) for p in sorted(pages, key=lambda p: -size[p])}
 
     def result(self, page: str):
+        self.start()  # already started, unless the tests were collected in an unusual way
         return self.futures[page].result()
 
     def stop(self) -> None:
@@ -165,7 +166,6 @@ def built_site() -> Path:
     """
     for stale in ("html", ".doctrees"):
         shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
-    FRESH_RUNS.start()  # if the determinism tests, which start it, were not collected first
     proc = jupyter_book(ROOT, "--all")
     if proc.returncode != 0:
         pytest.fail(

@@ -9,10 +9,14 @@ browser over it (``make unit`` leaves them out).
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,9 +33,9 @@ SUMMARY: list[str] = []  # lines printed at the end of the run (browser summary)
 
 
 def pytest_collection_modifyitems(config, items):
-    # Unit tests first, then the book tests; the fresh re-runs of every page run in the
-    # background all along, at the lowest priority (FRESH_RUNS); the determinism tests,
-    # which wait for them, go last.
+    # Unit tests first, while the strict build and the fresh re-runs of every page run in
+    # the background (STRICT_BUILD, FRESH_RUNS); then the book tests, which wait for the build;
+    # the determinism tests, which wait for the fresh runs, go last.
     items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda() or gpu_required():
@@ -84,41 +88,134 @@ def code_pages() -> list[str]:
     return [p for p in toc_pages() if "{code-cell}" in (ROOT / f"{p}.md").read_text()]
 
 
-class FreshRuns:
-    """Every page with code executed again from scratch, one at a time, in the background.
+# Two jobs run in the background from the start of the session, while the unit tests run:
+# the strict build of the whole book (STRICT_BUILD) and the fresh re-runs of every page
+# (FRESH_RUNS). The fixtures that need a job wait for it.
 
-    Started as soon as the determinism tests are collected (:func:`pytest_collection_finish`),
-    longest page first; those tests run last and wait for their page. Each page
-    runs in its own fresh kernel at the lowest priority (nice 19), so the other
-    tests and the strict build take the cores first and the build's timings stay
-    undisturbed but for the caches the two share; the timings a fresh run prints
-    are not compared.
+
+def _lower_priority(pid, nice: int) -> None:
+    """Give the scheduling group of process ``pid`` the niceness ``nice``.
+
+    Where the scheduler groups processes by session (Linux with
+    ``/proc/sys/kernel/sched_autogroup_enabled``), each session's group gets an
+    equal share of the CPU whatever the nice of its threads, and jupyter_client
+    starts every kernel in a session of its own: such a group is lowered by its own nice.
+    """
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError:  # no autogroups (not Linux, or a kernel built without them): thread nice suffices
+        pass
+
+
+class StrictBuild:
+    """The strict, full build of this book, in the background.
+
+    The HTML and Sphinx's environment are built from scratch, so no page left
+    over from an earlier build is tested; executed outputs still come from the
+    execution cache when lessonlib and the page's code are unchanged. Its
+    kernels share the cores with the unit tests; the page times it reports
+    are not those of an idle machine, and no test reads them.
     """
 
     def __init__(self):
-        self.pool, self.futures = None, {}
+        self.proc, self.log, self._lock = None, None, threading.Lock()
 
     def start(self) -> None:
-        if self.pool is not None:
-            return
+        with self._lock:
+            if self.proc is not None:
+                return
+            for stale in ("html", ".doctrees"):
+                shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
+            self.log = tempfile.TemporaryFile("w+")  # a file, not a pipe: it is read only at the end
+            jb = Path(sys.executable).with_name("jupyter-book")
+            self.proc = subprocess.Popen([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--all"],
+                                         stdout=self.log, stderr=subprocess.STDOUT, text=True,
+                                         start_new_session=True)
+
+    def result(self) -> Path:
+        self.start()  # already started, unless the tests were collected in an unusual way
+        returncode = self.proc.wait(timeout=3600)
+        if returncode != 0:
+            self.log.seek(0)
+            pytest.fail(f"strict book build failed (exit {returncode}):\n{self.log.read()[-12000:]}", pytrace=False)
+        return ROOT / "_build" / "html"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:  # the session ended early (-x, Ctrl-C)
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait()
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """The names a cell's code binds and the names it reads (IPython ``%``/``!`` lines read as nothing)."""
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+    return bound, read
+
+
+def without_measurements(cells: list) -> list:
+    """``cells`` less each 'timing' cell that binds no name a later cell kept reads.
+
+    A timing cell's outputs are measurements, never compared; what a fresh run
+    must reproduce are the other outputs, and a measurement that one of them
+    depended on (through a name, the random state, a setting) would show as a
+    difference. A timing cell that also computes something later cells use
+    (a trained model, say) stays.
+    """
+    needed, kept = set(), []
+    for cell in reversed(cells):
+        if cell.cell_type == "code":
+            bound, read = _names(cell.source)
+            if "timing" in cell.metadata.get("tags", []) and not bound & needed:
+                continue
+            needed |= read
+        kept.append(cell)
+    return kept[::-1]
+
+
+class FreshRuns:
+    """Every page with code executed again from scratch, one at a time, in the background.
+
+    Longest page first; the determinism tests run last and wait for their page.
+    Each page runs in its own fresh kernel at the lowest priority (nice 19, its
+    scheduling group too), so the other tests and the strict build take the
+    cores first. The measurements are left out (:func:`without_measurements`).
+    """
+
+    def __init__(self):
+        self.pool, self.futures, self._lock = None, {}, threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self.pool is not None:
+                return
+            pages = code_pages()
+            size = {p: len((ROOT / f"{p}.md").read_text()) for p in pages}
+            # os.nice in the worker thread: on Linux it applies to that thread and the kernels it starts
+            self.pool = ThreadPoolExecutor(max_workers=1, initializer=os.nice, initargs=(19,))
+            self.futures = {p: self.pool.submit(self._run, p) for p in sorted(pages, key=lambda p: -size[p])}
+
+    @staticmethod
+    def _run(page: str):
         import nbformat
         from myst_nb.core.read import read_myst_markdown_notebook
         from nbclient import NotebookClient
 
-        def run(page):
-            path = ROOT / f"{page}.md"
-            nb = nbformat.from_dict(read_myst_markdown_notebook(path.read_text(), path=path))
-            client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
-            client.on_notebook_start = lambda notebook: _lowest_priority(client.km.provisioner.pid)
-            client.execute()
-            return nb
-
-        pages = code_pages()
-        size = {p: len((ROOT / f"{p}.md").read_text()) for p in pages}
-        # os.nice in the worker thread: on Linux it applies to that thread and the kernels it starts
-        self.pool = ThreadPoolExecutor(max_workers=1, initializer=os.nice, initargs=(19,))
-        self.futures = {p: self.pool.submit(run, p) for p in sorted(pages, key=lambda p: -size[p])}
+        path = ROOT / f"{page}.md"
+        nb = nbformat.from_dict(read_myst_markdown_notebook(path.read_text(), path=path))
+        nb.cells = without_measurements(nb.cells)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.on_notebook_start = lambda notebook: _lower_priority(client.km.provisioner.pid, 19)
+        client.execute()
+        return nb
 
     def result(self, page: str):
         self.start()  # already started, unless the tests were collected in an unusual way
@@ -129,29 +226,18 @@ class FreshRuns:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _lowest_priority(pid: int) -> None:
-    """Put the kernel ``pid`` behind every other process of the machine.
-
-    Its threads already inherit nice 19, but jupyter_client starts each kernel in a
-    session of its own, and where the scheduler groups processes by session
-    (``/proc/sys/kernel/sched_autogroup_enabled``), the session's group shares the CPU
-    equally with the test session's: the group's own nice must be 19 too.
-    """
-    try:
-        Path(f"/proc/{pid}/autogroup").write_text("19")
-    except OSError:  # no autogroups (not Linux, or a kernel built without them): nice 19 suffices
-        pass
-
-
-FRESH_RUNS = FreshRuns()
+STRICT_BUILD, FRESH_RUNS = StrictBuild(), FreshRuns()
 
 
 def pytest_collection_finish(session):
-    if any("fresh_runs" in getattr(item, "fixturenames", ()) for item in session.items):
-        FRESH_RUNS.start()
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    jobs = [job.start for name, job in (("built_site", STRICT_BUILD), ("fresh_runs", FRESH_RUNS)) if name in used]
+    if jobs:
+        threading.Thread(target=lambda: [start() for start in jobs], daemon=True).start()
 
 
 def pytest_sessionfinish(session, exitstatus):
+    STRICT_BUILD.stop()
     FRESH_RUNS.stop()
 
 
@@ -160,33 +246,20 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
-def jupyter_book(root: Path, *extra: str, preexec_fn=None) -> subprocess.CompletedProcess:
-    """Run the strict build the Makefile runs, on the book at ``root``."""
+def jupyter_book(root: Path, *extra: str, env=None, preexec_fn=None) -> subprocess.CompletedProcess:
+    """Run the strict build the Makefile runs, on the book at ``root`` (``env``: the whole environment)."""
     jb = Path(sys.executable).with_name("jupyter-book")
     return subprocess.run(
         [str(jb), "build", str(root), "-W", "-n", "--keep-going", *extra],
         capture_output=True,
         text=True,
         timeout=3600,
+        env=env,
         preexec_fn=preexec_fn,
     )
 
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
-    """A strict, full build of this book; returns ``_build/html``.
-
-    The HTML and Sphinx's environment are built from scratch, so no page left
-    over from an earlier build is tested; executed outputs still come from the
-    execution cache when lessonlib and the page's code are unchanged.
-    """
-    for stale in ("html", ".doctrees"):
-        shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
-    proc = jupyter_book(ROOT, "--all")
-    if proc.returncode != 0:
-        pytest.fail(
-            f"strict book build failed (exit {proc.returncode}):\n"
-            f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}",
-            pytrace=False,
-        )
-    return ROOT / "_build" / "html"
+    """A strict, full build of this book (:class:`StrictBuild`); returns ``_build/html``."""
+    return STRICT_BUILD.result()

@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
-from conftest import FRESH_RUNS, ROOT, SUMMARY, book_ext, code_pages, jupyter_book, toc_pages
+from conftest import (FRESH_RUNS, ROOT, SUMMARY, book_ext, code_pages, jupyter_book, toc_pages,
+                      without_measurements)
 
 from lessonlib.hardware import cpu_cores as hardware_cores
 
@@ -137,37 +138,46 @@ def _caption(html: str) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
+COLAB_REPO = "someone/lesson12-book"  # what book.yml passes on GitHub, for test_colab
+COLAB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="session")
 def three_builds(tmp_path_factory):
-    """One small book built three times, as the cache tests need it (each build costs seconds).
+    """One small book built three times, as the cache and Colab tests need it (each build costs seconds).
 
     1. ``first``: from scratch, with a page-time target of 1 ms, so every page is over it;
-    2. ``later``: ``--all`` again, on one core only (as if on another machine), nothing changed;
+    2. ``later``: ``--all`` again, on one core only (as if on another machine), nothing changed,
+       with a repository and a commit to link to Colab (as book.yml gives them);
     3. ``changed``: ``--all`` after a comment was added to the book's lessonlib copy.
 
-    Returns each build's process and the HTML of the pages right after it.
+    Returns, for each build, its process, the HTML of the pages right after it, and a copy of its site.
     """
     import os
 
+    ext = book_ext("lessonlib_book")
     root = _one_page_book(tmp_path_factory.mktemp("three_builds"))
     config = root / "_config.yml"
     config.write_text(re.sub(r"lessonlib_page_target_s: \S+", "lessonlib_page_target_s: 0.001", config.read_text()))
-    html = root / "_build/html/book"
+    site = root / "_build/html"
+    local = {k: v for k, v in os.environ.items() if k not in (ext.REPOSITORY_ENV, ext.COMMIT_ENV)}
 
-    def build(*extra, preexec_fn=None):
-        proc = jupyter_book(root, *extra, preexec_fn=preexec_fn)
+    def build(name, *extra, env=local, preexec_fn=None):
+        proc = jupyter_book(root, *extra, env=env, preexec_fn=preexec_fn)
         assert proc.returncode == 0, proc.stdout[-4000:]
-        return proc, {page: (html / f"{page}.html").read_text() for page in ("tiny", "status")}
+        copy = shutil.copytree(site, tmp_path_factory.mktemp(f"site_{name}"), dirs_exist_ok=True)
+        return proc, {page: (site / f"book/{page}.html").read_text() for page in ("tiny", "status")}, copy
 
-    runs = {"first": build()}
+    runs = {"first": build("first")}
+    colab = {**local, ext.REPOSITORY_ENV: COLAB_REPO, ext.COMMIT_ENV: COLAB_COMMIT}
     if hardware_cores() >= 2:  # on one core only: as if another machine (fewer cores) built it
         one_core = {min(os.sched_getaffinity(0))}
-        runs["later"] = build("--all", preexec_fn=lambda: os.sched_setaffinity(0, one_core))
+        runs["later"] = build("later", "--all", env=colab, preexec_fn=lambda: os.sched_setaffinity(0, one_core))
     else:
-        runs["later"] = build("--all")
+        runs["later"] = build("later", "--all", env=colab)
     with open(root / "lessonlib/hardware.py", "a") as f:
         f.write("\n# lessonlib changed\n")
-    runs["changed"] = build("--all")
+    runs["changed"] = build("changed", "--all")
     return runs
 
 
@@ -184,7 +194,7 @@ def test_cached_page_keeps_its_provenance_and_status_page_always_runs(three_buil
     The cached page's caption still names the machine and time of the run that
     measured it; the status page, never cached, describes the new build.
     """
-    (_, first), (later_proc, later) = three_builds["first"], three_builds["later"]
+    (_, first, _), (later_proc, later, _) = three_builds["first"], three_builds["later"]
     caption = _caption(first["tiny"])
     m = re.fullmatch(r"Tiny\. Measured on (.+), (\d{4}-\d\d-\d\d \d\d:\d\d UTC)\.", caption)
     assert m, caption
@@ -198,11 +208,47 @@ def test_cached_page_keeps_its_provenance_and_status_page_always_runs(three_buil
 
 
 def test_page_over_the_target_is_reported_and_the_build_passes(three_builds):
-    proc, html = three_builds["first"]
+    proc, html, _ = three_builds["first"]
     assert re.search(r"pages over the 0\.001 s target: .*book/status \d+ s", proc.stdout), proc.stdout[-3000:]
     assert re.search(r"page times \(target 0\.001 s each\): .*book/tiny \d", proc.stdout)
     assert "Within the 0.001 s target" in html["status"] and "this build" in html["status"]
     assert "✅" not in html["status"]
+
+
+COLAB_HREF = re.compile(r'href="(https://colab\.research\.google\.com/[^"]*)"')
+
+
+def _colab_links(html_dir) -> dict[str, list[str]]:
+    return {p.relative_to(html_dir).as_posix(): COLAB_HREF.findall(p.read_text()) for p in html_dir.rglob("*.html")}
+
+
+def test_a_build_links_each_notebook_to_colab_only_with_a_repository(three_builds):
+    """The one-page book's rebuild with a repository and a commit links to Colab; the builds without, not."""
+    html = three_builds["later"][2]
+    links = _colab_links(html)
+    base = f"https://colab.research.google.com/github/{COLAB_REPO}/blob/notebooks"
+    assert links["book/tiny.html"] == [f"{base}/book/tiny.ipynb"]
+    assert links["book/status.html"] == [f"{base}/book/status.ipynb"]
+    assert not any(v for k, v in links.items() if k not in ("book/tiny.html", "book/status.html"))
+    page = (html / "book/tiny.html").read_text()
+    (logo,) = re.findall(r'<img alt="Open in Colab logo" src="([^"]+)"', page)
+    assert (html / "book" / logo).resolve().is_file()  # served by the site itself: nothing fetched from Colab
+    nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = code[0]
+    assert book_ext("lessonlib_book").READER_CELL_TAG in first.metadata["tags"] and not first.get("outputs")
+    assert f"prepare('lessonlib @ git+https://github.com/{COLAB_REPO}.git@{COLAB_COMMIT}', '{COLAB_COMMIT}')" in first.source
+    assert code[1].source.startswith("from lessonlib import book")
+    assert any(o.get("output_type") == "execute_result" for c in nb.cells for o in c.get("outputs", []))
+    assert book_ext("lessonlib_book").READER_CELL_TAG not in page and "prepare(" not in page  # the HTML page never shows the cell
+
+    for name in ("first", "changed"):  # from scratch, and --all after a change: no repository either time
+        html = three_builds[name][2]
+        assert not any(_colab_links(html).values()), name
+        assert "colab" not in (html / "book/tiny.html").read_text().lower(), name
+        nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.source.rstrip().endswith("print(prepare(None, None))"), name
 
 
 def test_page_over_the_limit_fails_the_build(one_page_book):
@@ -277,7 +323,7 @@ def fresh_runs(built_site):
 
 @pytest.mark.parametrize("page", CODE_PAGES)
 def test_fresh_run_reproduces_the_build(fresh_runs, page):
-    """Run the page again from scratch: every non-timing output equals the built one."""
+    """Run the page again from scratch, without its measurements: every non-timing output equals the built one."""
     fresh, built = fresh_runs[page]
     for (source, new), (_, old) in zip(_comparable(fresh), _comparable(built), strict=True):
         assert new == old, f"outputs differ in the cell starting {source.splitlines()[0]!r}:\n{new!r:.1500}\n!=\n{old!r:.1500}"
@@ -443,6 +489,23 @@ def test_downloaded_notebook_runs_against_lessonlib(built_site, tmp_path):
     ran = sum(1 for c in nb.cells if c.cell_type == "code")
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     SUMMARY.append(f"download: calculus.ipynb from the site ran {ran} code cells without error in a fresh kernel")
+
+
+def test_fresh_runs_leave_out_only_the_measurements_nothing_needs():
+    cell = nbformat.v4.new_code_cell
+    cells = [
+        cell("import torch\nx = torch.ones(3)"),
+        cell("model, t = train(x)\nprint(t)", metadata={"tags": ["timing"]}),  # model is read below: kept
+        cell("%%time\nslow = bench(x)\nprint(slow)", metadata={"tags": ["timing"]}),  # read only by a timing cell
+        cell("from lessonlib import timing as tm\nprint(tm, slow)", metadata={"tags": ["timing", "remove-cell"]}),
+        nbformat.v4.new_markdown_cell("The model: {glue:text}`t`"),
+        cell("print(model(x))"),
+    ]
+    kept = without_measurements(cells)
+    assert [c.source.split("\n")[0] for c in kept] == ["import torch", "model, t = train(x)",
+                                                       "The model: {glue:text}`t`", "print(model(x))"]
+    assert without_measurements(kept) == kept and len(cells) == 6  # the input list is not changed
+    assert _comparable(nbformat.v4.new_notebook(cells=kept)) == _comparable(nbformat.v4.new_notebook(cells=cells))
 
 
 def test_determinism_check_leaves_out_machine_cells_and_nothing_else():

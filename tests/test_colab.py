@@ -1,23 +1,19 @@
 """"Open in Colab": a plain link on every page with a notebook, only when the build knows its repository.
 
-The unit tests call the extension's functions; the ``book``-marked test builds
-the one-page book (tests/test_book_build.py) with a repository and without one.
+These tests call the extension's functions; tests/test_book_build.py checks the
+one-page book built with a repository and without one.
 Colab itself cannot be reached from here: the tests check the URL it would open.
 """
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 import nbformat
 import pytest
-from conftest import ROOT, book_ext, jupyter_book
-from test_book_build import one_page_book  # noqa: F401 - the fixture
-
-REPO = "someone/lesson12-book"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-COLAB_HREF = re.compile(r'href="(https://colab\.research\.google\.com/[^"]*)"')
+from conftest import ROOT, book_ext
+from test_book_build import COLAB_COMMIT as COMMIT
+from test_book_build import COLAB_REPO as REPO
 
 
 ext = book_ext("lessonlib_book")
@@ -87,45 +83,6 @@ def test_the_reader_cell_goes_first_once_and_the_notebook_is_not_changed():
                                           f"'{COMMIT}'))")
     assert ext.with_reader_cell(nb, "", "").cells[1].source.rstrip().endswith("print(prepare(None, None))")
     nbformat.validate(twice)
-
-
-def _colab_links(html_dir) -> dict[str, list[str]]:
-    return {p.relative_to(html_dir).as_posix(): COLAB_HREF.findall(p.read_text()) for p in html_dir.rglob("*.html")}
-
-
-@pytest.mark.book
-def test_a_build_links_each_notebook_to_colab_only_with_a_repository(one_page_book, monkeypatch):  # noqa: F811
-    monkeypatch.setenv(ext.REPOSITORY_ENV, REPO)
-    monkeypatch.setenv(ext.COMMIT_ENV, COMMIT)
-    proc = jupyter_book(one_page_book)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    html = one_page_book / "_build/html"
-    links = _colab_links(html)
-    base = f"https://colab.research.google.com/github/{REPO}/blob/notebooks"
-    assert links["book/tiny.html"] == [f"{base}/book/tiny.ipynb"]
-    assert links["book/status.html"] == [f"{base}/book/status.ipynb"]
-    assert not any(v for k, v in links.items() if k not in ("book/tiny.html", "book/status.html"))
-    page = (html / "book/tiny.html").read_text()
-    (logo,) = re.findall(r'<img alt="Open in Colab logo" src="([^"]+)"', page)
-    assert (html / "book" / logo).resolve().is_file()  # served by the site itself: nothing fetched from Colab
-    nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    first = code[0]
-    assert ext.READER_CELL_TAG in first.metadata["tags"] and not first.get("outputs")
-    assert f"prepare('lessonlib @ git+https://github.com/{REPO}.git@{COMMIT}', '{COMMIT}')" in first.source
-    assert code[1].source.startswith("from lessonlib import book")
-    assert any(o.get("output_type") == "execute_result" for c in nb.cells for o in c.get("outputs", []))
-    assert ext.READER_CELL_TAG not in page and "prepare(" not in page  # the HTML page never shows the cell
-
-    monkeypatch.delenv(ext.REPOSITORY_ENV)
-    monkeypatch.delenv(ext.COMMIT_ENV)
-    proc = jupyter_book(one_page_book, "--all")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert not any(_colab_links(html).values())
-    assert "colab" not in (html / "book/tiny.html").read_text().lower()
-    nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
-    first = next(c for c in nb.cells if c.cell_type == "code")
-    assert first.source.rstrip().endswith("print(prepare(None, None))")
 
 
 def test_every_lesson_chapter_gets_a_notebook_and_so_a_link():

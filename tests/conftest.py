@@ -36,8 +36,10 @@ def pytest_collection_modifyitems(config, items):
     # Unit tests first, while the strict build and the fresh re-runs of every page run in
     # the background (STRICT_BUILD, FRESH_RUNS); then the book tests that build books of their
     # own, then those that wait for the strict build; the determinism tests, which wait for
-    # the fresh runs, go last.
+    # the fresh runs, go last. Among the unit tests, those that run lessonlib's compiled
+    # (Numba) functions go after the others, so that the one compile (NUMBA_CACHE) is done.
     items.sort(key=lambda item: (item.get_closest_marker("book") is not None,
+                                 _module(item) in NUMBA_MODULES,
                                  "built_site" in getattr(item, "fixturenames", ()),
                                  item.originalname == "test_fresh_run_reproduces_the_build"))
     if hardware.has_cuda() or gpu_required():
@@ -90,10 +92,10 @@ def code_pages() -> list[str]:
     return [p for p in toc_pages() if "{code-cell}" in (ROOT / f"{p}.md").read_text()]
 
 
-# Three kinds of job run in the background from the start of the session, while the unit
-# tests run: the strict build of the whole book (STRICT_BUILD), the fresh re-runs of every
-# page (FRESH_RUNS) and the builds of small books (SMALL_BUILDS). The fixtures that need a
-# job wait for it.
+# Four kinds of job run in the background from the start of the session, while the unit
+# tests run: the one compile of lessonlib's Numba functions (NUMBA_CACHE), then the strict
+# build of the whole book (STRICT_BUILD) and the fresh re-runs of every page (FRESH_RUNS);
+# and the builds of small books (SMALL_BUILDS). The fixtures that need a job wait for it.
 
 
 def _lower_priority(pid, nice: int) -> None:
@@ -294,18 +296,85 @@ class SmallBuilds:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-STRICT_BUILD, FRESH_RUNS, SMALL_BUILDS = StrictBuild(), FreshRuns(), SmallBuilds()
+class NumbaCache:
+    """lessonlib's cached Numba functions compiled once, in a process of its own, at the start.
+
+    In a fresh checkout their on-disk cache is empty, and the strict build's first page,
+    the fresh run of the clustering page and the unit tests would each compile the same
+    functions at the same time (about 25 CPU-s each). The strict build, the fresh runs and
+    the unit tests in :data:`NUMBA_MODULES` start after this process has written the cache;
+    the other unit tests run meanwhile. Should it fail, the tests that run the functions
+    compile them and report the error themselves.
+    """
+
+    # Every compiled function, in every signature the book and the tests use (float64; LSH also float32).
+    WARM = "\n".join((
+        "import torch",
+        "from lessonlib import cluster, lsh",
+        "X = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))",
+        "cluster.kmeans(X, 3, method='fused')",
+        "cluster.dbscan(X, eps=0.3, method='fused')",
+        "for dtype in (torch.float32, torch.float64):",
+        "    lsh.query(lsh.build(X.to(dtype)), X.to(dtype), 3, method='fused')",
+    ))
+
+    def __init__(self):
+        self.proc, self._lock = None, threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self.proc is None:
+                self.proc = subprocess.Popen([sys.executable, "-c", self.WARM], cwd=ROOT,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait(self) -> None:
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# The test modules whose tests run the compiled functions (directly, or through lessonlib.bench).
+NUMBA_MODULES = {"test_bench_check", "test_bench_claims", "test_bench_cli", "test_bench_cluster", "test_bench_gpu",
+                 "test_bench_lsh", "test_bench_reference", "test_bench_registry", "test_checks", "test_cluster",
+                 "test_lsh", "test_teaching_code"}
+
+STRICT_BUILD, FRESH_RUNS, SMALL_BUILDS, NUMBA_CACHE = StrictBuild(), FreshRuns(), SmallBuilds(), NumbaCache()
+
+
+@pytest.fixture(autouse=True)
+def _numba_cache(request):
+    """The tests in :data:`NUMBA_MODULES` wait for :data:`NUMBA_CACHE` (done long before, as a rule)."""
+    if _module(request.node) in NUMBA_MODULES:
+        NUMBA_CACHE.wait()
+
+
+def _module(item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__ if module is not None else ""
 
 
 def pytest_collection_finish(session):
     used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     jobs = [job.start for name, job in (("built_site", STRICT_BUILD), ("fresh_runs", FRESH_RUNS)) if name in used]
+    if jobs or any(_module(item) in NUMBA_MODULES for item in session.items):
+        NUMBA_CACHE.start()
+
+    def start_after_the_compile():
+        NUMBA_CACHE.wait()
+        for start in jobs:
+            start()
+
     if jobs:
-        threading.Thread(target=lambda: [start() for start in jobs], daemon=True).start()
+        threading.Thread(target=start_after_the_compile, daemon=True).start()
     SMALL_BUILDS.start(sorted(used & SMALL_BUILDS.jobs.keys()))
 
 
 def pytest_sessionfinish(session, exitstatus):
+    NUMBA_CACHE.stop()
     STRICT_BUILD.stop()
     FRESH_RUNS.stop()
     SMALL_BUILDS.stop()

@@ -11,6 +11,7 @@ least time a product can take on an H200.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import _checks, kernels
-from .hardware import COMPILE_ONLY_ENV
+from .hardware import COMPILE_ONLY_ENV, package_version
 
 ARCHS = ("sm_80", "sm_90")  # the A100 and the H100/H200
 REQUIREMENT = "cuda-toolkit[nvcc,nvrtc,nvvm]==13.0.3"  # as in requirements.txt: NVVM, NVRTC and ptxas
@@ -282,7 +283,10 @@ def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) ->
 
     The work is done in a fresh Python process on Numba's real CUDA target (this
     one may be on the simulator), waiting at most ``timeout`` seconds; results
-    are cached for the life of this process. Returns ``(label, arch)`` to
+    are cached for the life of this process, and on disk in ``CACHE_DIR``
+    (beside Numba's cache), keyed on the spec, the architecture, the source of
+    the kernels and of this module, and the compilers' versions: a kernel
+    compiled once is not compiled again until one of them changes. Returns ``(label, arch)`` to
     :class:`Compiled`, with ``error`` set where the compiler rejects a kernel;
     RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the
     compiler process fails.
@@ -291,25 +295,52 @@ def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) ->
     return dict(_compile_cached(specs, archs, float(timeout)))
 
 
+CACHE_DIR = Path(__file__).resolve().parent / "__pycache__" / "ptx"
+
+
+def _cache_file(spec: KernelSpec, arch: str, ptxas: Path) -> Path:
+    """Where the result for ``spec`` on ``arch`` is kept: named by a hash of everything it depends on."""
+    h = hashlib.sha256(json.dumps([asdict(spec), arch, str(ptxas), ptxas.stat().st_size]).encode())
+    for source in (kernels.__file__, __file__):
+        h.update(Path(source).read_bytes())
+    for dist in ("numba", "numba-cuda", "nvidia-nvvm", "nvidia-cuda-nvcc", "nvidia-cuda-nvrtc"):
+        h.update(package_version(dist).encode())
+    return CACHE_DIR / f"{h.hexdigest()[:32]}.json"
+
+
 @lru_cache(maxsize=8)
 def _compile_cached(specs, archs, timeout):
     ptxas = find_ptxas()  # fail early, naming the package
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env[COMPILE_ONLY_ENV] = "1"
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    job = {"specs": [asdict(s) for s in specs], "archs": list(archs), "ptxas": str(ptxas)}
-    proc = subprocess.run([sys.executable, "-m", "lessonlib.ptx"], input=json.dumps(job), capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=root)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the kernel compiler process failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    results = json.loads(proc.stdout)
-    if results.get("fatal"):
-        raise RuntimeError(results["fatal"])
+    files = {(s.label, a): _cache_file(s, a, ptxas) for s in specs for a in archs}
+    results = {key: json.loads(f.read_text()) for key, f in files.items() if f.is_file()}
+    todo = [s for s in specs if any((s.label, a) not in results for a in archs)]
+    if todo:
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+        env[COMPILE_ONLY_ENV] = "1"
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        job = {"specs": [asdict(s) for s in todo], "archs": list(archs), "ptxas": str(ptxas)}
+        proc = subprocess.run([sys.executable, "-m", "lessonlib.ptx"], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=timeout, env=env, cwd=root)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the kernel compiler process failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        new = json.loads(proc.stdout)
+        if new.get("fatal"):
+            raise RuntimeError(new["fatal"])
+        for s in todo:
+            for a in archs:
+                results[(s.label, a)] = r = new["kernels"][f"{s.label}|{a}"]
+                try:  # written whole, then renamed: a reader never sees half a file
+                    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+                    tmp = files[(s.label, a)].with_suffix(f".{os.getpid()}.tmp")
+                    tmp.write_text(json.dumps(r))
+                    os.replace(tmp, files[(s.label, a)])
+                except OSError:  # a read-only install: no disk cache, the results still stand
+                    pass
     out = {}
     for s in specs:
         for a in archs:
-            r = results["kernels"][f"{s.label}|{a}"]
+            r = results[(s.label, a)]
             info = PtxasInfo(**r["info"]) if r["info"] else None
             out[(s.label, a)] = Compiled(s, a, r["ptx"], r["log"], info, r["error"])
     return tuple(out.items())

@@ -1,15 +1,18 @@
 """The kernels compiled for the real CUDA target (sm_80 and sm_90) with NVVM and ptxas.
 
 This test process runs on Numba's CUDA simulator (conftest); lessonlib.ptx compiles
-in a separate process, once per module here. No GPU or driver is needed, only the
+in a separate process, or reads what it compiled before from its disk cache (the
+planted kernels are always compiled). No GPU or driver is needed, only the
 nvidia-nvvm, nvidia-cuda-nvrtc and nvidia-cuda-nvcc wheels that requirements.txt installs.
 """
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from lessonlib import ptx
+from lessonlib import kernels, ptx
 from lessonlib.ptx import ARCHS, BOOK_KERNELS, KernelSpec
 
 # The planted kernels: the shipped sources at sizes that break a budget.
@@ -26,8 +29,11 @@ def compiled():
 
 
 @pytest.fixture(scope="module")
-def planted():
-    return ptx.compile_kernels(PLANTED, ("sm_90",))
+def planted(tmp_path_factory):
+    # An empty disk cache of its own: the compiler process runs in every session, whatever is cached.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ptx, "CACHE_DIR", tmp_path_factory.mktemp("ptx-cache"))
+        return ptx.compile_kernels(PLANTED, ("sm_90",))
 
 
 def test_the_test_process_is_on_the_simulator_but_the_compiler_is_not(compiled):
@@ -221,3 +227,24 @@ def test_a_missing_ptxas_is_named(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="install the nvidia-cuda-nvcc wheel"):
         ptx.find_ptxas()
+
+
+def test_the_disk_cache_returns_what_the_compiler_said_and_misses_when_a_kernel_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(ptx, "CACHE_DIR", tmp_path / "cache")
+    spec = KernelSpec("disk cache check: naive, TPB 8", "naive", tpb=8)
+    fresh = ptx.compile_kernels([spec], ("sm_90",))[(spec.label, "sm_90")]  # compiled: this label is new
+    assert fresh.error is None and ".target sm_90" in fresh.ptx
+    (entry,) = (tmp_path / "cache").iterdir()
+    planted = json.loads(entry.read_text())
+    planted["ptx"] = "// planted: read from the disk cache"
+    entry.write_text(json.dumps(planted))
+    ptx._compile_cached.cache_clear()  # this process's own cache forgets: only the disk remembers
+    assert ptx.compile_kernels([spec], ("sm_90",))[(spec.label, "sm_90")].ptx == planted["ptx"]
+    # Another kernel source, another entry: an edited kernel is compiled again, never served stale.
+    changed = tmp_path / "kernels.py"
+    changed.write_text(Path(kernels.__file__).read_text() + "\n# changed\n")
+    ptxas = ptx.find_ptxas()
+    before = ptx._cache_file(spec, "sm_90", ptxas)
+    monkeypatch.setattr(kernels, "__file__", str(changed))
+    assert ptx._cache_file(spec, "sm_90", ptxas) != before
+    assert before == entry

@@ -43,9 +43,10 @@ gpu-check:
 	PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)
 
 # OpenMP threads (torch's, scikit-learn's, Numba's parallel loops) sleep as soon as they are idle
-# instead of spinning. Idle, the pages take the same time (clustering 20.6 s against 21.5 s) on less
-# CPU; beside other work (the tests run the build beside the unit tests) the default spin turned one
-# page's 21 s into 83 s. The book and the tests run under the same setting.
+# instead of spinning. Idle, the pages take the same time on less CPU; beside other work (the tests
+# run the build beside the unit tests) the default spin made a page several times slower (the
+# clustering page on the 2-core machine, 2026-12-02: 20.6 s against 21.5 s idle, 28 s against 83 s
+# beside one busy process). The book and the tests run under the same setting.
 export OMP_WAIT_POLICY ?= PASSIVE
 
 # Bytecode: make's commands run with PYTHONDONTWRITEBYTECODE unset (it may be set, and then every

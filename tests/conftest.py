@@ -332,7 +332,11 @@ class NumbaCache:
 
     def wait(self) -> None:
         for proc in self.procs:
-            proc.wait()
+            try:
+                proc.wait(timeout=600)  # about 15 s on two cores; never a hung session
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def stop(self) -> None:
         for proc in self.procs:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -29,32 +30,54 @@ def test_strict_build_writes_every_page(built_site):
         assert (built_site / f"{page}.html").is_file(), page
 
 
-def test_cache_is_keyed_on_lessonlib_source_and_machine(built_site, monkeypatch):
+def _page_code(page: str) -> str:
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    path = ROOT / f"{page}.md"
+    nb = read_myst_markdown_notebook(path.read_text(), path=path)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_cache_is_keyed_on_each_pages_modules_and_the_machine(built_site, monkeypatch):
     ext = book_ext("lessonlib_book")
-    ref = ROOT / ext.REFERENCE
-    key = ext.cache_key(ROOT / "lessonlib", ext.machine_key(), ref)
-    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref) != key
-    assert ext.cache_key(ROOT / "lessonlib", "NVIDIA H200, 570.10", ref) != ext.cache_key(
-        ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref)
+    ref, code = ROOT / ext.REFERENCE, _page_code("book/gpu_kernels")
+    key = ext.page_key(code, ROOT / "lessonlib", ext.machine_key(), ref)
+    assert ext.page_key(code, ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref) != key
+    assert ext.page_key(code, ROOT / "lessonlib", "NVIDIA H200, 570.10", ref) != ext.page_key(
+        code, ROOT / "lessonlib", "NVIDIA H200, 580.65.06", ref)
     monkeypatch.setattr(ext.shutil, "which", lambda name: None)
     assert ext.machine_key() == "cpu"
-    caches = sorted(p.name for p in (ROOT / "_build/.jupyter_cache").iterdir())
-    assert caches == [f"lessonlib-{key}"]
+    assert sorted(p.name for p in (ROOT / "_build/.jupyter_cache").iterdir()) == [ext.CACHE]
+    keys = json.loads((ROOT / "_build/.jupyter_cache" / ext.CACHE / ext.KEYS).read_text())
+    assert set(keys) == set(CODE_PAGES)
+    assert keys["book/gpu_kernels"] == ext.page_key(code, ROOT / "lessonlib", "cpu", ref)
 
 
-def test_lessonlib_hash_sees_every_change(tmp_path):
+def test_a_page_is_keyed_on_the_modules_it_imports_and_on_nothing_else(tmp_path):
+    """Editing a module no page imports (the GPU check) re-runs no page; editing one a page imports re-runs it."""
     ext = book_ext("lessonlib_book")
-    pkg = tmp_path / "lessonlib"
+    pkg, ref = tmp_path / "lessonlib", tmp_path / "reference_gpu.json"
     shutil.copytree(ROOT / "lessonlib", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    before = ext.lessonlib_hash(pkg)
+    codes = {page: _page_code(page) for page in CODE_PAGES}
+
+    def keys():
+        return {page: ext.page_key(code, pkg, "cpu", ref) for page, code in codes.items()}
+
+    before = keys()
+    assert "bench.gpu" in ext.page_modules(codes["book/gpu_kernels"], ext.module_graph(pkg))
     (pkg / "__pycache__").mkdir(exist_ok=True)
     (pkg / "__pycache__" / "x.pyc").write_bytes(b"ignored")
-    assert ext.lessonlib_hash(pkg) == before
-    with open(pkg / "timing.py", "a") as f:
+    with open(pkg / "bench/check.py", "a") as f:
+        f.write("\n# the GPU check changed\n")
+    assert keys() == before  # no page imports it
+    with open(pkg / "kernels.py", "a") as f:
         f.write("\n# a comment is a change\n")
-    assert ext.lessonlib_hash(pkg) != before
-    (pkg / "timing.py").rename(pkg / "timing2.py")
-    assert ext.lessonlib_hash(pkg) not in (before,)
+    after = keys()
+    changed = {page for page in codes if after[page] != before[page]}
+    assert "book/gpu_kernels" in changed and "book/gpu_kernels_further" in changed
+    assert "book/calculus" not in changed and "book/clip_inverse" not in changed
+    # a module imported only inside a function counts: lessonlib.bench.reference imports lessonlib.book so
+    assert "book" in ext.module_graph(pkg)["bench.reference"]
 
 
 def test_cache_key_changes_with_the_gpu_reference_file(tmp_path):
@@ -63,19 +86,19 @@ def test_cache_key_changes_with_the_gpu_reference_file(tmp_path):
     from lessonlib.bench.reference import DEFAULT_PATH  # where the chapters read it, relative to book/
 
     assert ROOT / ext.REFERENCE == ROOT / "book" / DEFAULT_PATH
-    pkg, ref = ROOT / "lessonlib", tmp_path / "book/_data/reference_gpu.json"
-    absent = ext.cache_key(pkg, "cpu", ref)
+    pkg, ref, code = ROOT / "lessonlib", tmp_path / "book/_data/reference_gpu.json", _page_code("book/calculus")
+    absent = ext.page_key(code, pkg, "cpu", ref)
     assert ext.reference_hash(ref) == "none"
     ref.parent.mkdir(parents=True)
     ref.write_text('{"provenance": {"date": "2026-11-28 15:04 UTC"}}\n')
-    first = ext.cache_key(pkg, "cpu", ref)
+    first = ext.page_key(code, pkg, "cpu", ref)
     ref.write_text('{"provenance": {"date": "2026-12-01 09:30 UTC"}}\n')
-    second = ext.cache_key(pkg, "cpu", ref)
+    second = ext.page_key(code, pkg, "cpu", ref)
     assert len({absent, first, second}) == 3
-    assert ext.cache_key(pkg, "cpu", ref) == second  # the same bytes, the same key
+    assert ext.page_key(code, pkg, "cpu", ref) == second  # the same bytes, the same key
     assert ext.reference_hash(ref) == hashlib.sha256(ref.read_bytes()).hexdigest()[:16]  # the bytes, not the name
     ref.unlink()
-    assert ext.cache_key(pkg, "cpu", ref) == absent
+    assert ext.page_key(code, pkg, "cpu", ref) == absent
 
 
 TINY_PAGE = """---
@@ -142,7 +165,8 @@ def _three_builds():
     1. ``first``: from scratch, with a page-time target of 1 ms, so every page is over it;
     2. ``later``: ``--all`` again, on one core only (as if on another machine), nothing changed,
        with a repository and a commit to link to Colab (as book.yml gives them);
-    3. ``changed``: ``--all`` after a comment was added to the book's lessonlib copy.
+    3. ``unrelated``: ``--all`` after a comment was added to a module the page does not import;
+    4. ``changed``: ``--all`` after a comment was added to one it imports.
 
     Returns, for each build, its process, the HTML of the pages right after it, and a copy of its site.
     """
@@ -165,7 +189,10 @@ def _three_builds():
     colab = {**local, ext.REPOSITORY_ENV: COLAB_REPO, ext.COMMIT_ENV: COLAB_COMMIT}
     one_core = min(os.sched_getaffinity(0)) if hardware_cores() >= 2 else None  # as if another machine built it
     runs["later"] = build("later", "--all", env=colab, cpu=one_core)
-    with open(root / "lessonlib/hardware.py", "a") as f:
+    with open(root / "lessonlib/bench/check.py", "a") as f:  # a module the page does not import
+        f.write("\n# the GPU check changed\n")
+    runs["unrelated"] = build("unrelated", "--all")
+    with open(root / "lessonlib/hardware.py", "a") as f:  # one it does (lessonlib.book imports it)
         f.write("\n# lessonlib changed\n")
     runs["changed"] = build("changed", "--all")
     return runs
@@ -180,9 +207,10 @@ def three_builds():
     return SMALL_BUILDS.result("three_builds")
 
 
-def test_cache_reruns_pages_only_when_lessonlib_changes(three_builds):
+def test_cache_reruns_a_page_only_when_a_module_it_runs_changes(three_builds):
     assert _ran(three_builds["first"][0], "tiny") == "executed"
     assert _ran(three_builds["later"][0], "tiny") == "cached"
+    assert _ran(three_builds["unrelated"][0], "tiny") == "cached"
     assert _ran(three_builds["changed"][0], "tiny") == "executed"
 
 

@@ -1,15 +1,14 @@
 """Sphinx extension with the book's build rules that Jupyter Book does not have.
 
-1. Execution cache keyed on lessonlib's source, the GPU reference file and the
-   machine. jupyter-cache hashes only the code in a page's cells, so a page
-   whose cells did not change would keep outputs computed with an older
-   lessonlib, show an older GPU reference, or keep figures measured on another
-   machine. Here the cache folder is named after a hash of every file in
-   ``lessonlib/``, of ``book/_data/reference_gpu.json`` (or of its absence) and
-   of the GPU's name and driver (``"cpu"`` where there is no NVIDIA GPU):
-   change the library or the reference, or build on another kind of machine,
-   and every page runs again; leave all three alone and every page comes from
-   the cache.
+1. Execution cache keyed on what each page runs. jupyter-cache hashes only the
+   code in a page's cells, so a page whose cells did not change would keep
+   outputs computed with an older lessonlib, show an older GPU reference, or
+   keep figures measured on another machine. Here each page also has a key:
+   a hash of the lessonlib modules its code imports (transitively, imports
+   inside functions included), of ``book/_data/reference_gpu.json`` (or of its
+   absence) and of the GPU's name and driver (``"cpu"`` where there is no
+   NVIDIA GPU). When a page's key changes, its cached outputs are dropped and
+   it runs again; a change to a module no page imports re-runs nothing.
 2. Page times: a target and a limit. Every page that executed is compared
    with ``lessonlib_page_target_s`` (the 40 s goal on a quiet two-core
    machine): the build prints one line per page and names those over the
@@ -63,15 +62,60 @@ logger = logging.getLogger(__name__)
 PREFIX = "lessonlib-"
 
 
-def lessonlib_hash(package_dir: Path) -> str:
-    """SHA-256 over the relative paths and bytes of the package's files."""
-    h = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            h.update(path.relative_to(package_dir).as_posix().encode())
-            h.update(b"\0")
-            h.update(path.read_bytes())
-            h.update(b"\0")
+def _imported(tree, package: list[str], modules) -> set[str]:
+    """The lessonlib modules ``tree`` imports (from inside the package ``package``), and the packages above them."""
+    import ast
+
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            head = package[: len(package) - node.level + 1] + (node.module.split(".") if node.module else [])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lessonlib":
+            head = node.module.split(".")[1:]
+        elif isinstance(node, ast.Import):
+            found |= _imported(ast.parse("\n".join(f"from {a.name} import _" for a in node.names)), package, modules)
+            continue
+        else:
+            continue
+        for h in [head + [a.name] for a in node.names] + [head]:  # a module, and every package above it
+            found |= {".".join(h[:i]) for i in range(len(h) + 1)} & modules
+    return found
+
+
+def module_graph(package_dir: Path) -> dict[str, set[str]]:
+    """``{module: the lessonlib modules it imports}``, dotted names relative to the package
+    (``"bench.claims"``; the package itself is ``""``), imports inside functions included."""
+    import ast
+
+    files = {".".join(p.relative_to(package_dir).with_suffix("").parts).removesuffix("__init__").rstrip("."): p
+             for p in package_dir.rglob("*.py") if "__pycache__" not in p.parts}
+    return {name: _imported(ast.parse(path.read_text(encoding="utf-8")),
+                            name.split(".") if path.name == "__init__.py" and name else name.split(".")[:-1],
+                            set(files)) - {name}
+            for name, path in files.items()}
+
+
+def page_modules(code: str, graph: dict[str, set[str]]) -> set[str]:
+    """The lessonlib modules that ``code`` (a page's cells) imports, and everything they import."""
+    import ast
+
+    plain = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    todo, seen = _imported(ast.parse(plain), [], set(graph)), set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        todo |= graph[name] - seen
+    return seen
+
+
+def page_key(code: str, package_dir: Path, machine: str, reference: Path) -> str:
+    """A page's key: the bytes of the lessonlib modules it runs, the reference file's hash, the machine."""
+    h = hashlib.sha256(f"{machine}\0{reference_hash(reference)}\0".encode())
+    graph = module_graph(package_dir)
+    for name in sorted(page_modules(code, graph)):
+        path = package_dir.joinpath(*name.split(".")) if name else package_dir
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -90,6 +134,7 @@ def machine_key() -> str:
 
 
 REFERENCE = "book/_data/reference_gpu.json"  # the GPU reference file, relative to the book's root
+CACHE, KEYS = "lessonlib-cache", "page-keys.json"  # the execution cache's folder in _build/.jupyter_cache
 
 
 def reference_hash(path: Path) -> str:
@@ -97,30 +142,46 @@ def reference_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "none"
 
 
-def cache_key(package_dir: Path, machine: str, reference: Path) -> str:
-    """The cache folder's key: lessonlib's source hash, the reference file's hash and the machine key, together."""
-    parts = (lessonlib_hash(package_dir), reference_hash(reference), machine)
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+def _key_cache_on_pages(app: Sphinx, config) -> None:
+    """Drop the cached outputs of each page whose key changed since the last build."""
+    import json
 
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import read_myst_markdown_notebook
 
-def _key_cache_on_lessonlib(app: Sphinx, config) -> None:
     app.lessonlib_started = time.time()  # pages stamped after this ran in this build
-    package = Path(app.srcdir) / "lessonlib"
+    app.lessonlib_rerun = []  # pages whose key changed
+    root, package = Path(app.srcdir), Path(app.srcdir) / "lessonlib"
+    folder = Path(app.outdir).parent / ".jupyter_cache" / CACHE
+    config.nb_execution_cache_path = str(folder)
+    for old in folder.parent.glob("*") if folder.parent.is_dir() else []:
+        if old != folder:  # caches of an older layout can never be hit again
+            shutil.rmtree(old, ignore_errors=True)
     if not package.is_dir():
         logger.warning("lessonlib/ not found beside _config.yml; cache not keyed on it")
         return
-    root = Path(app.outdir).parent / ".jupyter_cache"
-    machine = machine_key()
-    reference = Path(app.srcdir) / REFERENCE
-    logger.info("execution cache keyed on lessonlib's source, the GPU reference (%s) and this machine: %s",
-                reference_hash(reference), machine)
-    current = root / f"{PREFIX}{cache_key(package, machine, reference)}"
-    # Caches made with an older lessonlib or reference can never be hit again: drop them.
-    if root.is_dir():
-        for old in root.glob(f"{PREFIX}*"):
-            if old != current:
-                shutil.rmtree(old, ignore_errors=True)
-    config.nb_execution_cache_path = str(current)
+    machine, cache = machine_key(), get_cache(str(folder))
+    logger.info("execution cache keyed on each page's lessonlib modules, the GPU reference (%s) and this "
+                "machine: %s", reference_hash(root / REFERENCE), machine)
+    keys_file = folder / KEYS
+    old = json.loads(keys_file.read_text()) if keys_file.is_file() else {}
+    new = {}
+    for page in sorted((root / "book").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        if "{code-cell}" not in text:
+            continue
+        nb = read_myst_markdown_notebook(text, path=page)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        doc = page.relative_to(root).with_suffix("").as_posix()
+        new[doc] = page_key(code, package, machine, root / REFERENCE)
+        if old.get(doc) != new[doc]:
+            app.lessonlib_rerun.append(doc)  # read again (_always_read), and so executed again
+            try:
+                cache.remove_cache(cache.match_cache_notebook(nb).pk)
+                logger.info("%s: its key changed, so it runs again", doc)
+            except KeyError:
+                pass  # nothing cached for this code
+    keys_file.write_text(json.dumps(new, indent=1, sort_keys=True))
 
 
 def _page_times(env) -> dict[str, dict]:
@@ -158,7 +219,8 @@ def _check_page_times(app: Sphinx, env) -> None:
 
 
 def _always_read(app: Sphinx, env, added, changed, removed) -> list[str]:
-    return [doc for doc in app.config.lessonlib_always_execute if doc in env.found_docs]
+    return [doc for doc in [*app.config.lessonlib_always_execute, *getattr(app, "lessonlib_rerun", [])]
+            if doc in env.found_docs]
 
 
 class ExecTableNode(nodes.General, nodes.Element):
@@ -335,7 +397,7 @@ def setup(app: Sphinx):
     app.add_config_value("lessonlib_page_limit_s", 900.0, "env", [float, int])
     app.add_config_value("lessonlib_always_execute", [], "env", [list])
     # priority < 500 so this runs before myst-nb reads the cache path at builder-inited
-    app.connect("config-inited", _key_cache_on_lessonlib, priority=100)
+    app.connect("config-inited", _key_cache_on_pages, priority=100)
     app.connect("env-check-consistency", _check_page_times)
     app.connect("env-get-outdated", _always_read)
     app.add_node(ExecTableNode)

@@ -37,10 +37,14 @@ gpu-venv: $(STAMP)
 
 # One command for whoever has a GPU for ten minutes, with the Python already there (torch, numba,
 # numba-cuda): installs nothing, fetches nothing. The gpu tests, the reference file, the ladder chart
-# and the log, all in $(GPU_OUT); copy its reference_gpu.json to book/_data/ and commit it.
+# and the log, all in $(GPU_OUT); copy its reference_gpu.json to book/_data/ and commit it. Past
+# GPU_LIMIT seconds it gets a SIGINT, so its traceback says where it was (a kill 30 s later).
 GPU_OUT ?= _build/gpu-check
+GPU_LIMIT ?= 480
 gpu-check:
-	PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)
+	mkdir -p $(GPU_OUT)
+	bash -o pipefail -c 'PYTHONPATH=. timeout --preserve-status -s INT -k 30 $(GPU_LIMIT) $(PYTHON) -m lessonlib.bench.check \
+	    $(GPU_OUT) 2>&1 | tee $(GPU_OUT)/check.log'
 
 # OpenMP threads (torch's, scikit-learn's, Numba's parallel loops) sleep as soon as they are idle
 # instead of spinning. Idle, the pages take the same time on less CPU; beside other work (the tests

@@ -184,9 +184,9 @@ def method(name: str, value, X) -> str:
 
 
 def seconds(name: str, value, keys=(), *, among=None) -> dict:
-    """A dict of row name to seconds that holds at least the rows ``keys``, each positive.
+    """A dict of row name to seconds, each positive, that holds at least the rows ``keys``.
 
-    With ``among``, every row must be one of ``among`` and every value is checked.
+    With ``among``, every row must be one of ``among``.
     """
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict of row name to seconds, {_got(value)}")
@@ -197,7 +197,7 @@ def seconds(name: str, value, keys=(), *, among=None) -> dict:
         for k in value:
             if k not in among:
                 raise ValueError(f"{name} names {k!r}, which is not one of {list(among)}")
-    for k in value if among is not None else keys:
+    for k in value:
         real(f"{name}[{k!r}]", value[k], low=0, strict=True)
     return value
 

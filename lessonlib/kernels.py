@@ -509,7 +509,8 @@ def plot_tile_loads(m: int = 48, n_k: int = 56, n: int = 48, *, tpb: int = TPB, 
     return fig
 
 
-def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measured: dict | None = None, ax=None):
+def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measured: dict | None = None, ax=None,
+                  device: str = "a GPU"):
     """Draw the roofline: the speed a product can reach, against its FLOPs per byte moved.
 
     Parameters
@@ -523,6 +524,8 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     measured : dict of str to float, optional
         Product name to a measured time in seconds, drawn as a point below the roof.
     ax : matplotlib Axes, optional
+    device : str
+        The GPU whose peaks these are, for the title.
 
     Returns
     -------
@@ -530,6 +533,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     """
     import matplotlib.pyplot as plt
 
+    _checks.text("device", device)
     if not isinstance(products, dict) or not products:
         raise TypeError(f"products must be a non-empty dict of name to roofline, got {type(products).__name__}")
     for name, r in products.items():
@@ -562,7 +566,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     ax.set_ylim(lowest / 3 / 1e9, flops_peak * 2 / 1e9)
     ax.set_xlim(lo / 3, hi)
     ax.set(xlabel="FLOPs per byte that must move (arithmetic intensity)", ylabel="GFLOP/s",
-           title="Roofline of an H200 for two float32 products (a model, not a measurement)")
+           title=f"Roofline of {device} for two float32 products (a model, not a measurement)")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, which="major", alpha=0.3)
     return ax

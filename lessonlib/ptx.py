@@ -6,7 +6,7 @@ Every kernel of :mod:`lessonlib.kernels` is compiled with NVVM to PTX and by
 (``NUMBA_ENABLE_CUDASIM`` unset, ``lessonlib.hardware.COMPILE_ONLY_ENV`` set),
 so each kernel has one source. It needs the NVVM, NVRTC and nvcc wheels of
 ``REQUIREMENT``, and no GPU or driver. :func:`roofline` is a model of the
-least time a product can take on an H200.
+least time a product can take on a named GPU (``PEAKS``).
 """
 
 from __future__ import annotations
@@ -58,10 +58,23 @@ SM_LIMITS = {
     "sm_90": SMLimits("sm_90", "H100/H200", 2048, 32, 65536, 65536, 255, 228 * 1024, 48 * 1024, 1024),
 }
 
-# For the roofline model only: NVIDIA's "H200 Tensor Core GPU" datasheet, H200 SXM column
-# (memory bandwidth 4.8 TB/s; FP32, plain float32 and not TF32, 67 TFLOPS).
-H200_BANDWIDTH_BYTES_S = 4.8e12
-H200_FP32_FLOPS = 67e12
+# For the roofline model only, from NVIDIA's datasheets: memory bandwidth (bytes/s) and the FP32 peak
+# (plain float32, not TF32; FLOP/s). A GPU's name as torch reports it ("NVIDIA H100 80GB HBM3")
+# picks the first entry whose key it contains; a build without a GPU models DEFAULT_GPU, the kind
+# the project's GPU check runs on.
+PEAKS = {"H200": ("H200 SXM", 4.8e12, 67e12), "H100 NVL": ("H100 NVL", 3.9e12, 60e12),
+         "H100 PCIe": ("H100 PCIe", 2.0e12, 51e12), "H100": ("H100 SXM", 3.35e12, 67e12),
+         "A100": ("A100 SXM 80GB", 2.039e12, 19.5e12)}
+DEFAULT_GPU = "H100"
+
+
+def peaks(gpu: str = DEFAULT_GPU) -> tuple[str, float, float]:
+    """``(datasheet name, bytes/s, float32 FLOP/s)`` of the GPU named ``gpu`` (from ``PEAKS``)."""
+    _checks.text("gpu", gpu)
+    key = next((k for k in PEAKS if k in gpu), None)
+    if key is None:
+        raise ValueError(f"gpu {gpu!r} has no published peaks here; known: {', '.join(PEAKS)}")
+    return PEAKS[key]
 
 
 @dataclass(frozen=True)
@@ -433,7 +446,7 @@ def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
 
 
 def roofline(m: int, k: int, n: int, *, itemsize: int = 4,
-             bandwidth: float = H200_BANDWIDTH_BYTES_S, flops_peak: float = H200_FP32_FLOPS) -> dict:
+             bandwidth: float = PEAKS[DEFAULT_GPU][1], flops_peak: float = PEAKS[DEFAULT_GPU][2]) -> dict:
     """A model of the least time an ``(m×k) @ (k×n)`` product can take: not a measurement.
 
     Parameters
@@ -441,10 +454,8 @@ def roofline(m: int, k: int, n: int, *, itemsize: int = 4,
     m, k, n : int
     itemsize : int, default 4
         Bytes per element.
-    bandwidth : float, default the H200 SXM's
-        Bytes per second.
-    flops_peak : float, default the H200 SXM's float32 peak
-        FLOP per second.
+    bandwidth, flops_peak : float, default those of ``DEFAULT_GPU``
+        Bytes and FLOP per second (:func:`peaks`).
 
     Returns
     -------

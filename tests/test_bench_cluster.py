@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from lessonlib.bench.cluster import AGREEMENT, CLUSTER_CASES, Goal, cluster_comparison, cluster_goals
+from lessonlib.bench.cluster import AGREEMENT, CLUSTER_CASES, cluster_comparison, cluster_goals
 
 SMALL = {"kmeans": 2_000, "dbscan": 1_500, "dbscan_blobs": 2_000, "knn": 3_000}
 
@@ -43,26 +43,21 @@ def test_cluster_comparison_times_and_memory_are_sane(table):
 
 def test_cluster_goals_keep_their_numbers(table):
     goals = cluster_goals(table)
-    assert len(goals) == 2 + 4 + 2  # k-means and DBSCAN cases, LSH per method; no crossover given
-    assert all(isinstance(g, Goal) for g in goals)
-    assert all(g.identical is True for g in goals[:6])
+    assert list(goals.columns) == ["case", "measure", "value", "goal", "met"]
+    # k-means: time, inertia, labels; DBSCAN: time, labels; LSH per method: recall, share scanned
+    assert len(goals) == 2 * 3 + 4 * 2 + 2 * 2  # no crossover given
+    labels = goals[goals.measure == "identical labels"]
+    assert len(labels) == 6 and labels.met.all() and (labels.value == "yes").all()
     # the time ratio is the table's own best times, divided here
     by = table[table.case == "k-means, 2-D, k = 8"].set_index("implementation")["best (s)"]
-    assert goals[0].measures[0][1] == pytest.approx(by["lessonlib kmeans (fused)"] / by["scikit-learn KMeans (lloyd)"])
-    lsh = goals[6]
-    assert [m[0] for m in lsh.measures] == ["recall@10", "points scanned"]
-    assert lsh.measures[1][1] == table.set_index("implementation").loc["lessonlib LSH (fused)", "scanned (%)"]
-    recall, scanned = lsh.measures[0][1], lsh.measures[1][1]
-    assert lsh.met == (recall >= 0.9 and scanned <= 10)
-
-
-def test_a_goal_and_its_measures():
-    g = Goal("x", (("t", 0.5, "<=", 1.0, "×"), ("r", 0.95, ">=", 0.9, "")), identical=True)
-    assert g.met and str(g) == "x: t 0.500× (goal <= 1×), r 0.950 (goal >= 0.9), identical labels: True"
-    assert not Goal("x", g.measures, identical=False).met
-    assert not Goal("x", (("t", 1.0, "<", 1.0, ""),)).met  # on the bound: "<" fails, "<=" holds
-    assert Goal("x", (("t", 1.0, "<=", 1.0, ""),)).met
-    assert str(Goal("x", (("inertia", 1.0004123, "<=", 1.001, "×", 6),))) == "x: inertia 1.000412× (goal <= 1.001×)"
+    first = goals.iloc[0]
+    assert (first.case, first.measure, first.goal) == ("k-means, 2-D, k = 8", "time ÷ scikit-learn's", "≤ 1×")
+    ratio = by["lessonlib kmeans (fused)"] / by["scikit-learn KMeans (lloyd)"]
+    assert first.value == f"{ratio:.3f}×" and first.met == (ratio <= 1)
+    lsh = goals[goals.case.str.contains("lessonlib LSH (fused)", regex=False)]
+    assert list(lsh.measure) == ["recall@10", "points scanned"]
+    scanned = table.set_index("implementation").loc["lessonlib LSH (fused)", "scanned (%)"]
+    assert lsh.value.iloc[1] == f"{scanned:.3f}%" and lsh.met.iloc[1] == (scanned <= 10)
 
 
 def test_cluster_comparison_validates():

@@ -3,11 +3,10 @@
 import pytest
 import torch
 
-from lessonlib.bench.cli import main
 from lessonlib.bench.matmul import matmul_ladder
 
 
-def test_gpu_measurements_refuse_without_a_gpu(capsys):
+def test_gpu_measurements_refuse_without_a_gpu():
     from lessonlib import hardware
     from lessonlib.bench import gpu
 
@@ -17,8 +16,6 @@ def test_gpu_measurements_refuse_without_a_gpu(capsys):
                     (gpu.gpu_matmul_timings, (torch.rand(3, 4), torch.rand(4, 2))), (gpu.gpu_report, ())):
         with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
             f(*args)
-    assert main(["gpu", "--out", "unused.json"]) == 2
-    assert "needs a CUDA GPU" in capsys.readouterr().err
 
 
 def test_numba_rows_allocate_every_buffer_before_timing_and_the_lecture_row_is_the_lectures(monkeypatch):
@@ -85,8 +82,8 @@ def test_gpu_meanshift_rows_on_the_device():
                        MEANSHIFT_ALL]
 
 
-def test_gpu_report_follows_the_reference_schema_with_the_gpu_parts_faked(monkeypatch):
-    """Everything gpu_report assembles, checked against the schema; the GPU-only measurements are fabricated."""
+def test_gpu_report_follows_the_reference_format_with_the_gpu_parts_faked(monkeypatch):
+    """Everything gpu_report assembles, checked against the format; the GPU-only measurements are fabricated."""
     import pandas as pd
 
     from lessonlib.bench import claims as C
@@ -108,27 +105,13 @@ def test_gpu_report_follows_the_reference_schema_with_the_gpu_parts_faked(monkey
     monkeypatch.setattr(B, "cluster_comparison", lambda **k: pd.DataFrame(
         [{"implementation": "lessonlib kmeans", "device": "cuda", "n": 10, "median (s)": float("nan")}]))
     monkeypatch.setattr(B, "matmul_ladder", lambda x, w: matmul_ladder(x, w, repeat=1, max_time=0.1))
-    report = B.gpu_report(40, command="python -m lessonlib.bench gpu --out x.json")
+    report = B.gpu_report(40, command="python3 -m lessonlib.bench.check out")
     assert reference.validate(report) is report
     assert report["cluster"][0]["median (s)"] is None  # NaN is not JSON: written as null
     assert report["matmul"]["shape"] == [[40, 784], [784, 10]]
     assert report["matmul"]["cpu"]["matmul_loops"]["rows"] == 5 and report["matmul"]["cpu"]["matmul"]["rows"] == 40
-    assert report["provenance"]["command"] == "python -m lessonlib.bench gpu --out x.json"
+    assert report["provenance"]["command"] == "python3 -m lessonlib.bench.check out"
     assert [v.claim.id for v in reference.gpu_claims(report)] == list(C.GPU_CLAIMS)
-
-
-def test_gpu_rows_table_without_and_with_timings():
-    from lessonlib.bench.claims import AS_LECTURED_TORCH, GPU_MATMUL_ROWS, LECTURE_GPU
-    from lessonlib.bench.gpu import gpu_rows_table
-    from lessonlib.timing import Timing, format_seconds, provenance
-
-    none = gpu_rows_table(None)
-    assert list(none.index) == list(GPU_MATMUL_ROWS) and (none["median"] == "not measured on this build").all()
-    assert none.loc[AS_LECTURED_TORCH, "lecture (2022, its own GPU)"] == LECTURE_GPU[AS_LECTURED_TORCH].value
-    timings = {r: Timing(r, (2e-3,), 1, provenance()) for r in GPU_MATMUL_ROWS}
-    assert (gpu_rows_table(timings)["median"] == format_seconds(2e-3)).all()
-    with pytest.raises(ValueError, match="timings is missing the rows"):
-        gpu_rows_table({AS_LECTURED_TORCH: timings[AS_LECTURED_TORCH]})
 
 
 def test_roofline_table_puts_the_model_beside_what_was_measured():
@@ -136,24 +119,25 @@ def test_roofline_table_puts_the_model_beside_what_was_measured():
     from lessonlib.bench.gpu import roofline_table
 
     model = {"a": ptx.roofline(100, 784, 10), "b": ptx.roofline(64, 64, 64)}
-    t = roofline_table(model, {"a": "3 ms"})
-    assert list(t.index) == ["a", "b"]
+    t = roofline_table(model, {"a": "3 ms"}, device="H100 SXM")
+    assert list(t.index) == ["a", "b"] and "H100 SXM lower bound (model)" in t
     assert list(t["measured by this build"]) == ["3 ms", "not measured: no GPU in this build"]
     with pytest.raises(ValueError, match=r"model\['a'\] is missing"):
-        roofline_table({"a": {"bytes": 1}})
+        roofline_table({"a": {"bytes": 1}}, device="H100 SXM")
+    with pytest.raises(TypeError, match="device must be a str"):
+        roofline_table(model, device=None)
 
 
-def test_gpu_rows_table_from_a_planted_reference_and_the_roofline_without_a_gpu():
-    from test_bench_claims import planted_reference
-
+def test_the_roofline_takes_the_peaks_of_the_gpu_it_is_told():
     from lessonlib import ptx
-    from lessonlib.bench.claims import AS_LECTURED_KERNEL, GPU_MATMUL_ROWS
-    from lessonlib.bench.gpu import gpu_rows_table, roofline_table
+    from lessonlib.bench.gpu import roofline_table
 
-    table = gpu_rows_table(None, reference=planted_reference(kernel=3e-3))
-    assert list(table.index) == list(GPU_MATMUL_ROWS) and "median" not in table
-    assert table.loc[AS_LECTURED_KERNEL, "reference median"] == "3 ms"
-    with pytest.raises(ValueError, match="reference"):
-        gpu_rows_table(None, reference={"format": "x"})
-    model = {"a": ptx.roofline(100, 784, 10)}
-    assert "measured by this build" not in roofline_table(model)
+    assert ptx.peaks("NVIDIA H100 80GB HBM3") == ("H100 SXM", 3.35e12, 67e12)  # the name torch reports
+    assert ptx.peaks("NVIDIA H200")[0] == "H200 SXM" and ptx.peaks("NVIDIA H100 PCIe")[0] == "H100 PCIe"
+    assert ptx.peaks()[0] == "H100 SXM"  # a build without a GPU models the kind the GPU check runs on
+    with pytest.raises(ValueError, match="no published peaks"):
+        ptx.peaks("Radeon")
+    name, bandwidth, flops = ptx.peaks("NVIDIA H200")
+    r = ptx.roofline(50_000, 784, 10, bandwidth=bandwidth, flops_peak=flops)
+    assert r["memory_s"] == pytest.approx((50_000 * 784 + 784 * 10 + 50_000 * 10) * 4 / 4.8e12)
+    assert "measured by this build" not in roofline_table({"a": r}, device=name)

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lessonlib.bench.matmul import LECTURE_MATMUL, ladder_per_row, ladder_rows, matmul_ladder, read_speed, square_gflops
+from lessonlib.bench.matmul import (BROADCAST_SLOW, LECTURE_RUNGS, ladder_per_row, ladder_rows, matmul_ladder,
+                                    read_speed, square_gflops)
 from lessonlib.bench.claims import MATMUL_CPU_ROWS
 
 
@@ -31,16 +32,19 @@ def test_matmul_ladder_runs_each_rung_on_its_rows_and_counts_its_flops(monkeypat
     calls = _fake_bench(monkeypatch)
     x, w = _xw()
     table = matmul_ladder(x, w, slow_rows=3)
-    names = ["matmul_loops", "matmul_njit", "matmul_elementwise", "matmul_broadcast", "matmul_einsum", "matmul"]
-    assert calls == [(n, (r, 20), (20, 3)) for n, r in zip(names, [3, 3, 3, 37, 37, 37])]
+    names = ["matmul_loops", "matmul_njit", "matmul_elementwise", "matmul_broadcast", "matmul_broadcast",
+             "matmul_einsum", "matmul"]
+    rows = [3, 3, 3, 3, 37, 37, 37]  # broadcasting twice: on the loops' rows, as the lecture compared it, and on all
+    assert calls == [(n, (r, 20), (20, 3)) for n, r in zip(names, rows)]
     f = table.frame
-    assert list(f.index) == [f"{n} ({r} rows)" for n, r in zip(names, [3, 3, 3, 37, 37, 37])]
-    assert table.keys == names and table.work == [3, 3, 3, 37, 37, 37]
+    assert list(f.index) == [f"{n} ({r} rows{', as the loops' if i == 3 else ''})"
+                             for i, (n, r) in enumerate(zip(names, rows))]
+    assert table.keys == list(LECTURE_RUNGS) and table.keys[3] == BROADCAST_SLOW and table.work == rows
     lecture = f["lecture (2022, its own hardware)"]
-    assert lecture.iloc[0] == LECTURE_MATMUL["matmul_loops"] and lecture.iloc[1] == LECTURE_MATMUL["matmul_njit"]
+    assert lecture.iloc[0] == "421 ms (notebook 01_matmul)" and lecture.iloc[3] == "70.1 µs (notebook 01_matmul)"
     # 1 ms per row on every rung: every speed-up is 1, and a row's 3 outputs of 20 multiply-adds are 120 flop
-    assert f["per row (s)"].tolist() == pytest.approx([1e-3] * 6) and f["× first"].tolist() == pytest.approx([1.0] * 6)
-    assert f["GFLOP/s"].tolist() == pytest.approx([120 / 1e-3 / 1e9] * 6)
+    assert f["per row (s)"].tolist() == pytest.approx([1e-3] * 7) and f["× first"].tolist() == pytest.approx([1.0] * 7)
+    assert f["GFLOP/s"].tolist() == pytest.approx([120 / 1e-3 / 1e9] * 7)
 
 
 @pytest.mark.parametrize("slow_rows", [0, 38])

@@ -15,7 +15,7 @@ from lessonlib.bench.claims import (
     SQUARE_ROWS,
 )
 from lessonlib.bench.cli import main
-from lessonlib.bench.reference import LABEL, SCHEMA, ReferenceFormatError, load_reference, validate
+from lessonlib.bench.reference import LABEL, ReferenceFormatError, load_reference, validate
 
 
 def t(seconds, **extra):
@@ -35,7 +35,7 @@ def hand_made() -> dict:
         "provenance": {
             "gpu": "Test GPU 80GB", "driver": "580.65.06", "cuda": "13.0", "torch": "2.13.0", "numba": "0.62.1",
             "numba_cuda": "0.30.4", "python": "3.11.7", "cpu": "Test CPU (16 cores)", "date": "2026-01-02 03:04 UTC",
-            "command": "python -m lessonlib.bench gpu --out book/_data/reference_gpu.json", "seconds": 150.0,
+            "command": "python3 -m lessonlib.bench.check _build/gpu-check", "seconds": 150.0,
         },
         "matmul": {
             "shape": [[50000, 784], [784, 10]], "data": "MNIST", "tpb": 16, "host_memory": "Host memory: pageable.",
@@ -52,11 +52,9 @@ def hand_made() -> dict:
     }
 
 
-def test_the_schema_is_a_valid_json_schema_and_the_hand_made_file_follows_it(tmp_path):
-    jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+def test_the_hand_made_file_follows_the_format_and_reads_back(tmp_path):
     report = hand_made()
-    assert jsonschema.Draft202012Validator(SCHEMA).is_valid(report)
+    assert validate(report) is report
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(report))
     assert load_reference(path) == report
@@ -91,24 +89,33 @@ def _broken():
         return f
 
     return [
-        ("no driver", drop("provenance", "driver"), "provenance: 'driver' is a required property"),
-        ("driver as a number", put(580, "provenance", "driver"), "provenance.driver: 580 is not of type 'string'"),
-        ("a date without a time", put("2026-01-02", "provenance", "date"), "provenance.date: '2026-01-02' does not match"),
-        ("a lecture row missing", drop("matmul", "gpu", AS_LECTURED_TORCH),
-         f"matmul.gpu: {AS_LECTURED_TORCH!r} is a required property"),
+        ("no driver", drop("provenance", "driver"), "provenance: 'driver' is missing"),
+        ("driver as a number", put(580, "provenance", "driver"), "provenance.driver: 580 is not a non-empty string"),
+        ("a date without a time", put("2026-01-02", "provenance", "date"),
+         "provenance.date: '2026-01-02' is not a date like"),
+        ("a lecture row missing", drop("matmul", "gpu", AS_LECTURED_TORCH), f"matmul.gpu: {AS_LECTURED_TORCH!r} is missing"),
         ("a negative time", put(-1.0, "matmul", "gpu", "tiled kernel", "median_s"),
-         "matmul.gpu.tiled kernel.median_s: -1.0 is less than or equal to the minimum of 0"),
+         "matmul.gpu.tiled kernel.median_s: -1.0 must be > 0"),
+        ("a NaN median", put(float("nan"), "matmul", "gpu", "tiled kernel", "median_s"),
+         "matmul.gpu.tiled kernel.median_s: nan is not a finite number"),
+        ("an infinite median", put(float("inf"), "meanshift", "cpu", "CPU, loop (as lectured)", "median_s"),
+         "meanshift.cpu.CPU, loop (as lectured).median_s: inf is not a finite number"),
+        ("a NaN in a cluster row", put(float("nan"), "cluster", 0, "median (s)"),
+         "cluster[0].median (s): nan is not a finite number"),
         ("samples as a float", put(2.5, "meanshift", "gpu", "GPU, bs = 5", "samples"),
-         "meanshift.gpu.GPU, bs = 5.samples: 2.5 is not of type 'integer'"),
-        ("an unknown top-level key", put(1, "extra"), "the top level: Additional properties are not allowed ('extra'"),
+         "meanshift.gpu.GPU, bs = 5.samples: 2.5 is not an int >= 1"),
+        ("an unknown top-level key", put(1, "extra"), "the top level: 'extra' is not a key this format has"),
         ("another format", put("something-else", "format"), "format: 'lessonlib-gpu-reference' was expected"),
-        ("version 2", put(2, "version"), "version: 1 was expected"),
-        ("cluster rows not a list", put({"a": 1}, "cluster"), "cluster: {'a': 1} is not of type 'array'"),
-        ("a cluster row without its device", drop("cluster", 0, "device"), "cluster[0]: 'device' is a required property"),
+        ("version 2", put(2, "version"), "version: 1 was expected, got 2"),
+        ("cluster rows not a list", put({"a": 1}, "cluster"), "cluster: dict is not a list"),
+        ("a cluster row without its device", drop("cluster", 0, "device"), "cluster[0]: 'device' is missing"),
         ("cuBLAS missing", drop("square_matmul", "GFLOP/s", "cuBLAS (TF32 off)"),
-         "square_matmul.GFLOP/s: 'cuBLAS (TF32 off)' is a required property"),
-        ("a bool for a number", put(True, "device_copy_GBps"), "device_copy_GBps: True is not of type 'number'"),
-        ("a three-part shape", put([[1, 2], [2, 3], [3, 4]], "matmul", "shape"), "matmul.shape: [[1, 2], [2, 3], [3, 4]] is too long"),
+         "square_matmul.GFLOP/s: 'cuBLAS (TF32 off)' is missing"),
+        ("a bool for a number", put(True, "device_copy_GBps"), "device_copy_GBps: True is not a finite number"),
+        ("a three-part shape", put([[1, 2], [2, 3], [3, 4]], "matmul", "shape"),
+         "matmul.shape: [[1, 2], [2, 3], [3, 4]] is not two [rows, columns] pairs"),
+        ("inner sizes that differ", put([[50000, 784], [785, 10]], "matmul", "shape"),
+         "matmul.shape: [[50000, 784], [785, 10]]: the inner sizes 784 and 785 differ"),
     ]
 
 
@@ -117,11 +124,15 @@ def test_a_broken_report_is_refused_with_what_is_wrong_and_where(tmp_path, name,
     report = hand_made()
     change(report)
     path = tmp_path / "ref.json"
-    path.write_text(json.dumps(report))
-    with pytest.raises(ReferenceFormatError) as err:
-        load_reference(path)
-    assert str(path) in str(err.value) and message in str(err.value), str(err.value)
+    with pytest.raises(ReferenceFormatError) as err:  # refused before it is written
+        reference.write_reference(report, path)
+    assert message in str(err.value) and not path.exists(), str(err.value)
     assert isinstance(err.value, ValueError)
+    if "NaN" not in name and "infinite" not in name:  # (JSON has no NaN: json.loads refuses those itself)
+        path.write_text(json.dumps(report))
+        with pytest.raises(ReferenceFormatError) as err:
+            load_reference(path)
+        assert str(path) in str(err.value) and message in str(err.value), str(err.value)
 
 
 def test_not_json_and_nan_are_refused(tmp_path):
@@ -148,7 +159,7 @@ def test_write_reference_checks_before_writing(tmp_path):
     path = tmp_path / "sub" / "ref.json"
     bad = hand_made()
     del bad["provenance"]
-    with pytest.raises(ReferenceFormatError, match="'provenance' is a required property"):
+    with pytest.raises(ReferenceFormatError, match="'provenance' is missing"):
         reference.write_reference(bad, path)
     assert not path.exists()
     assert reference.write_reference(hand_made(), path) == path
@@ -160,16 +171,17 @@ def test_every_reference_table_is_labelled_with_the_device_and_date(part):
     table = reference.reference_table(hand_made(), part)
     assert table.caption.count(LABEL) == 1
     assert "Test GPU 80GB" in table.caption and "2026-01-02 03:04 UTC" in table.caption
-    assert "driver 580.65.06" in table.caption and "python -m lessonlib.bench gpu" in table.caption
+    assert "driver 580.65.06" in table.caption and "python3 -m lessonlib.bench.check" in table.caption
     assert LABEL in table._repr_html_()
 
 
 def test_the_matmul_reference_puts_each_lecture_figure_beside_its_like_for_like_row():
     frame = reference.reference_table(hand_made(), "matmul").frame
     lecture = frame["lecture (2022, its own GPU)"]
-    assert lecture[AS_LECTURED_KERNEL] == "3.61 ms" and lecture[AS_LECTURED_TORCH] == "458 µs"
+    assert lecture[AS_LECTURED_KERNEL] == "3.61 ms (notebook 01_matmul)"
+    assert lecture[AS_LECTURED_TORCH] == "458 µs (notebook 01_matmul)"
     assert (lecture.drop([AS_LECTURED_KERNEL, AS_LECTURED_TORCH]) == "").all()  # no figure beside the other rows
-    assert list(frame.index) == list(GPU_MATMUL_ROWS)
+    assert list(frame.index) == list(GPU_MATMUL_ROWS) and frame.loc[AS_LECTURED_KERNEL, "median"] == "3.61 ms"
 
 
 def test_reference_table_checks_its_arguments():
@@ -181,22 +193,10 @@ def test_reference_table_checks_its_arguments():
         reference.reference_table({"format": "x"}, "matmul")
 
 
-def test_claims_from_the_reference_on_a_build_without_a_gpu():
-    ref = hand_made()
-    text = reference.claim_text(None, ref, "kernel_beats_cpu")
-    assert text.startswith("not measured on this build (Reference, not measured by this build: Test GPU 80GB, "
-                           "2026-01-02 03:04 UTC: held: 4.18×")
-    assert reference.claim_text(None, None, "five_million") == "not measured on this build"
-    table = reference.claims_table(None, ref)
-    assert (table.frame["this build"] == "not measured on this build").all()
-    assert table.frame["reference GPU"].str.startswith("held: ").all()
-    assert "Measured on" in table.caption and LABEL in table.caption
-    bare = reference.claims_table(None, None, ["bigger_batches"])
-    assert list(bare.frame.columns) == ["lecture", "this build"] and LABEL not in bare.caption
-    with pytest.raises(ValueError, match="claim must be one of"):
-        reference.claim_text(None, ref, "faster")
-    with pytest.raises(ValueError, match="claims entries must be one of"):
-        reference.claims_table(None, ref, ["faster"])
+def test_the_claims_part_judges_every_claim_on_the_reference():
+    table = reference.reference_table(hand_made(), "claims")
+    assert list(table.frame.columns) == ["the lecture said", "the lecture's figures", "reference GPU"]
+    assert table.frame["reference GPU"].str.startswith("held: ").all()  # the lecture's own figures hold its claims
 
 
 def test_cli_claims_prints_one_line_per_claim(tmp_path, capsys):
@@ -209,4 +209,4 @@ def test_cli_claims_prints_one_line_per_claim(tmp_path, capsys):
     assert len(lines) == 5
     path.write_text("[]")
     assert main(["claims", str(path)]) == 2
-    assert "the top level: [] is not of type 'object'" in capsys.readouterr().err
+    assert "the top level: list is not an object" in capsys.readouterr().err

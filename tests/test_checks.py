@@ -323,7 +323,9 @@ def test_the_private_use_finder_sees_both_spellings(tmp_path):
 
 
 def test_seconds_rule():
-    assert _checks.seconds("t", {"a": 1.0, "b": "ignored"}, ("a",)) == {"a": 1.0, "b": "ignored"}
+    assert _checks.seconds("t", {"a": 1.0, "b": 2.0}, ("a",)) == {"a": 1.0, "b": 2.0}
+    with pytest.raises(TypeError, match=r"t\['b'\] must be a number"):  # every value is checked
+        _checks.seconds("t", {"a": 1.0, "b": "1 s"}, ("a",))
     with pytest.raises(TypeError, match="t must be a dict of row name to seconds"):
         _checks.seconds("t", [1.0], ())
     with pytest.raises(ValueError, match=r"t is missing the rows \['b'\]"):
@@ -332,5 +334,5 @@ def test_seconds_rule():
         _checks.seconds("t", {"a": 0.0}, ("a",))
     with pytest.raises(ValueError, match=r"t names 'c', which is not one of \['a', 'b'\]"):
         _checks.seconds("t", {"c": 1.0}, among=("a", "b"))
-    with pytest.raises(ValueError, match=r"t\['b'\] must be a positive number"):  # among checks every value
+    with pytest.raises(ValueError, match=r"t\['b'\] must be a positive number"):
         _checks.seconds("t", {"a": 1.0, "b": -1.0}, among=("a", "b"))

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "lessonlib"
 
 # The layers, lowest first. A module may import its own layer (without a cycle) or a lower one.
 LAYERS = {
-    "base": {"__init__", "_checks", "_deps", "hardware"},
+    "base": {"__init__", "_checks", "_deps", "hardware", "lecture"},
     "lesson": {"matmul", "kernels", "meanshift", "cluster", "lsh", "calculus", "inverse", "anim", "data"},
     "tools": {"timing", "ptx", "book"},
     "top": {"bench"},

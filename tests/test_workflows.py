@@ -140,8 +140,9 @@ def test_makefile_gpu_venv_installs_the_gpu_extra_and_gpu_check_installs_nothing
     deps, recipe = gpu_check.split("\n", 1)
     # the GPU machine reaches no package registry: the check runs with the Python that is there
     assert deps.strip() == "", "gpu-check must depend on nothing that installs (gpu-venv, the venv, MathJax)"
-    assert "PYTHONPATH=. $(PYTHON) -m lessonlib.bench.check $(GPU_OUT)" in recipe
-    for forbidden in ("pip", "npm", "$(PY)", "$(VENV)", "jupyter-book"):
+    assert "$(PYTHON) -m lessonlib.bench.check" in recipe and "PYTHONPATH=." in recipe
+    assert "timeout" in recipe and "tee $(GPU_OUT)/check.log" in recipe  # its time limit and its log
+    for forbidden in ("pip ", "pip install", "npm", "$(PY)", "$(VENV)", "jupyter-book"):
         assert forbidden not in recipe, forbidden
     gpu_venv = make.split("\ngpu-venv:", 1)[1].split("\n\n", 1)[0]
     assert "-r requirements.txt" in gpu_venv and ".[gpu]" in gpu_venv  # one pip run: torch and the extra

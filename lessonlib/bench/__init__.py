@@ -4,8 +4,8 @@ Benchmarks are not tests: tests check that results are right, these measure
 how fast they come. A chapter's table and ``python -m lessonlib.bench ...``
 (:mod:`lessonlib.bench.cli`) call the same function, so they measure the same
 thing. ``BENCHMARKS`` lists every table with its function, chapter and command.
-The GPU reference file (``gpu`` writes it, ``claims`` reads it) has its format
-in :mod:`lessonlib.bench.reference`.
+The GPU reference file (the GPU check, :mod:`lessonlib.bench.check`, writes it;
+``claims`` reads it) has its format in :mod:`lessonlib.bench.reference`.
 """
 
 from __future__ import annotations
@@ -33,19 +33,18 @@ BENCHMARKS = (
     Benchmark("The matrix-product ladder, CPU", "matmul.matmul_ladder", "einsum", "matmul"),
     Benchmark("A square product's GFLOP/s, CPU", "matmul.square_gflops", "einsum", "matmul"),
     Benchmark("Reading x_train once (torch.sum)", "matmul.read_speed", "einsum"),
-    Benchmark("Roofline model beside the measured GPU times", "gpu.roofline_table", "gpu_kernels", "gpu"),
-    Benchmark("The roofline's measured column", "gpu.roofline_measured", "gpu_kernels", "gpu"),
-    Benchmark("The matrix-product ladder, CPU rows of the GPU chapter", "matmul.matmul_ladder", "gpu_kernels",
-              "gpu"),
-    Benchmark("GPU rows of the MNIST-shaped product", "gpu.gpu_rows_table", "gpu_kernels", "gpu"),
-    Benchmark("GPU rows of the MNIST-shaped product, timed", "gpu.gpu_matmul_timings", "gpu_kernels", "gpu"),
-    Benchmark("Kernels and cuBLAS on a 4096² product", "gpu.gpu_square_gflops", "gpu_kernels", "gpu"),
-    Benchmark("Device-to-device copy bandwidth", "gpu.device_bandwidth", "gpu_kernels", "gpu"),
-    Benchmark("The lecture's GPU claims about the matrix product", "claims.matmul_claims", "gpu_kernels", "gpu"),
+    Benchmark("Roofline model beside the measured GPU times", "gpu.roofline_table", "gpu_kernels"),
+    Benchmark("The roofline's measured column", "gpu.roofline_measured", "gpu_kernels"),
+    Benchmark("The matrix-product ladder, CPU rows of the GPU chapter", "matmul.matmul_ladder", "gpu_kernels"),
+    Benchmark("GPU rows of the MNIST-shaped product", "claims.rows_frame", "gpu_kernels"),
+    Benchmark("GPU rows of the MNIST-shaped product, timed", "gpu.gpu_matmul_timings", "gpu_kernels"),
+    Benchmark("Kernels and cuBLAS on a 4096² product", "gpu.gpu_square_gflops", "gpu_kernels"),
+    Benchmark("Device-to-device copy bandwidth", "gpu.device_bandwidth", "gpu_kernels"),
+    Benchmark("The lecture's GPU claims about the matrix product", "claims.matmul_claims", "gpu_kernels", "claims"),
     Benchmark("Mean shift by batch size, CPU", "meanshift.meanshift_batch_sweep", "meanshift"),
-    Benchmark("Mean shift CPU rows of the GPU claims", "meanshift.cpu_meanshift_timings", "meanshift", "gpu"),
-    Benchmark("Mean shift on the GPU by batch size", "gpu.gpu_meanshift_timings", "meanshift", "gpu"),
-    Benchmark("The lecture's mean shift GPU claims", "claims.meanshift_claims", "meanshift", "gpu"),
+    Benchmark("Mean shift CPU rows of the GPU claims", "meanshift.cpu_meanshift_timings", "meanshift"),
+    Benchmark("Mean shift on the GPU by batch size", "gpu.gpu_meanshift_timings", "meanshift"),
+    Benchmark("The lecture's mean shift GPU claims", "claims.meanshift_claims", "meanshift", "claims"),
     Benchmark("The cost of one torch call", "meanshift.per_call_overhead", "meanshift"),
     Benchmark("How much of the loop the per-call cost explains", "meanshift.meanshift_loop_overhead", "meanshift"),
     Benchmark("Mean shift against scikit-learn, by n", "meanshift.meanshift_comparison", "meanshift", "meanshift"),
@@ -57,7 +56,8 @@ BENCHMARKS = (
     Benchmark("LSH's tensor query at the chosen setting", "lsh.lsh_query_time", "clustering"),
     Benchmark("LSH against brute force, by number of points", "lsh.lsh_crossover", "clustering", "cluster"),
     Benchmark("DBSCAN with exact and LSH neighbours", "lsh.dbscan_lsh", "clustering"),
-    Benchmark("Every GPU figure, written to the reference file", "gpu.gpu_report", "benchmarks", "gpu"),
+    Benchmark("Every GPU figure, for the reference file (the GPU check writes it)", "gpu.gpu_report",
+              "benchmarks"),
 )
 
 

@@ -1,30 +1,34 @@
-"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR``: installs nothing, writes
-every result into one folder; the README's GPU section says what it runs, writes and exits with.
+"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR``: installs nothing, fetches
+nothing, writes every result into OUTDIR; the README's GPU section says what it runs and writes.
+
+It imports only what a GPU machine's Python already holds (torch, numba-cuda, numpy, scipy,
+scikit-learn, pandas, matplotlib, pytest, PyYAML): ``tests/test_bench_check.py`` runs it with
+everything else blocked. Its time limit and its log belong to the command that runs it:
+``make gpu-check`` runs it under ``timeout`` (a SIGINT first, so the traceback shows where it was)
+and ``tee``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import faulthandler
 import importlib.util
-import xml.etree.ElementTree as ET
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
-import threading
 import time
 import traceback
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .. import _checks, hardware
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: lessonlib/bench/check.py -> .
 COMMAND = "python3 -m lessonlib.bench.check"
-FILES = ("check.log", "check.json", "gpu_tests.xml", "reference_gpu.json", "ladder.png")
+FILES = ("check.json", "gpu_tests.xml", "reference_gpu.json", "ladder.png")  # check.log: make gpu-check's tee
 NEEDED = ("numpy", "scipy", "sklearn", "pandas", "matplotlib", "pytest", "yaml")  # besides torch and numba
 
 
@@ -113,6 +117,8 @@ def gpu_test_files(root: Path = ROOT) -> list[str]:
     """The test files that hold ``gpu``-marked tests, relative to ``root`` and sorted."""
     if not isinstance(root, Path):
         raise TypeError(f"root must be a pathlib.Path, got {type(root).__name__}")
+    if not (root / "tests").is_dir():
+        raise ValueError(f"root must be a checkout with a tests/ folder; {root} has none")
     marked = re.compile(r"^\s*(@pytest\.mark\.gpu\b|pytestmark\b.*\bpytest\.mark\.gpu\b)", re.MULTILINE)
     return sorted(p.relative_to(root).as_posix() for p in (root / "tests").glob("test_*.py")
                   if marked.search(p.read_text(encoding="utf-8")))
@@ -123,7 +129,10 @@ def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 
 
     ``ok`` only when at least one test ran and every one passed, none skipped.
     """
-    files = gpu_test_files(root) if files is None else list(files)
+    if not isinstance(out, Path):
+        raise TypeError(f"out must be a pathlib.Path, got {type(out).__name__}")
+    files = gpu_test_files(root) if files is None else _checks.sequence("files", files, item=_checks.text)
+    _checks.positive("timeout", timeout)
     xml = out / "gpu_tests.xml"
     env = {**os.environ, "LESSONLIB_REQUIRE_GPU": "1",
            "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -183,16 +192,16 @@ def summary(ref: dict) -> dict:
     (m, k), (_, n) = mm["shape"]
     floor = roofline(m, k, n, bandwidth=ref["device_copy_GBps"] * 1e9)["memory_s"]
     rows = [*KERNELS.values(), "torch @ on the GPU"]
-    cpu = {r.get("case"): r["median (s)"] for r in ref["cluster"] if r.get("device") == "cpu"}
+    cpu = {r.get("case"): r.get("median (s)") for r in ref["cluster"] if r["device"] == "cpu"}
     return {
         "reference": label,
         "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},
         "mnist_floor_s": floor,
         "mnist_over_floor": {r: mm["gpu"][r]["median_s"] / floor for r in rows},
         "claims": {v.claim.text: str(v) for v in gpu_claims(ref)},
-        "cluster": [{"case": r.get("case"), "implementation": r["implementation"], "GPU (s)": r["median (s)"],
+        "cluster": [{"case": r.get("case"), "implementation": r["implementation"], "GPU (s)": r.get("median (s)"),
                      "scikit-learn CPU (s)": cpu.get(r.get("case"))}
-                    for r in ref["cluster"] if r.get("device") != "cpu"],
+                    for r in ref["cluster"] if r["device"] != "cpu"],
     }
 
 
@@ -208,91 +217,26 @@ def _print_summary(s: dict) -> None:
             f"{r['scikit-learn CPU (s)']}" for r in s["cluster"]], sep="\n")
 
 
-class _Tee:
-    """Writes to the console and to the log, line by line (a killed run keeps its lines)."""
-
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, text):
-        for s in self.streams:
-            s.write(text)
-            if "\n" in text:
-                s.flush()
-        return len(text)
-
-    def flush(self):
-        for s in self.streams:
-            s.flush()
-
-    def isatty(self):
-        return False
-
-
-def _step(name: str, steps: dict, fn):
-    """Run one step, print and record its status and seconds; a failure is recorded, not raised."""
-    print(f"\n== {name}", flush=True)
-    start = time.perf_counter()
-    try:
-        result = fn() or {"ok": True}
-    except Exception as exc:  # noqa: BLE001 - one step's failure must not lose the others' files
-        traceback.print_exc()
-        result = {"ok": False, "problem": f"{type(exc).__name__}: {exc}"}
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    steps[name] = {k: v for k, v in result.items() if k != "value"}
-    print(f"== {name}: {'ok' if result['ok'] else 'FAILED: ' + result['problem']} ({result['seconds']} s)", flush=True)
-    return result.get("value")
-
-
-def run(out, *, rows: int = 50_000, budget: float = 480.0, test_files=None) -> int:
-    """The whole check, writing into the folder ``out``; the exit status (0, 1 or 2).
+def run(out, *, rows: int = 50_000, test_files=None) -> int:
+    """The whole check, writing into the folder ``out``; the exit status: 0 all passed, 1 a step failed,
+    2 this machine cannot run it (the preflight says what is missing).
 
     Parameters
     ----------
     out : str or pathlib.Path
     rows : int, default 50,000
         Rows of the MNIST-shaped product.
-    budget : float, default 480
-        Seconds before a watchdog stops the process (status 1), writing where it was to the log.
     test_files : list of str, optional
         By default :func:`gpu_test_files`.
     """
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a str or a pathlib.Path, got {type(out).__name__}")
     rows = _checks.integer("rows", rows, low=5)
-    budget = _checks.positive("budget", budget)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     record = {"command": f"{COMMAND} {out}", "started": started, "files": list(FILES), "steps": {}}
-    log = open(out / "check.log", "w", encoding="utf-8", buffering=1)
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Tee(saved[0], log), _Tee(saved[1], log)
-    watchdog = threading.Timer(budget, _stop, args=(log, budget))
-    watchdog.daemon = True
-    watchdog.start()
-    # faulthandler's own watchdog reads other threads' frames without the GIL, which can crash
-    # mid-dump: it stands behind the first, for a thread that never lets the GIL go.
-    faulthandler.dump_traceback_later(budget + 30, exit=True, file=log)
-    try:
-        return _run(out, record, rows=rows, test_files=test_files)
-    finally:
-        watchdog.cancel()
-        faulthandler.cancel_dump_traceback_later()
-        sys.stdout, sys.stderr = saved
-        log.close()
-
-
-def _stop(log, budget: float) -> None:
-    """The watchdog: write where every thread was to ``log``, then exit with status 1."""
-    print(f"Timeout ({budget:g} s): the check ran past its budget.", file=log, flush=True)
-    faulthandler.dump_traceback(file=log, all_threads=True)  # holding the GIL: every frame stands still
-    os._exit(1)
-
-
-def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
-    steps = record["steps"]
-    print(f"{record['command']}  (started {record['started']}; installs nothing, fetches nothing)")
+    print(f"{record['command']}  (started {started}; installs nothing, fetches nothing)", flush=True)
     start = time.perf_counter()
     try:
         facts, missing = preflight()
@@ -300,64 +244,71 @@ def _run(out: Path, record: dict, *, rows: int, test_files) -> int:
         traceback.print_exc()
         facts, missing = {}, [f"the preflight itself failed: {type(exc).__name__}: {exc}"]
     record["versions"] = facts
-    steps["preflight"] = {"ok": not missing, "seconds": round(time.perf_counter() - start, 1)}
+    record["steps"]["preflight"] = {"ok": not missing, "seconds": round(time.perf_counter() - start, 1)}
     print(*[f"  {key}: {value}" for key, value in facts.items()], sep="\n")
     if missing:
         record["missing"] = missing
         print("\nThe check cannot run here. Missing:", *[f"  - {m}" for m in missing], sep="\n")
-        _write_record(out, record)
-        return 2
-
-    _step("gpu tests", steps, lambda: run_gpu_tests(out, files=test_files))
+        return _write_record(out, record, 2)
 
     def reference():
-        from .reference import write_reference
         from .gpu import gpu_report
+        from .reference import write_reference
 
         parts = {}
+        report = gpu_report(rows, command=record["command"], on_part=lambda name, s: parts.update({name: round(s, 1)}))
+        print(f"wrote {write_reference(report, out / 'reference_gpu.json')}; parts (s): {parts}")
+        return {"ok": True, "parts": parts, "report": report}
 
-        def on_part(name, seconds):
-            parts[name] = round(seconds, 1)
-            print(f"  {name}: {seconds:.1f} s", flush=True)
+    def chart():
+        ladder_chart(report).savefig(out / "ladder.png")
+        return {"ok": True}
 
-        report = gpu_report(rows, command=record["command"], on_part=on_part)
-        print(f"wrote {write_reference(report, out / 'reference_gpu.json')}")
-        return {"ok": True, "parts": parts, "value": report}
+    def summarise():
+        record["summary"] = summary(report)
+        _print_summary(record["summary"])
+        return {"ok": True}
 
-    report = _step("reference", steps, reference)
-    if report is not None:
-        def chart():
-            ladder_chart(report).savefig(out / "ladder.png")
-            return {"ok": True, "bytes": (out / "ladder.png").stat().st_size}
-
-        def summarise():
-            record["summary"] = summary(report)
-            _print_summary(record["summary"])
-
-        _step("chart", steps, chart)
-        _step("summary", steps, summarise)
+    report = None
+    steps = {"gpu tests": lambda: run_gpu_tests(out, files=test_files), "reference": reference,
+             "chart": chart, "summary": summarise}
+    for name, step in steps.items():  # each runs even if an earlier one failed, so the folder holds what it can
+        if name in ("chart", "summary") and report is None:
+            continue
+        began = time.perf_counter()
+        try:
+            print(f"\n== {name}", flush=True)
+            result = step()
+        except Exception as exc:  # noqa: BLE001 - one step's failure must not lose the others' files
+            traceback.print_exc()
+            result = {"ok": False, "problem": f"{type(exc).__name__}: {exc}"}
+        except KeyboardInterrupt:  # make gpu-check's time limit: say where it was, keep what is done
+            traceback.print_exc()
+            record["steps"][name] = {"ok": False, "problem": "stopped by the time limit (SIGINT)"}
+            return _write_record(out, record, 1)
+        report = result.pop("report", report)
+        record["steps"][name] = {**result, "seconds": round(time.perf_counter() - began, 1)}
+        print(f"== {name}: {'ok' if result['ok'] else 'FAILED: ' + result['problem']}", flush=True)
     record["seconds"] = round(time.perf_counter() - start, 1)
-    failed = [name for name, s in steps.items() if not s["ok"]]
+    failed = [name for name, s in record["steps"].items() if not s["ok"]]
     print(f"\n{'every step passed' if not failed else 'FAILED: ' + ', '.join(failed)} in {record['seconds']} s")
-    _write_record(out, record)
-    return 1 if failed else 0
+    return _write_record(out, record, 1 if failed else 0)
 
 
-def _write_record(out: Path, record: dict) -> None:
-    from ._common import jsonable
-
-    (out / "check.json").write_text(json.dumps(jsonable(record), indent=2, ensure_ascii=False) + "\n",
+def _write_record(out: Path, record: dict, status: int) -> int:
+    record["exit"] = status  # numpy scalars, if any, as floats
+    (out / "check.json").write_text(json.dumps(record, indent=2, ensure_ascii=False, default=float) + "\n",
                                     encoding="utf-8")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 -m lessonlib.bench.check OUTDIR [--rows N] [--budget S]``; return the exit status."""
+    """``python3 -m lessonlib.bench.check OUTDIR [--rows N]``; return the exit status."""
     p = argparse.ArgumentParser(prog=COMMAND, description="The GPU check: tests, reference file, chart, in OUTDIR.")
     p.add_argument("out", type=Path, help="the results folder")
     p.add_argument("--rows", type=int, default=50_000, help="rows of the MNIST-shaped product (default 50000)")
-    p.add_argument("--budget", type=float, default=480.0, help="seconds before the watchdog stops it (default 480)")
     args = p.parse_args(argv)
-    return run(args.out, rows=args.rows, budget=args.budget)
+    return run(args.out, rows=args.rows)
 
 
 if __name__ == "__main__":

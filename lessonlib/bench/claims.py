@@ -1,22 +1,19 @@
-"""The lecture's GPU figures and claims, the names of the rows that time them, and the verdicts:
-one judge for a GPU build's own times and the reference file's (:mod:`lessonlib.bench.reference`).
+"""The GPU rows the book times, the lecture's GPU claims and their verdicts, and the tables of both.
+
+The lecture's figures come from :mod:`lessonlib.lecture`; here each is put beside the row that times
+the same operation. One judge (:func:`matmul_claims`, :func:`meanshift_claims`) serves a GPU build's
+own times and a reference file's (:mod:`lessonlib.bench.reference`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 from dataclasses import dataclass
 
 from .. import _checks
 from ..kernels import KERNELS
+from ..lecture import FIGURES, figure
 from ..timing import Timing, format_ratio, format_seconds
-
-
-# A figure the lecture reported ("3.61 ms"), and the notebook cell or transcript that reports it.
-LectureFigure = namedtuple("LectureFigure", ["value", "source"])
-MATMUL_NOTEBOOK = "course notebook fastai/course22p2, nbs/01_matmul.ipynb"
-MEANSHIFT_NOTEBOOK = "course notebook fastai/course22p2, nbs/02_meanshift.ipynb"
 
 AS_LECTURED_KERNEL = "as lectured: naive kernel, result copied back"
 AS_LECTURED_TORCH = "as lectured: torch (m1c @ m2c).cpu()"
@@ -56,30 +53,31 @@ GPU_MEANSHIFT_ROWS = {
 }
 SQUARE_ROWS = (*KERNELS.values(), "cuBLAS (TF32 off)")
 
-# The lecture's GPU figures, each beside the row that times the same operation.
-LECTURE_GPU = {
-    AS_LECTURED_KERNEL: LectureFigure(
-        "3.61 ms", f"{MATMUL_NOTEBOOK}: %%timeit -n 10 over matmul[blockspergrid, (TPB,TPB)](m1g,m2g,rg) "
-                   "and r = rg.copy_to_host()"),
-    AS_LECTURED_TORCH: LectureFigure("458 µs", f"{MATMUL_NOTEBOOK}: %timeit -n 10 r=(m1c@m2c).cpu()"),
-    MEANSHIFT_LOOP: LectureFigure(
-        "452 ms (≈400 ms in the transcript)", f"{MEANSHIFT_NOTEBOOK}: %time X=meanshift(data), the loop "
-                                              "version with tri(dist, 8)"),
-    "GPU, bs = 5": LectureFigure("157 ms", "lecture transcript"),
-    "GPU, bs = 64": LectureFigure("13 ms", "lecture transcript"),
-    "GPU, bs = 500": LectureFigure("≈1 ms", "lecture transcript: meanshift(data) on the GPU, whose default "
-                                           "in the notebook is bs=500"),
-    "GPU, bs = 1250": LectureFigure("2 ms", f"{MEANSHIFT_NOTEBOOK}: %timeit -n 5 _=meanshift(data, 1250).cpu()"),
-}
+# Each row that times what the lecture timed -> the lecture's figure (lessonlib.lecture.FIGURES).
+LECTURE_ROWS = {AS_LECTURED_KERNEL: "kernel", AS_LECTURED_TORCH: "torch_gpu", MEANSHIFT_LOOP: "meanshift_loop",
+                "GPU, bs = 5": "meanshift_gpu_bs5", "GPU, bs = 64": "meanshift_gpu_bs64",
+                "GPU, bs = 1250": "meanshift_gpu_bs1250"}
+# The whole (50,000 × 784) @ (784 × 10) product, rung by rung: rung -> (lecture figure, rows it timed).
+LADDER = {"Python loops (extrapolated)": ("loops", 5), "broadcasting": ("broadcast", 50_000),
+          "einsum": ("einsum", 50_000), "torch @ on the CPU": ("torch_cpu", 50_000),
+          "Numba kernel, as lectured": ("kernel", 50_000), "torch on the GPU, as lectured": ("torch_gpu", 50_000)}
+LADDER_CPU = dict(zip(list(LADDER)[:4], MATMUL_CPU_ROWS))  # rung -> matmul_ladder's key
+LADDER_GPU = dict(zip(list(LADDER)[4:], (AS_LECTURED_KERNEL, AS_LECTURED_TORCH)))
+
+
+def lecture_ladder() -> dict[str, float]:
+    """The lecture's seconds for the whole product, rung by rung (the loops scaled from 5 rows, as it did)."""
+    return {rung: FIGURES[key].value * 50_000 / rows for rung, (key, rows) in LADDER.items()}
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One of the lecture's claims about the GPU, and the rule that judges it."""
+    """One of the lecture's claims about the GPU: what it said, the figures behind it, and the rule."""
 
     id: str  # its key in GPU_CLAIMS
     text: str
-    lecture: str  # the lecture's figures behind it, with their source
+    said: str  # what the lecture said, with its source
+    figures: str  # the lecture's figures behind it, and the book's arithmetic on them, labelled
     rule: str  # when it counts as held
 
 
@@ -92,54 +90,88 @@ class Verdict:
     held: bool
     detail: str  # the times the ratio comes from
 
+    @property
+    def short(self) -> str:
+        return f"{'held' if self.held else 'did not hold'}: {format_ratio(self.ratio)}"
+
     def __str__(self) -> str:
-        return f"{'held' if self.held else 'did not hold'}: {format_ratio(self.ratio)} ({self.detail})"
+        return f"{self.short} ({self.detail})"
 
 
 _ABOUT = math.sqrt(10)  # "about N times": N within half an order of magnitude, or more
+_F = {k: f.text for k, f in FIGURES.items()}
+_GPU_MS = FIGURES["meanshift_loop_said"].value / FIGURES["meanshift_gpu_first"].value  # what the lecture said
 GPU_CLAIMS = {c.id: c for c in (
     Claim("kernel_beats_cpu", "The Numba kernel beats the CPU's einsum and @",
-        f"3.61 ms for the kernel against 15.1 ms (einsum) and 15.2 ms (@) on the CPU, 4.2× ({MATMUL_NOTEBOOK})",
-        "held when the kernel, timed as lectured, is faster than the faster of einsum and @ on the same "
-        "machine's CPU"),
-    Claim("cuda_vs_broadcast", ".cuda() is about a thousand times faster than broadcasting",
-        f"663 ms for broadcasting over all rows against 458 µs for (m1c @ m2c).cpu(), 1,448×; "
-        f"'another thousand times' in the transcript ({MATMUL_NOTEBOOK})",
-        f"held at {1000 / _ABOUT:,.0f}× or more (a thousand, within half an order of magnitude, or more)"),
-    Claim("five_million", "About 5 million × overall, from the Python loops to the GPU",
-        f"421 ms for 5 rows with three Python loops, so 4,210 s for 50,000 rows, against 458 µs: 9.2 million×; "
-        f"'5 million X' in the transcript ({MATMUL_NOTEBOOK})",
-        f"held at {5e6 / _ABOUT:,.0f}× or more (loops extrapolated from their rows to all rows)"),
-    Claim("meanshift_gpu", "Mean shift takes about 1 ms on the GPU against about 400 ms on the CPU",
-        f"≈1 ms on the GPU and 400 ms before it in the transcript; in the {MEANSHIFT_NOTEBOOK}, 452 ms for "
-        "the loop version on the CPU and 2 ms for bs=1250 on the GPU",
-        f"held at {400 / _ABOUT:,.0f}× or more: the loop version on the CPU against bs=500 on the GPU"),
+          f"the kernel's {_F['kernel']} against {_F['torch_cpu']} for @ on the CPU ({figure('kernel').source})",
+          f"kernel {_F['kernel']}; einsum {_F['einsum']}, @ {_F['torch_cpu']}: "
+          f"{format_ratio(FIGURES['einsum'].value / FIGURES['kernel'].value)} (the book's arithmetic)",
+          "held when the kernel, timed as lectured, is faster than the faster of einsum and @ on the same "
+          "machine's CPU"),
+    Claim("cuda_vs_broadcast", f".cuda() is about {_F['gpu_over_broadcast']} faster than broadcasting",
+          f"{_F['gpu_over_broadcast']} ({figure('gpu_over_broadcast').source})",
+          f"broadcasting {_F['broadcast']}; (m1c @ m2c).cpu() {_F['torch_gpu']}: "
+          f"{format_ratio(FIGURES['broadcast'].value / FIGURES['torch_gpu'].value)} (the book's arithmetic)",
+          f"held at {FIGURES['gpu_over_broadcast'].value / _ABOUT:,.0f}× or more (within half an order of "
+          "magnitude, or more)"),
+    Claim("five_million", f"About {_F['overall']} overall, from the Python loops to the GPU",
+          f"{_F['overall']} ({figure('overall').source}): {_F['broadcast_speedup']} from the loops to "
+          f"broadcasting, then {_F['gpu_over_broadcast']}",
+          f"loops {_F['loops']} for 5 rows, {format_seconds(lecture_ladder()['Python loops (extrapolated)'])} "
+          f"scaled to 50,000; {_F['torch_gpu']}: "
+          f"{format_ratio(lecture_ladder()['Python loops (extrapolated)'] / FIGURES['torch_gpu'].value)} "
+          "(the book's arithmetic)",
+          f"held at {FIGURES['overall'].value / _ABOUT:,.0f}× or more (loops extrapolated from their rows to all "
+          "rows)"),
+    Claim("meanshift_gpu", f"Mean shift runs about {format_ratio(_GPU_MS)} faster on the GPU than the loop on the CPU",
+          f"{_F['meanshift_gpu_first']} on the GPU against {_F['meanshift_loop_said']} on the CPU "
+          f"({figure('meanshift_gpu_first').source}); the GPU run was made before a bug was found (the batch "
+          "size was not passed on)",
+          f"the loop {_F['meanshift_loop']}; bs = 1,250 on the GPU {_F['meanshift_gpu_bs1250']}: "
+          f"{format_ratio(FIGURES['meanshift_loop'].value / FIGURES['meanshift_gpu_bs1250'].value)} "
+          "(the book's arithmetic on the notebook's figures)",
+          f"held at {_GPU_MS / _ABOUT:,.0f}× or more: the loop on the CPU against bs = 1,250 on the GPU"),
     Claim("bigger_batches", "Bigger batches make mean shift faster on the GPU",
-        "157 ms at bs=5, 13 ms at bs=64, faster still at 256 and 1024 (lecture transcript)",
-        "held when bs=64 beats bs=5 and bs=1024 beats bs=64; the ratio is bs=5's time over bs=1024's"),
+          f"'bigger is better' ({figure('meanshift_gpu_bs5').source})",
+          f"{_F['meanshift_gpu_bs5']} at bs = 5, {_F['meanshift_gpu_bs64']} at bs = 64, faster still at 256 "
+          f"and 1,024 (no figures given)",
+          "held when bs = 64 beats bs = 5 and bs = 1,024 beats bs = 64; the ratio is bs = 5's time over "
+          "bs = 1,024's"),
 )}
+MATMUL_CLAIMS = ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")
+MEANSHIFT_CLAIMS = ("meanshift_gpu", "bigger_batches")
 
 
-def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
+def matmul_times(cpu_per_row: dict, rows: int, gpu: dict | None = None) -> tuple[dict, int, dict | None]:
+    """``(cpu_per_row, rows, gpu)`` checked: seconds per row of ``MATMUL_CPU_ROWS``, the product's rows,
+    and, unless None, medians of at least the two "as lectured" GPU rows."""
+    _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
+    rows = _checks.integer("rows", rows, low=1)
+    if gpu is not None:
+        _checks.seconds("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
+    return cpu_per_row, rows, gpu
+
+
+def matmul_claims(cpu_per_row: dict, rows: int, gpu: dict) -> list[Verdict]:
     """Verdicts on the lecture's three matrix-product GPU claims, from one machine's times.
 
     Parameters
     ----------
     cpu_per_row : dict of str to float
         Seconds per output row of each of ``MATMUL_CPU_ROWS``.
-    gpu : dict of str to float
-        Median seconds of the GPU rows, at least the two "as lectured" ones.
     rows : int
         Rows of the whole product, to which the CPU rungs are scaled.
+    gpu : dict of str to float
+        Median seconds of the GPU rows, at least the two "as lectured" ones.
 
     Returns
     -------
     list of Verdict
     """
     s = format_seconds
-    _checks.seconds("cpu_per_row", cpu_per_row, MATMUL_CPU_ROWS)
-    _checks.seconds("gpu", gpu, (AS_LECTURED_KERNEL, AS_LECTURED_TORCH))
-    rows = _checks.integer("rows", rows, low=1)
+    if gpu is None:
+        raise TypeError("gpu must be a dict of row name to seconds, got None")
+    cpu_per_row, rows, gpu = matmul_times(cpu_per_row, rows, gpu)
     full = {k: cpu_per_row[k] * rows for k in MATMUL_CPU_ROWS}
     kernel, torch_gpu = gpu[AS_LECTURED_KERNEL], gpu[AS_LECTURED_TORCH]
     cpu, best = min(("einsum", full["matmul_einsum"]), ("@", full["matmul"]), key=lambda p: p[1])
@@ -148,9 +180,9 @@ def matmul_claims(cpu_per_row: dict, gpu: dict, rows: int) -> list[Verdict]:
     return [
         Verdict(c["kernel_beats_cpu"], best / kernel, kernel < best,
                 f"kernel as lectured {s(kernel)}; CPU {cpu} {s(best)}, the faster of einsum and @"),
-        Verdict(c["cuda_vs_broadcast"], broadcast, broadcast >= 1000 / _ABOUT,
+        Verdict(c["cuda_vs_broadcast"], broadcast, broadcast >= FIGURES["gpu_over_broadcast"].value / _ABOUT,
                 f"broadcasting {s(full['matmul_broadcast'])} on the CPU; (m1c @ m2c).cpu() {s(torch_gpu)}"),
-        Verdict(c["five_million"], loops, loops >= 5e6 / _ABOUT,
+        Verdict(c["five_million"], loops, loops >= FIGURES["overall"].value / _ABOUT,
                 f"Python loops {s(full['matmul_loops'])} for {rows:,} rows (extrapolated); "
                 f"(m1c @ m2c).cpu() {s(torch_gpu)}"),
     ]
@@ -163,7 +195,7 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
     ----------
     cpu, gpu : dict of str to float
         Medians of ``MEANSHIFT_CPU_ROWS`` (the loop's at least), and of the GPU rows at bs = 5,
-        64, 500 and 1024.
+        64, 1024 and 1250.
 
     Returns
     -------
@@ -171,15 +203,15 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
     """
     s = format_seconds
     _checks.seconds("cpu", cpu, (MEANSHIFT_LOOP,), among=MEANSHIFT_CPU_ROWS)
-    _checks.seconds("gpu", gpu, [f"GPU, bs = {bs}" for bs in (5, 64, 500, 1024)])
-    loop, g500 = cpu[MEANSHIFT_LOOP], gpu["GPU, bs = 500"]
-    detail = f"GPU bs=500 {s(g500)}; CPU loop {s(loop)}"
+    _checks.seconds("gpu", gpu, [f"GPU, bs = {bs}" for bs in (5, 64, 1024, 1250)])
+    loop, g1250 = cpu[MEANSHIFT_LOOP], gpu["GPU, bs = 1250"]
+    detail = f"GPU bs=1250 {s(g1250)}; CPU loop {s(loop)}"
     batched = cpu.get("CPU, batched, bs = 500")
     if batched is not None:
-        detail += f"; against the batched version on the CPU ({s(batched)}): {format_ratio(batched / g500)}"
+        detail += f"; against the batched version on the CPU ({s(batched)}): {format_ratio(batched / g1250)}"
     b5, b64, b1024 = gpu["GPU, bs = 5"], gpu["GPU, bs = 64"], gpu["GPU, bs = 1024"]
     return [
-        Verdict(GPU_CLAIMS["meanshift_gpu"], loop / g500, loop / g500 >= 400 / _ABOUT, detail),
+        Verdict(GPU_CLAIMS["meanshift_gpu"], loop / g1250, loop / g1250 >= _GPU_MS / _ABOUT, detail),
         Verdict(GPU_CLAIMS["bigger_batches"], b5 / b1024, b64 < b5 and b1024 < b64,
                 f"bs=5 {s(b5)}, bs=64 {s(b64)}, bs=1024 {s(b1024)}"),
     ]
@@ -192,14 +224,52 @@ def medians(timings: dict) -> dict[str, float]:
     return {k: t.median for k, t in timings.items()}
 
 
-# The lecture's ladder for the whole (50,000 × 784) @ (784 × 10) product: rung -> (seconds, source).
-LECTURE_LADDER = {
-    "Python loops (extrapolated)": (0.415 * 50_000 / 5, f"{MATMUL_NOTEBOOK}: 415 ms for 5 rows, scaled to 50,000"),
-    "broadcasting": (0.663, "lecture transcript: 663 ms over all rows"),
-    "einsum": (0.015, "lecture transcript: 15 ms"),
-    "torch @ on the CPU": (0.015, "lecture transcript: about the same as einsum, 15 ms"),
-    "Numba kernel, as lectured": (3.61e-3, "lecture transcript: 3.61 ms"),
-    "torch on the GPU, as lectured": (458e-6, "lecture transcript: 458 µs for (m1c @ m2c).cpu()"),
-}
-LADDER_RUNGS = tuple(LECTURE_LADDER)
-MATMUL_CLAIM_IDS = ("kernel_beats_cpu", "cuda_vs_broadcast", "five_million")
+def claims_frame(claims, *, measured: list | None = None, reference: list | None = None):
+    """The lecture's GPU claims ``claims`` (keys of ``GPU_CLAIMS``): what the lecture said, its figures
+    (and the book's arithmetic on them), and the verdicts of this build (``measured``) and of a
+    reference file (``reference``), each a list of :class:`Verdict` or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the claim.
+    """
+    import pandas as pd
+
+    ids = _checks.sequence("claims", claims, item=lambda n, c: _checks.choice(n, c, tuple(GPU_CLAIMS)))
+    columns = {"the lecture said": [GPU_CLAIMS[c].said for c in ids],
+               "the lecture's figures": [GPU_CLAIMS[c].figures for c in ids]}
+    for name, verdicts in (("this build", measured), ("reference GPU", reference)):
+        if verdicts is None:
+            continue
+        if not isinstance(verdicts, (list, tuple)) or not all(isinstance(v, Verdict) for v in verdicts):
+            raise TypeError(f"{'measured' if name == 'this build' else 'reference'} must be a list of Verdict, "
+                            "or None")
+        by_id = {v.claim.id: str(v) for v in verdicts}
+        columns[name] = [by_id.get(c, "") for c in ids]
+    return pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in ids], name="claim"))
+
+
+def rows_frame(times: dict, what: dict, *, iqr: dict | None = None, lecture_column: str = "lecture"):
+    """Timed rows in the order of ``what`` (row -> what it times), each beside the lecture's figure.
+
+    ``times`` holds the median seconds of each row (``iqr`` their spread, if given); rows not in
+    ``what`` follow. The lecture's figures come from ``LECTURE_ROWS``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    _checks.seconds("times", times)
+    if not isinstance(what, dict):
+        raise TypeError(f"what must be a dict of row name to what it times, got {type(what).__name__}")
+    index = [r for r in what if r in times] + [r for r in times if r not in what]
+    lecture = {r: FIGURES[k] for r, k in LECTURE_ROWS.items()}
+    out = {"median": [format_seconds(times[r]) for r in index]}
+    if iqr is not None:
+        out["IQR"] = [format_seconds(iqr[r]) for r in index]
+    out["what is timed"] = [what.get(r, "") for r in index]
+    out[lecture_column] = [str(lecture[r]) if r in lecture else "" for r in index]
+    return pd.DataFrame(out, index=pd.Index(index, name="row"))

@@ -1,4 +1,4 @@
-"""The command line: ``python -m lessonlib.bench {matmul,meanshift,cluster,gpu,claims}``.
+"""The command line: ``python -m lessonlib.bench {matmul,meanshift,cluster,claims}``.
 
 Each command prints the hardware first, then runs its benchmarks with a
 progress bar (tqdm, from the ``bench`` extra) and prints their tables.
@@ -7,7 +7,6 @@ progress bar (tqdm, from the ``bench`` extra) and prints their tables.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -44,34 +43,25 @@ def _cluster_main(args) -> int:
         _print_table(crossover, f"LSH against brute force, 32-D, 1,000 queries, k = 10, index {LSH_CROSSOVER_PARAMS}:",
                      {"n": "{:,}".format, "recall@10": "{:.3f}".format, "points scanned (%)": "{:.3g}".format, **mib})
     goals = cluster_goals(table, crossover)
-    for goal in goals:
-        print(("met:     " if goal.met else "NOT MET: ") + str(goal))
-    return 0 if all(goal.met for goal in goals) else 1
+    for g in goals.itertuples():
+        print(f"{'met:    ' if g.met else 'NOT MET:'} {g.case}: {g.measure} {g.value} (goal {g.goal})")
+    return 0 if goals.met.all() else 1
 
 
-def _claims_main(args, argv: list[str]) -> int:
-    """``gpu``: measure, check, write, then one line per claim. ``claims``: the lines, from a file."""
-    from .reference import ReferenceFormatError, gpu_claims, load_reference, write_reference
-    from .gpu import gpu_report
+def _claims_main(args) -> int:
+    """One line per lecture GPU claim, judged on a reference file the GPU check wrote."""
+    from .reference import ReferenceFormatError, gpu_claims, load_reference
 
-    if args.what == "gpu":
-        try:
-            report = gpu_report(command="python -m lessonlib.bench " + shlex.join(argv), progress=True)
-        except RuntimeError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"wrote {write_reference(report, args.out)} in {report['provenance']['seconds']:.0f} s")
-    else:
-        try:
-            report = load_reference(args.file)
-        except ReferenceFormatError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        if report is None:
-            print(f"error: no reference file at {args.file}", file=sys.stderr)
-            return 2
-        p = report["provenance"]
-        print(f"reference: {p['gpu']}, driver {p['driver']}, {p['date']}")
+    try:
+        report = load_reference(args.file)
+    except ReferenceFormatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if report is None:
+        print(f"error: no reference file at {args.file}", file=sys.stderr)
+        return 2
+    p = report["provenance"]
+    print(f"reference: {p['gpu']}, driver {p['driver']}, {p['date']}")
     for v in gpu_claims(report):
         print(f"{v.claim.text}: {v}")
     return 0
@@ -145,24 +135,21 @@ def parser() -> argparse.ArgumentParser:
                     help="sizes of the 32-D LSH crossover (default up to 1000000; none to skip it)")
     cl.add_argument("--repeat", type=_positive_int, default=3,
                     help="timed samples per measurement, best taken (default 3)")
-    gp = sub.add_parser("gpu", help="every GPU measurement of the book, written to a JSON file")
-    gp.add_argument("--out", type=Path, required=True, help="where to write the JSON")
     cm = sub.add_parser("claims", help="one line per lecture GPU claim, judged on a reference file")
     cm.add_argument("file", type=Path, nargs="?", default=Path("book/_data/reference_gpu.json"),
-                    help="a file written by the gpu command (default book/_data/reference_gpu.json)")
+                    help="a file written by the GPU check (default book/_data/reference_gpu.json)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    0 on success; 1 from ``cluster`` when a goal is not met; 2 when ``gpu`` has no GPU or
-    ``claims`` no valid file.
+    0 on success; 1 from ``cluster`` when a goal is not met; 2 when ``claims`` has no valid file.
     """
     args = parser().parse_args(argv)
     print(hardware.label())
-    if args.what in ("gpu", "claims"):
-        return _claims_main(args, sys.argv[1:] if argv is None else argv)
+    if args.what == "claims":
+        return _claims_main(args)
     if args.what == "cluster":
         return _cluster_main(args)
     if args.what == "meanshift":

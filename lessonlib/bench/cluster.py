@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
-from dataclasses import dataclass
 
 import torch
 
@@ -165,38 +163,9 @@ def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
 
 # ---------------------------------------------------------------- the goals
 
-_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 
-
-@dataclass(frozen=True)
-class Goal:
-    """One performance goal of the clustering chapter, with the numbers that judge it.
-
-    Each of ``measures`` is ``(name, value, op, bound, unit[, decimals])``:
-    ``value op bound`` must hold (``op`` one of ``"<="``, ``"<"``, ``">="``), and
-    ``value`` prints with ``decimals`` decimals (3 unless given). ``identical``:
-    whether the labels must be, and were, identical (None: not asked).
-    """
-
-    case: str
-    measures: tuple
-    identical: bool | None = None
-
-    @property
-    def met(self) -> bool:
-        """Every measure within its bound, and identical labels where they are asked for."""
-        return all(_OPS[op](value, bound) for _, value, op, bound, *_ in self.measures) and self.identical is not False
-
-    def __str__(self) -> str:
-        parts = [f"{name} {value:.{(rest or [3])[0]}f}{unit} (goal {op} {bound:g}{unit})"
-                 for name, value, op, bound, unit, *rest in self.measures]
-        if self.identical is not None:
-            parts.append(f"identical labels: {self.identical}")
-        return f"{self.case}: " + ", ".join(parts)
-
-
-def cluster_goals(table, crossover=None) -> list[Goal]:
-    """The clustering chapter's performance goals (:class:`Goal`), judged on ``table``'s CPU rows.
+def cluster_goals(table, crossover=None):
+    """The clustering chapter's performance goals, judged on ``table``'s CPU rows.
 
     ``table`` comes from :func:`cluster_comparison` (best times of the fused
     versions against scikit-learn's; each LSH row's recall and share scanned).
@@ -205,7 +174,8 @@ def cluster_goals(table, crossover=None) -> list[Goal]:
 
     Returns
     -------
-    list of Goal
+    pandas.DataFrame
+        One row per measure: ``case``, ``measure``, ``value`` (in words), ``goal`` and ``met``.
     """
     import pandas as pd
 
@@ -215,31 +185,36 @@ def cluster_goals(table, crossover=None) -> list[Goal]:
     missing = [c for c in ("case", "device") if c not in table]
     if missing:
         raise ValueError(f"table is missing the columns {missing}")
+    rows = []
+
+    def goal(case, measure, value, goal, met):
+        rows.append({"case": case, "measure": measure, "value": value, "goal": goal, "met": bool(met)})
+
     cpu = table[table.device == "cpu"]
-    goals = []
     for case in dict.fromkeys(cpu.case):
-        rows = cpu[cpu.case == case].set_index("implementation")
-        algo = rows.algorithm.iloc[0]
-        if algo == "k-means" and "lessonlib kmeans (fused)" in rows.index:
-            ours, skl = rows.loc["lessonlib kmeans (fused)"], rows.loc["scikit-learn KMeans (lloyd)"]
-            goals.append(Goal(case, (("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.0, "×"),
-                                     ("inertia ÷ scikit-learn's", ours.value, "<=", 1.001, "×", 6)),
-                              bool(ours["identical labels"])))
-        elif algo == "DBSCAN" and "lessonlib dbscan (fused)" in rows.index:
-            ours, skl = rows.loc["lessonlib dbscan (fused)"], rows.loc["scikit-learn DBSCAN"]
-            goals.append(Goal(f"{case}, n = {int(ours.n):,}",
-                              (("time ÷ scikit-learn's", ours["best (s)"] / skl["best (s)"], "<=", 1.25, "×"),),
-                              bool(ours["identical labels"])))
-        elif algo == "10 nearest neighbours":
-            for impl in [i for i in rows.index if i.startswith("lessonlib LSH")]:
-                knn = rows.loc[impl]
-                goals.append(Goal(f"{case}, {impl}, n = {int(knn.n):,}",
-                                  (("recall@10", float(knn.value), ">=", 0.9, ""),
-                                   ("points scanned", float(knn["scanned (%)"]), "<=", 10.0, "%"))))
+        by = cpu[cpu.case == case].set_index("implementation")
+        ours = next((by.loc[i] for i in ("lessonlib kmeans (fused)", "lessonlib dbscan (fused)") if i in by.index), None)
+        if ours is not None:
+            skl = by.loc["scikit-learn KMeans (lloyd)" if ours.algorithm == "k-means" else "scikit-learn DBSCAN"]
+            bound = 1.0 if ours.algorithm == "k-means" else 1.25
+            ratio = ours["best (s)"] / skl["best (s)"]
+            if ours.algorithm == "DBSCAN":
+                case = f"{case}, n = {int(ours.n):,}"
+            goal(case, "time ÷ scikit-learn's", f"{ratio:.3f}×", f"≤ {bound:g}×", ratio <= bound)
+            if ours.algorithm == "k-means":
+                goal(case, "inertia ÷ scikit-learn's", f"{ours.value:.6f}×", "≤ 1.001×", ours.value <= 1.001)
+            goal(case, "identical labels", "yes" if ours["identical labels"] else "no", "yes",
+                 ours["identical labels"])
+        for impl in [i for i in by.index if i.startswith("lessonlib LSH")]:
+            knn, name = by.loc[impl], f"{case}, {impl}, n = {int(by.loc[impl].n):,}"
+            goal(name, "recall@10", f"{float(knn.value):.3f}", "≥ 0.9", float(knn.value) >= 0.9)
+            share = float(knn["scanned (%)"])
+            goal(name, "points scanned", f"{share:.3f}%", "≤ 10%", share <= 10.0)
     if crossover is not None and len(crossover) and int(crossover.n.max()) >= 1_000_000:
         n = int(crossover.n.max())
         big = crossover.set_index("n").loc[n]
-        goals.append(Goal(f"LSH, 32-D, n = {n:,}, 1,000 queries",
-                          (("query time ÷ brute force's", big["LSH query (s)"] / big["brute force (s)"], "<", 1.0, "×"),
-                           ("recall@10", float(big["recall@10"]), ">=", 0.9, ""))))
-    return goals
+        ratio, recall = big["LSH query (s)"] / big["brute force (s)"], float(big["recall@10"])
+        name = f"LSH, 32-D, n = {n:,}, 1,000 queries"
+        goal(name, "query time ÷ brute force's", f"{ratio:.3f}×", "< 1×", ratio < 1.0)
+        goal(name, "recall@10", f"{recall:.3f}", "≥ 0.9", recall >= 0.9)
+    return pd.DataFrame(rows, columns=["case", "measure", "value", "goal", "met"])

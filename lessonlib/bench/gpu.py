@@ -18,11 +18,11 @@ from ..timing import Timing, bench, format_seconds, provenance
 from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
 from .claims import (AS_LECTURED_KERNEL, AS_LECTURED_TORCH, GPU_MATMUL_ROWS, GPU_MEANSHIFT_BATCHES,
-                     HOST_MEMORY, LECTURE_GPU, MEANSHIFT_ALL, medians)
+                     HOST_MEMORY, MEANSHIFT_ALL)
 from .cluster import cluster_comparison
 from .matmul import ladder_rows, matmul_ladder
 from .meanshift import cpu_meanshift_timings, lecture_points
-from .reference import FORMAT, VERSION, validate
+from .reference import FORMAT, VERSION
 
 
 def device_bandwidth(nbytes: int = 1 << 30) -> float:
@@ -157,7 +157,7 @@ def gpu_meanshift_timings(data: torch.Tensor | None = None, *, batch_sizes=GPU_M
                         max_time=max_time) for name, bs in rows.items()}
 
 
-def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench gpu",
+def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench.check",
                progress: bool = False, on_part=None) -> dict:
     """Every GPU figure of the book, and the CPU rows they are compared with, measured here.
 
@@ -226,43 +226,7 @@ def gpu_report(rows: int = 50_000, *, command: str = "python -m lessonlib.bench 
     return jsonable(report)
 
 
-def gpu_rows_table(timings: dict | None, *, reference: dict | None = None):
-    """The GPU rows of the MNIST-shaped product as the chapter shows them, measured or not.
-
-    Parameters
-    ----------
-    timings : dict of str to Timing, or None
-        From :func:`gpu_matmul_timings`; None without a GPU.
-    reference : dict, optional
-        Used without ``timings``; the caption then needs :func:`~lessonlib.bench.reference.caption`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``GPU_MATMUL_ROWS``: the median, what the row times, the lecture's figure.
-    """
-    import pandas as pd
-
-    rows = list(GPU_MATMUL_ROWS)
-    if timings is not None:
-        med = _checks.seconds("timings", medians(timings), rows)
-        median = {"median": [format_seconds(med[r]) for r in rows]}
-    elif reference is not None:
-        if not isinstance(reference, dict):
-            raise TypeError(f"reference must be a dict read by load_reference, or None, got "
-                            f"{type(reference).__name__}")
-        ref = validate(reference, source="reference")["matmul"]["gpu"]
-        median = {"reference median": [format_seconds(ref[r]["median_s"]) for r in rows]}
-    else:
-        median = {"median": ["not measured on this build"] * len(rows)}
-    out = {**median, "what is timed": [GPU_MATMUL_ROWS[r] for r in rows]}
-    out["lecture (2022, its own GPU)"] = [getattr(LECTURE_GPU.get(r), "value", "") for r in rows]
-    if "median" in median:  # a reference's table leaves it out: its caption is long enough
-        out["lecture's source"] = [getattr(LECTURE_GPU.get(r), "source", "") for r in rows]
-    return pd.DataFrame(out, index=pd.Index(rows, name="GPU row"))
-
-
-def roofline_table(model: dict, measured: dict | None = None):
+def roofline_table(model: dict, measured: dict | None = None, *, device: str):
     """A roofline model of each product beside what this build measured of it.
 
     Parameters
@@ -272,6 +236,8 @@ def roofline_table(model: dict, measured: dict | None = None):
     measured : dict of str to str, optional
         Product name to what was measured, in words (:func:`roofline_measured`); without
         it (a build without a GPU) the table has no measured column.
+    device : str
+        The GPU the model is of (:func:`lessonlib.ptx.peaks`), for the column's name.
 
     Returns
     -------
@@ -279,6 +245,7 @@ def roofline_table(model: dict, measured: dict | None = None):
     """
     import pandas as pd
 
+    _checks.text("device", device)
     if not isinstance(model, dict):
         raise TypeError(f"model must be a dict of product name to roofline, got {type(model).__name__}")
     if measured is not None and not isinstance(measured, dict):
@@ -294,7 +261,7 @@ def roofline_table(model: dict, measured: dict | None = None):
         "FLOPs (model)": {n: f"{r['flops'] / 1e9:,.2f} G" for n, r in model.items()},
         "memory time (model)": {n: format_seconds(r["memory_s"]) for n, r in model.items()},
         "arithmetic time (model)": {n: format_seconds(r["compute_s"]) for n, r in model.items()},
-        "H200 lower bound (model)": {n: format_seconds(r["lower_bound_s"]) for n, r in model.items()},
+        f"{device} lower bound (model)": {n: format_seconds(r["lower_bound_s"]) for n, r in model.items()},
         **({"measured by this build": {n: measured.get(n, "not measured: no GPU in this build") for n in model}}
            if measured else {}),
     })

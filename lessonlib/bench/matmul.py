@@ -9,23 +9,22 @@ import torch
 
 from .. import _checks
 from .. import matmul as mm
+from ..lecture import FIGURES
 from ..timing import Ladder, Timing, bench, ladder
 
-# The lecture's own timings (2022, its author's machine), quoted beside each rung: the course notebook
-# fastai/course22p2 nbs/01_matmul.ipynb at its last revision, a63ecb0 (2022-11-02, "post lesson").
-LECTURE_MATMUL = {
-    "matmul_loops": "421 ms (5 rows)",
-    "matmul_njit": "236 µs (5 rows)",
-    "matmul_elementwise": "598 µs (5 rows)",
-    "matmul_broadcast": "663 ms (all rows)",
-    "matmul_einsum": "15 ms (all rows)",
-    "matmul": "15 ms (all rows)",
-}
+BROADCAST_SLOW = "matmul_broadcast (slow rows)"  # broadcasting on the slow rungs' rows, as the lecture compared it
+# Each rung's key -> the lecture's figure for it (lessonlib.lecture), quoted beside it.
+LECTURE_RUNGS = {"matmul_loops": "loops", "matmul_njit": "njit", "matmul_elementwise": "elementwise",
+                 BROADCAST_SLOW: "broadcast_5", "matmul_broadcast": "broadcast", "matmul_einsum": "einsum",
+                 "matmul": "torch_cpu"}
 
 
 def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repeat: int = 5,
                   max_time: float = 8.0, caption: str = "") -> Ladder:
     """Time every rung of the matrix-product ladder on ``x @ w``, per output row.
+
+    The slow rungs, and broadcasting too (key ``BROADCAST_SLOW``), run on ``slow_rows`` rows;
+    broadcasting, einsum and ``@`` on all of ``x``.
 
     Parameters
     ----------
@@ -40,28 +39,27 @@ def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repea
     Returns
     -------
     Ladder
-        With the lecture's figures in a last column.
+        Keyed by ``LECTURE_RUNGS``, with the lecture's figures in a last column.
     """
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
     _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
     _checks.integer("repeat", repeat, low=1)
     _checks.positive("max_time", max_time)
     _checks.text("caption", caption, empty=True)
-    part = x[:slow_rows]
-    rungs = [(f, part) for f in (mm.matmul_loops, mm.matmul_njit, mm.matmul_elementwise)]
-    rungs += [(f, x) for f in (mm.matmul_broadcast, mm.matmul_einsum, torch.matmul)]
-    timings = [
-        bench(f, a, w, name=f"{f.__name__} ({a.shape[0]:,} rows)", repeat=repeat, max_time=max_time)
-        for f, a in rungs
-    ]
-    rows = [a.shape[0] for _, a in rungs]
+    fns = (mm.matmul_loops, mm.matmul_njit, mm.matmul_elementwise, mm.matmul_broadcast, mm.matmul_broadcast,
+           mm.matmul_einsum, torch.matmul)
+    keys, inputs = list(LECTURE_RUNGS), [x[:slow_rows]] * 4 + [x] * 3
+    names = [f"{f.__name__} ({len(a):,} rows{', as the loops' if k == BROADCAST_SLOW else ''})"
+             for k, f, a in zip(keys, fns, inputs)]
+    timings = [bench(f, a, w, name=name, repeat=repeat, max_time=max_time) for f, a, name in zip(fns, inputs, names)]
+    rows = [len(a) for a in inputs]
     return ladder(
         timings,
         work=rows,
         flops=[2 * r * w.shape[0] * w.shape[1] for r in rows],
-        notes={"lecture (2022, its own hardware)": [LECTURE_MATMUL.get(f.__name__, "") for f, _ in rungs]},
+        notes={"lecture (2022, its own hardware)": [str(FIGURES[LECTURE_RUNGS[k]]) for k in keys]},
         caption=caption,
-        keys=[f.__name__ for f, _ in rungs],
+        keys=keys,
     )
 
 

@@ -15,6 +15,7 @@ from .. import _checks
 from .._deps import require
 from ..meanshift import (cluster_labels, gaussian, make_clusters, meanshift, meanshift_batched,
                          meanshift_fast, one_update, tri, true_labels)
+from ..lecture import FIGURES
 from ..timing import Ladder, Timing, bench, ladder
 from ._common import progress as progress_bar
 from .claims import MEANSHIFT_CPU_ROWS, MEANSHIFT_LOOP
@@ -50,9 +51,8 @@ def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
             batched: bench(meanshift_batched, data, bs=500, name=batched, **kw)}
 
 
-LECTURE_MEANSHIFT = {"loop": "600 ms, later 400 ms (CPU; transcript)",
-                     5: "157 ms (GPU; transcript)", 64: "13 ms (GPU; transcript)",
-                     "all": "1 ms (GPU; transcript); 2 ms at bs 1,250 (notebook)"}
+# The lecture's figure beside each row of the sweep (lessonlib.lecture); its batch figures are a GPU's.
+LECTURE_SWEEP = {"loop": "meanshift_loop", 5: "meanshift_gpu_bs5", 64: "meanshift_gpu_bs64"}
 
 
 def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False,
@@ -84,11 +84,12 @@ def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop
     timings, lecture = [], []
     if loop:
         timings.append(bench(meanshift, data, repeat=1, max_time=6, name="loop (meanshift)"))
-        lecture.append(LECTURE_MEANSHIFT["loop"])
+        lecture.append(str(FIGURES[LECTURE_SWEEP["loop"]]))
     for bs in sizes:
         timings.append(bench(meanshift_batched, data, bs=bs, repeat=repeat, max_time=3,
                              name=f"bs = {bs}" if bs < len(data) else f"bs = n = {bs}"))
-        lecture.append(LECTURE_MEANSHIFT.get(bs if bs < len(data) else "all", ""))
+        key = LECTURE_SWEEP.get(bs if bs < len(data) else "all")
+        lecture.append(f"{FIGURES[key]}, on a GPU" if key else "")
     where = "GPU" if data.is_cuda else "CPU"
     return ladder(timings, notes={"lecture (2022)": lecture},
                   caption=f"Mean shift, 5 steps on {len(data):,} points, {where}, by batch size"

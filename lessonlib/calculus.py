@@ -97,7 +97,8 @@ class Dual:
     def __mul__(self, other):
         o = self._lift(other)
         # (a + bε)(c + dε) = ac + (ad + bc)ε + bd ε², and ε² = 0
-        return NotImplemented if o is None else Dual(self.a * o.a, self.a * o.b + self.b * o.a)
+        return NotImplemented if o is None else Dual(self.a * o.a,
+                                                     self.a * o.b + self.b * o.a)
 
     __rmul__ = __mul__
 

@@ -33,7 +33,8 @@ def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 
 def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """:func:`sq_dists` on inputs already checked: k-means's inner loop."""
-    d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)  # |x|² - 2 x·c + |c|², all pairs
+    # |x|² - 2 x·c + |c|², all pairs
+    d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)
     return d2.clamp_min_(0)  # rounding can make a tiny distance negative
 
 
@@ -99,22 +100,25 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, others, half,
     n_chunks = len(changed)
     size = (n + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        my_sums = np.zeros((k, d))  # this chunk's own accumulators: no cache line shared
+        my_sums = np.zeros((k, d))  # this chunk's own sums: no cache line shared
         my_counts = np.zeros(k, dtype=np.int64)
         my_changed = 0
         for i in range(t * size, min(n, (t + 1) * size)):
             a = labels[i]
             full = a < 0
             if not full:
-                u = (upper[i] + moved[a]) * (1 + 1e-12)  # margins: rounding never makes a bound wrong
+                # margins: rounding never makes a bound wrong
+                u = (upper[i] + moved[a]) * (1 + 1e-12)
                 lo = (lower[i] - others[a]) * (1 - 1e-12)
                 bound = max(half[a], lo)
-                if u >= bound:  # not proven: measure the distance to its own centroid exactly
+                # not proven: measure the distance to its own centroid exactly
+                if u >= bound:
                     u = np.sqrt(_sq(X, i, C, a)) * (1 + 1e-12)
                     full = u >= bound
                 upper[i] = u
                 lower[i] = lo
-            if full:  # all k squared distances, from differences; the first of equal ones wins
+            # all k squared distances, from differences; the first of equal ones wins
+            if full:
                 best, d1, d2 = 0, np.inf, np.inf
                 for j in range(k):
                     s = _sq(X, i, C, j)
@@ -124,7 +128,8 @@ def _lloyd_pass(X, C, labels, upper, lower, moved, others, half,
                         d2 = s
                 upper[i] = np.sqrt(d1) * (1 + 1e-12)
                 lower[i] = np.sqrt(d2) * (1 - 1e-12)
-                if best != a:  # the point moves: take it out of its old cluster's sum, into the new one
+                # the point moves: out of its old cluster's sum, into the new one
+                if best != a:
                     my_changed += 1
                     labels[i] = best
                     my_counts[best] += 1
@@ -221,7 +226,8 @@ def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
         sums = torch.zeros_like(C).index_add_(0, labels, X)
         counts = torch.bincount(labels, minlength=k)
         filled = counts > 0
-        C[filled] = sums[filled] / counts[filled, None].to(X.dtype)  # empty clusters stay put
+        # empty clusters stay put
+        C[filled] = sums[filled] / counts[filled, None].to(X.dtype)
         new, _ = _assign(X, C)
         if torch.equal(new, labels):
             break
@@ -265,7 +271,8 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     col = torch.floor((x0 - x0.min()) / eps).long()
     y = X[:, 1 if X.shape[1] > 1 else 0].double()
     order = torch.argsort(y, stable=True)
-    order = order[torch.argsort(col[order], stable=True)]  # by column, then by y inside it
+    # by column, then by y inside it
+    order = order[torch.argsort(col[order], stable=True)]
     Xs, ys = X[order], y[order]
     cols, counts = torch.unique_consecutive(col[order], return_counts=True)
     ends = torch.cumsum(counts, 0)
@@ -279,14 +286,16 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
     # blocks: runs of at most `block` points inside one column
     per_col = (counts + block - 1) // block
     bcol = torch.repeat_interleave(rank, per_col)
-    bstart = starts[bcol] + (torch.arange(len(bcol), device=dev) - torch.repeat_interleave(
-        torch.cumsum(per_col, 0) - per_col, per_col)) * block
+    bstart = starts[bcol] + (
+        torch.arange(len(bcol), device=dev)
+        - torch.repeat_interleave(torch.cumsum(per_col, 0) - per_col, per_col)) * block
     bend = torch.minimum(bstart + block, ends[bcol])
     ylo, yhi = ys[bstart] - ys.min() - eps, ys[bend - 1] - ys.min() + eps
     # the key is rounded (to ~1e-16 of its largest value): widen the window by far more
     # than that; the exact distance test below decides
     margin = 1e-12 * (len(cols) + 1) * span
-    # neighbouring columns by their column number, not rank: a gap in columns means no neighbours
+    # neighbouring columns by their column number, not rank: a gap in columns means
+    # no neighbours
     runs = []
     for offset in (-1, 0, 1):
         want = cols[bcol] + offset
@@ -294,12 +303,15 @@ def radius_pairs(X: torch.Tensor, *, eps: float, block: int = 128):
         ok = cols[nb] == want
         base = nb.double() * span
         lo = torch.where(ok, torch.searchsorted(key, base + ylo - margin), 0)
-        hi = torch.where(ok, torch.searchsorted(key, base + yhi + margin, right=True), 0)
+        hi = torch.where(
+            ok, torch.searchsorted(key, base + yhi + margin, right=True), 0)
         runs.append(list(zip(lo.tolist(), hi.tolist())))
     I, J = [], []
     for b, (s, e) in enumerate(zip(bstart.tolist(), bend.tolist())):
-        cand = torch.cat([torch.arange(lo, hi, device=dev) for lo, hi in (r[b] for r in runs) if hi > lo])
-        d2 = _block_sq_dists(Xs[s:e], Xs[cand])  # every point of the block against every candidate
+        cand = torch.cat([torch.arange(lo, hi, device=dev)
+                          for lo, hi in (r[b] for r in runs) if hi > lo])
+        # every point of the block against every candidate
+        d2 = _block_sq_dists(Xs[s:e], Xs[cand])
         bi, cj = (d2 <= eps * eps).nonzero(as_tuple=True)
         I.append(bi + s)
         J.append(cand[cj])
@@ -334,14 +346,16 @@ def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
     lab = torch.arange(n, device=i.device)
     while len(i):
         a, b = lab[i], lab[j]  # the roots at either end
-        new = lab.scatter_reduce(0, torch.maximum(a, b), torch.minimum(a, b), reduce="amin")
+        new = lab.scatter_reduce(0, torch.maximum(a, b), torch.minimum(a, b),
+                                 reduce="amin")
         while True:  # pointer jumping: each pass halves every path to a root
             jumped = new[new]
             if torch.equal(jumped, new):
                 break
             new = jumped
         lab = new
-        apart = lab[i] != lab[j]  # only edges between different trees can change anything
+        # only edges between different trees can change anything
+        apart = lab[i] != lab[j]
         i, j = i[apart], j[apart]
     return lab
 
@@ -381,7 +395,8 @@ def _find(parent, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _union_core(Xs, lo, hi, eps2, core, first, parent, root):  # pragma: no cover - compiled
+def _union_core(Xs, lo, hi, eps2, core, first,
+                parent, root):  # pragma: no cover - compiled
     """Union-find over the core-core edges; ``root[p]`` becomes the smallest ``first`` in p's cluster.
 
     ``parent`` starts as 0, 1, ..., n - 1. Each edge is visited once, from its earlier end.
@@ -457,7 +472,8 @@ def _dbscan_fused(X: torch.Tensor, eps: float, min_samples: int) -> torch.Tensor
     return torch.from_numpy(labels).to(X.device)
 
 
-def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, method: str = "auto") -> torch.Tensor:
+def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None,
+           method: str = "auto") -> torch.Tensor:
     """DBSCAN: clusters are regions dense with points; points in sparse regions are noise.
 
     scikit-learn's rules, numbering included: clusters are numbered by their
@@ -500,7 +516,7 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
         return _dbscan_fused(X, eps, min_samples)
     if pairs is None:
         i, j = radius_pairs(X, eps=eps)
-    else:  # as a set of unordered pairs: symmetric, each pair once, whatever the caller passed
+    else:  # as unordered pairs: symmetric, each pair once, whatever the caller passed
         i, j = pairs
         code = torch.unique(torch.cat([i * n + j, j * n + i]).to(X.device))
         i, j = code // n, code % n
@@ -510,7 +526,8 @@ def dbscan(X: torch.Tensor, *, eps: float, min_samples: int = 5, pairs=None, met
     if not bool(core.any()):
         return labels
     both = core[i] & core[j] & (i < j)  # each core-core edge once
-    root = components(n, i[both], j[both])  # core point -> smallest core index of its cluster
+    # core point -> smallest core index of its cluster
+    root = components(n, i[both], j[both])
     # a border point joins the reachable cluster whose first core point comes first
     border = ~core[i] & core[j]
     big = torch.full((n,), n, dtype=torch.long, device=X.device)

@@ -97,7 +97,8 @@ def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
     return image_emb, text_emb, logit_scale, same
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor,
+def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor,
+              logit_scale: torch.Tensor,
               same: torch.Tensor | None = None) -> torch.Tensor:
     """CLIP's symmetric contrastive (InfoNCE) loss: each image should pick its own caption, and vice versa.
 
@@ -108,8 +109,10 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     if same is None:  # all captions differ: each image matches only its own
         same = torch.eye(len(image_emb), dtype=torch.bool)
     logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
-    target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)  # spread over equal captions
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
+    # spread over equal captions
+    target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)
+    return (F.cross_entropy(logits, target)
+            + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
 
 
 def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim: int = 32,
@@ -161,7 +164,8 @@ def retrieval_accuracy(model: MiniCLIP, images: torch.Tensor, captions: list[str
 
 def _tv(x: torch.Tensor) -> torch.Tensor:
     """Total variation: how much neighbouring pixels differ (small for flat, clean images)."""
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+    return ((x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+            + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
 
 
 def _check_invert_args(encoder, target, steps, lr, init, prior, original):
@@ -198,8 +202,9 @@ def _check_invert_args(encoder, target, steps, lr, init, prior, original):
     return target, init, original
 
 
-def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, init: torch.Tensor,
-           prior: float | None = None, original: torch.Tensor | None = None):
+def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1,
+           init: torch.Tensor, prior: float | None = None,
+           original: torch.Tensor | None = None):
     """Find an image whose embedding matches ``target``, by gradient descent on its pixels.
 
     Parameters
@@ -222,7 +227,8 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1, 
         to ``original`` (or ``init``).
     """
     target, init, original = _check_invert_args(encoder, target, steps, lr, init, prior, original)
-    ref = (init if original is None else original).detach()  # what the distances in history are to
+    # what the distances in history are to
+    ref = (init if original is None else original).detach()
     target = F.normalize(target.detach(), dim=0)
     z = torch.logit(init.detach().clamp(1e-3, 1 - 1e-3)).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -264,7 +270,8 @@ def _check_interrogate_args(image_embedding, word_lists, model, template):
 
 
 @torch.no_grad()
-def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniCLIP, template: str = "a {}"):
+def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniCLIP,
+                template: str = "a {}"):
     """The CLIP interrogator's method: try every caption built from word lists, keep the best.
 
     Parameters
@@ -282,7 +289,8 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
         Every caption with its cosine similarity, best first.
     """
     image_embedding = _check_interrogate_args(image_embedding, word_lists, model, template)
-    captions = [template.format(" ".join(combo)) for combo in itertools.product(*word_lists.values())]
+    captions = [template.format(" ".join(combo))
+                for combo in itertools.product(*word_lists.values())]
     sims = (model.encode_text(captions) @ F.normalize(image_embedding, dim=0)).tolist()
     scores = sorted(zip(captions, sims), key=lambda cs: -cs[1])
     return scores[0][0], scores

@@ -60,7 +60,8 @@ def blocks_per_grid(n_rows: int, n_cols: int, tpb: int = TPB) -> tuple[int, int]
     return math.ceil(n_rows / tpb), math.ceil(n_cols / tpb)
 
 
-def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = None) -> int:
+def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
+                  tpb: int | None = None) -> int:
     """Call ``kernel((i, j), *args)`` at every position of a grid in turn; return the call count.
 
     Parameters
@@ -89,7 +90,8 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args, tpb: int | None = Non
 @cuda.jit
 def matmul_cuda_naive(a, b, c):
     """One thread per output cell, as lectured: a float64 sum, and ``x`` on the rows."""
-    i, j = cuda.grid(2)  # as lectured: x, the fastest index between neighbouring threads, is the row
+    # as lectured: x, the fastest index between neighbouring threads, is the row
+    i, j = cuda.grid(2)
     if i < c.shape[0] and j < c.shape[1]:
         tmp = 0.0
         for k in range(a.shape[1]):
@@ -130,13 +132,15 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
 
     @cuda.jit
     def matmul_cuda_tiled(a, b, c):
-        sa = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of a, shared by the block
+        # a tile of a, shared by the block
+        sa = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)
         sb = cuda.shared.array(shape=(tpb, tpb), dtype=dtype)  # a tile of b
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         j, i = cuda.grid(2)  # the module's convention: x is the column
         n_k = a.shape[1]
         tmp = dtype(0)
-        for t in range((n_k + tpb - 1) // tpb):  # as many tiles as K needs, whatever the grid
+        # as many tiles as K needs, whatever the grid
+        for t in range((n_k + tpb - 1) // tpb):
             k = t * tpb
             # Each thread loads one element of each tile; off the edge it loads 0,
             # which adds nothing to the sum.
@@ -151,8 +155,10 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
             cuda.syncthreads()  # the whole tile is loaded before anyone reads it
             for kk in range(tpb):
                 tmp += sa[ty, kk] * sb[kk, tx]
-            cuda.syncthreads()  # everyone has finished reading before the next tile overwrites it
-        if i < c.shape[0] and j < c.shape[1]:  # only now: threads off the edge still had to help load
+            # everyone has finished reading before the next tile overwrites it
+            cuda.syncthreads()
+        # only now: threads off the edge still had to help load
+        if i < c.shape[0] and j < c.shape[1]:
             c[i, j] = tmp
 
     return matmul_cuda_tiled
@@ -167,22 +173,27 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
     result as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
     """
     bm = tpb * tm  # the side of the block's output tile
-    # The innermost loop indexes shared memory with unsigned integers: a signed index may count from
-    # the end (a[-1]), and checking for that on every load made the loop half integer arithmetic.
-    # (Every operand must be unsigned: Numba turns a mix of signed and unsigned int64 into float64.)
+    # The innermost loop indexes shared memory with unsigned integers: a signed index
+    # may count from the end (a[-1]), and checking for that on every load made the
+    # loop half integer arithmetic. (Every operand must be unsigned: Numba turns a
+    # mix of signed and unsigned int64 into float64.)
     u_tpb, u_tm = np.uint64(tpb), np.uint64(tm)
 
     @cuda.jit
     def matmul_cuda_blocked(a, b, c):
-        sa = cuda.shared.array(shape=(bm, tpb), dtype=dtype)  # a's tile: bm rows, one K slice
-        sb = cuda.shared.array(shape=(tpb, bm), dtype=dtype)  # b's tile: one K slice, bm columns
-        acc = cuda.local.array(shape=(tm, tm), dtype=dtype)  # this thread's outputs, in registers
+        # a's tile: bm rows, one K slice; b's tile: one K slice, bm columns
+        sa = cuda.shared.array(shape=(bm, tpb), dtype=dtype)
+        sb = cuda.shared.array(shape=(tpb, bm), dtype=dtype)
+        # this thread's outputs, in registers
+        acc = cuda.local.array(shape=(tm, tm), dtype=dtype)
         ra = cuda.local.array(shape=tm, dtype=dtype)
         rb = cuda.local.array(shape=tm, dtype=dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
         u_tx, u_ty = uint64(tx), uint64(ty)
-        row0 = cuda.blockIdx.y * bm  # this block's first output row and column: x is the column, as in
-        col0 = cuda.blockIdx.x * bm  # j, i = cuda.grid(2)
+        # this block's first output row and column: x is the column, as in
+        # j, i = cuda.grid(2)
+        row0 = cuda.blockIdx.y * bm
+        col0 = cuda.blockIdx.x * bm
         m, n_k = a.shape
         n = b.shape[1]
         zero = dtype(0)  # typed: a bare 0 would mix an int, or a float64, into the sums
@@ -190,7 +201,8 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
             for s in range(tm):
                 acc[r, s] = zero
         for k0 in range(0, n_k, tpb):  # slices of K, however many the inputs need
-            for r in range(tm):  # each thread loads tm elements of each tile; 0 off the edge
+            # each thread loads tm elements of each tile; 0 off the edge
+            for r in range(tm):
                 i, k = row0 + ty + r * tpb, k0 + tx
                 if i < m and k < n_k:
                     sa[ty + r * tpb, tx] = a[i, k]
@@ -209,8 +221,10 @@ def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
                 for r in range(tm):
                     for s in range(tm):
                         acc[r, s] += ra[r] * rb[s]
-            cuda.syncthreads()  # everyone is done with the tiles before they are overwritten
-        for r in range(tm):  # write only cells inside c (like every kernel here, whatever a and b are)
+            # everyone is done with the tiles before they are overwritten
+            cuda.syncthreads()
+        # write only cells inside c (like every kernel here, whatever a and b are)
+        for r in range(tm):
             i = row0 + ty + r * tpb
             for s in range(tm):
                 j = col0 + tx + s * tpb

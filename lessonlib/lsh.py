@@ -45,7 +45,8 @@ def keys(index: LSHIndex, Q: torch.Tensor) -> torch.Tensor:
     _check_index(index)
     Q = _checks.points("Q", Q, dims=index.proj.shape[0], convert=True, like="the index")
     L, K = index.n_tables, index.n_hashes
-    h = torch.floor((Q.to(index.proj) @ index.proj + index.shift) / index.width).long()  # (m, L*K): which piece
+    # (m, L*K): which piece
+    h = torch.floor((Q.to(index.proj) @ index.proj + index.shift) / index.width).long()
     h = torch.remainder(h, _PRIME).view(len(Q), L, K)
     key = torch.zeros(len(Q), L, dtype=torch.long, device=Q.device)
     for k in range(K):  # key = Σ h_k · mix_k  (mod prime); each product < 2^62
@@ -108,7 +109,8 @@ def _candidates(index: LSHIndex, Q: torch.Tensor):
 
 
 @njit(parallel=True, cache=True)
-def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # pragma: no cover - compiled
+def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned,
+                 n_chunks):  # pragma: no cover - compiled
     """For each query: walk its bucket in every table, measure each new point once, keep the k nearest.
 
     ``stamp[j]``, per chunk of queries, is the last query that measured point j.
@@ -138,8 +140,12 @@ def _query_fused(X, Q, qkeys, keys, order, k, idx, dist, scanned, n_chunks):  # 
                         diff = np.float64(Q[m, f]) - X[j, f]
                         s += diff * diff
                     if s < best_d[k - 1] or (s == best_d[k - 1] and j < best_i[k - 1]):
-                        pos = k - 1  # insert into the sorted list of the k best; ties: smaller index first
-                        while pos > 0 and (best_d[pos - 1] > s or (best_d[pos - 1] == s and best_i[pos - 1] > j)):
+                        # insert into the sorted list of the k best;
+                        # ties: smaller index first
+                        pos = k - 1
+                        while pos > 0 and (best_d[pos - 1] > s
+                                           or (best_d[pos - 1] == s
+                                               and best_i[pos - 1] > j)):
                             best_d[pos] = best_d[pos - 1]
                             best_i[pos] = best_i[pos - 1]
                             pos -= 1

@@ -100,7 +100,8 @@ def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ar, bc = a.shape[0], b.shape[1]
     c = torch.zeros(ar, bc, dtype=a.dtype, device=a.device)
     for i in range(ar):
-        # the column a[i, :, None] (ac, 1) broadcasts across b (ac, bc); the sum over k is row i
+        # the column a[i, :, None] (ac, 1) broadcasts across b (ac, bc);
+        # the sum over k is row i
         c[i] = (a[i, :, None] * b).sum(dim=0)
     return c
 

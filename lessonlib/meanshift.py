@@ -142,7 +142,8 @@ def one_update(X: torch.Tensor, kernel) -> None:
         X[i] = (weight[:, None] * X).sum(0) / weight.sum()
 
 
-def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gaussian) -> torch.Tensor:
+def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
+              kernel=gaussian) -> torch.Tensor:
     """Mean shift, one point at a time: the lecture's loop version, O(iters · n²) in n Python steps.
 
     Parameters
@@ -164,12 +165,13 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, kernel=gau
     _checks.callable_("kernel", kernel)
     X = data.clone()
     for _ in range(iters):
-        one_update(X, lambda d: kernel(d, bw))  # kernel(distances, bw), as in meanshift_batched
+        # kernel(distances, bw), as in meanshift_batched
+        one_update(X, lambda d: kernel(d, bw))
     return X
 
 
-def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs: int = 500,
-                      kernel=gaussian) -> torch.Tensor:
+def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
+                      bs: int = 500, kernel=gaussian) -> torch.Tensor:
     """Mean shift, ``bs`` points at a time, on ``data``'s device.
 
     O(iters · n² · d) work and O(bs · n · d) memory.
@@ -196,7 +198,8 @@ def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, bs
         for i in range(0, n, bs):
             s = slice(i, min(i + bs, n))
             weight = kernel(dist_b(X[s], X), bw)  # (bs, n)
-            X[s] = weight @ X / weight.sum(1, keepdim=True)  # (bs, n) @ (n, d): the weighted sums
+            # (bs, n) @ (n, d): the weighted sums
+            X[s] = weight @ X / weight.sum(1, keepdim=True)
     return X
 
 
@@ -222,8 +225,9 @@ def _grid_shape(i0: torch.Tensor, cell: float, max_cells: int) -> tuple[int, int
     return nx, ny
 
 
-def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutoff: float = 4.0,
-                   cell: float = 0.125, max_cells: int = 50_000_000) -> torch.Tensor:
+def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
+                   cutoff: float = 4.0, cell: float = 0.125,
+                   max_cells: int = 50_000_000) -> torch.Tensor:
     """Gaussian mean shift of 2-D points, all at once, with sums over a grid instead of over points.
 
     Approximates :func:`meanshift_batched` with ``bs >= n``, in O(n) + O(G·(2·cutoff/cell + 1)) work
@@ -261,7 +265,8 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
     w = torch.exp(-0.5 * (t / bw) ** 2)  # the Gaussian along one axis
     wt = w * t  # ... times the offset, for the weighted-offset field
     for _ in range(iters):
-        origin = X.min(0).values  # grid anchored on the data: moving the data moves the grid
+        # grid anchored on the data: moving the data moves the grid
+        origin = X.min(0).values
         g = (X - origin) / h  # grid coordinates
         i0 = torch.floor(g).long()
         f = g - i0  # position within the cell, in [0, 1)
@@ -271,7 +276,8 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
         corners = []
         for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1)):
             lam = (f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
-            idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)  # the node's index in the flattened grid
+            # the node's index in the flattened grid
+            idx = (i0[:, 0] + dx) * ny + (i0[:, 1] + dy)
             mass.view(-1).index_add_(0, idx, lam)
             corners.append((idx, lam))
         # 2. separable convolutions: D = Σ m w(Δx) w(Δy); M = Σ m w(Δx) w(Δy) (Δx, Δy)
@@ -281,7 +287,8 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5, cutof
         My = _conv_axis(ax, wt, 1).flatten()
         # 3. interpolate at each point and move it by M/D
         d_pt = sum(lam * D[idx] for idx, lam in corners)
-        m_pt = torch.stack([sum(lam * F[idx] for idx, lam in corners) for F in (Mx, My)], dim=1)
+        m_pt = torch.stack([sum(lam * F[idx] for idx, lam in corners)
+                            for F in (Mx, My)], dim=1)
         X = X + m_pt / d_pt[:, None]
     return X
 

@@ -149,9 +149,9 @@ def _device_sync() -> Callable[[], None] | None:
     return None
 
 
-def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1, repeat: int = 7,
-          number: int | None = None, min_time: float = 0.02, max_time: float | None = 10.0,
-          sync: str = "block", **kwargs) -> Timing:
+def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1,
+          repeat: int = 7, number: int | None = None, min_time: float = 0.02,
+          max_time: float | None = 10.0, sync: str = "block", **kwargs) -> Timing:
     """Time ``fn(*args, **kwargs)``: ``repeat`` samples of ``number`` calls, after ``warmup``.
 
     Parameters
@@ -189,7 +189,8 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1, repeat:
         _checks.real("max_time", max_time, low=0, strict=True)
 
     _checks.choice("sync", sync, ("block", "call"))
-    call = functools.partial(fn, *args, **kwargs)  # a C-level call: no Python frame of ours per call
+    # a C-level call: no Python frame of ours per call
+    call = functools.partial(fn, *args, **kwargs)
 
     for _ in range(warmup):
         call()
@@ -197,11 +198,13 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1, repeat:
     if wait is not None:
         wait()
         if sync == "call":
-            def call(_f=call, _wait=wait):  # noqa: E306 - per-call latency: wait after each call
+            # per-call latency: wait after each call
+            def call(_f=call, _wait=wait):  # noqa: E306
                 _f()
                 _wait()
 
-    def sample(n: int) -> float:  # seconds for n calls, the garbage collector off (as in timeit)
+    # seconds for n calls, the garbage collector off (as in timeit)
+    def sample(n: int) -> float:
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
@@ -216,13 +219,16 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1, repeat:
             if gc_was_on:
                 gc.enable()
 
-    # Calibrate: grow the call count until one sample lasts min_time (as timeit.autorange does).
+    # Calibrate: grow the call count until one sample lasts min_time
+    # (as timeit.autorange does).
     trial, elapsed = 1, sample(1)
     while number is None and elapsed < min_time and trial < 10**7:
-        trial = min(10**7, max(2 * trial, math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
+        trial = min(10**7, max(2 * trial,
+                               math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
         elapsed = sample(trial)
     one = max(elapsed / trial, 1e-9)
-    # A single slow call already lasts min_time: it is a valid sample, not wasted calibration.
+    # A single slow call already lasts min_time: it is a valid sample, not wasted
+    # calibration.
     totals = [elapsed] if number is None and trial == 1 else []
     number = number or trial
     if max_time is not None:

@@ -240,3 +240,43 @@ def test_figures_stay_readable_in_dark_mode(built_site, site_url, context):
     assert seen["light"][1] > 240 and seen["dark"][1] > 150, seen
     SUMMARY.append(f"dark mode: page luminance {seen['light'][0]:.0f} → {seen['dark'][0]:.0f}, figure corner "
                    f"{seen['dark'][1]:.0f}; screenshots in {shots.relative_to(built_site.parent.parent)}")
+
+
+SIDEWAYS_JS = """max => {
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const over = [], narrow = [];
+  for (const el of document.querySelectorAll('article pre, article div.cell_output div.output, article table')) {
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      over.push(`${el.tagName} ${el.scrollWidth} > ${el.clientWidth} px: ${el.innerText.trim().split('\\n')[0].slice(0, 60)}`);
+  }
+  for (const pre of document.querySelectorAll('article div.highlight pre')) {  // code blocks, inputs and listings
+    const line = document.createElement('span');
+    line.textContent = 'x'.repeat(max);
+    pre.appendChild(line);
+    const style = getComputedStyle(pre);
+    const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (pre.clientWidth > 0 && line.getBoundingClientRect().width > room) narrow.push(`${Math.round(room)} px`);
+    line.remove();
+  }
+  return [over, narrow];
+}"""
+
+
+def test_nothing_scrolls_sideways_at_1280_px(built_site, site_url, context):
+    """At 1280 × 900, with every dropdown open, no code block, output or table in a page's article scrolls
+    sideways, and every code block has room for a line of visible_code.MAX_LINE characters."""
+    from conftest import book_ext
+
+    max_line = book_ext("visible_code").MAX_LINE
+    over, narrow = [], []
+    for rel in html_pages(built_site):
+        page, _, _ = open_page(context, f"{site_url}/{rel}")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_timeout(100)
+        scrolls, too_narrow = page.evaluate(SIDEWAYS_JS, max_line)
+        over += [f"{rel}: {o}" for o in scrolls]
+        narrow += [f"{rel}: a code block with {n} of room" for n in too_narrow]
+        page.close()
+    assert not over, "blocks that scroll sideways at 1280 px:\n" + "\n".join(over)
+    assert not narrow, f"code blocks too narrow for {max_line} characters:\n" + "\n".join(sorted(set(narrow)))
+    SUMMARY.append(f"width: nothing scrolls sideways at 1280 px; every code block holds {max_line} characters")

@@ -301,6 +301,8 @@ class TeachingCode(LiteralInclude):
                         raise ExtensionError(f"{where}, object {obj!r} would not run as shown: "
                                              + "; ".join(problems))
                 text = strip_code(source, docstring=docstring, checks=checks)
+                # what visible_code.py names when a line is too wide for the column
+                block["teaching_code"] = self.arguments[0] + (f", object {obj!r}" if obj else "")
                 block.children = []
                 block += nodes.Text(text)
                 block.rawsource = text

@@ -1,0 +1,151 @@
+"""Code the reader sees: it fits the column and it runs as shown.
+
+Two build checks, each a warning (so an error under ``make book``'s ``-W``):
+
+1. **Width.** No line of a visible notebook cell, and no line of a
+   ``teaching-code`` listing, is longer than :data:`MAX_LINE` characters: what
+   a code block shows without scrolling in a 1280 px wide window, with the
+   column and code font of ``book/_static/lessonlib.css``. A cell is visible
+   when a reader can see its code: every code cell not tagged
+   ``remove-input`` or ``remove-cell`` (``hide-input``/``hide-cell`` are one
+   click away, so they count). Outputs cannot be checked before they exist;
+   the browser test measures them on the built site.
+2. **A visible cell runs as shown.** A reader who copies the visible cells of
+   a page, in order, must not meet a ``NameError``: a visible cell may read a
+   name bound by itself or by an earlier visible cell, a builtin, or a name no
+   cell of the page binds, never one that only hidden cells bind.
+
+Each warning names the page and its line. Pages are read with myst-nb's own
+reader (:func:`myst_nb.core.read.read_myst_markdown_notebook`).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+from docutils import nodes
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+#: The longest line, in characters, of code a reader sees. At 1280 px the
+#: stylesheet gives a code block 716 px of text at 13 px, 91 characters: three to spare.
+MAX_LINE = 88
+
+HIDDEN = {"remove-input", "remove-cell"}
+IPYTHON_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
+
+
+def long_lines(text: str, limit: int = MAX_LINE) -> list[tuple[int, str]]:
+    """``(line number from 1, line)`` for every line of ``text`` longer than ``limit`` characters."""
+    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if len(line) > limit]
+
+
+def visible(cell) -> bool:
+    """A code cell whose code a reader can see (hidden behind a click counts as seen)."""
+    return cell.cell_type == "code" and not HIDDEN & set(cell.metadata.get("tags", []))
+
+
+def names(source: str) -> tuple[set[str], set[str]]:
+    """``(bound, read)``: the names a cell binds anywhere in it, and the names it reads.
+
+    Scopes are merged: a function's parameters and locals count as bound by the
+    cell. That can miss a problem, never invent one. IPython lines (``%``, ``!``)
+    are left out.
+    """
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    bound, read = set(), set()
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # not Python (a cell magic's language): nothing to say
+        return bound, read
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (read if isinstance(n.ctx, ast.Load) else bound).add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, ast.alias):
+            bound.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            bound.add(n.name)
+    return bound, read
+
+
+def hidden_only_reads(cells: list) -> list[tuple[int, list[str]]]:
+    """``(index of the cell, names)`` for each visible cell that reads names only hidden cells bind."""
+    code = [(i, c, names(c.source)) for i, c in enumerate(cells) if c.cell_type == "code"]
+    by_hidden = {name for _, c, (bound, _) in code if not visible(c) for name in bound}
+    seen = set(dir(builtins)) | IPYTHON_NAMES
+    found = []
+    for i, cell, (bound, read) in code:
+        if not visible(cell):
+            continue
+        missing = sorted((read - bound - seen) & by_hidden)
+        if missing:
+            found.append((i, missing))
+        seen |= bound | set(missing)  # each name named once, where a reader first meets it
+    return found
+
+
+def _first_line(lines: list[str], start: int, source: str) -> int:
+    """The 1-based line of the page where a cell's code starts (its fence is line ``start + 1``)."""
+    body = source.splitlines()
+    for j in range(start + 1, len(lines)):
+        if lines[j:j + len(body)] == body:
+            return j + 1
+    return start + 1
+
+
+def page_problems(text: str, limit: int = MAX_LINE) -> list[tuple[int, str]]:
+    """``(line of the page, message)`` for each problem of a MyST notebook's visible cells."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    nb = read_myst_markdown_notebook(text, add_source_map=True)
+    lines = text.splitlines()
+    starts = {i: _first_line(lines, at, cell.source) for i, (cell, at)
+              in enumerate(zip(nb.cells, nb.metadata["source_map"])) if cell.cell_type == "code"}
+    number = {i: k for k, i in enumerate(sorted(starts), 1)}  # the code cells of the page, counted from 1
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if visible(cell):
+            for n, line in long_lines(cell.source, limit):
+                problems.append((starts[i] + n - 1, f"a line of visible code cell {number[i]} has {len(line)} "
+                                 f"characters, over the {limit} a code block shows at 1280 px: {line.strip()[:60]!r}"))
+    for i, missing in hidden_only_reads(nb.cells):
+        problems.append((starts[i], f"visible code cell {number[i]} reads {', '.join(map(repr, missing))}, which "
+                         "only hidden cells (remove-input/remove-cell) define: a reader who copies the visible "
+                         "cells gets a NameError; import or define it in a visible cell"))
+    return sorted(problems)
+
+
+def check_page(app, docname: str, source: list[str]) -> None:
+    """``source-read``: warn about each problem of a notebook page's visible cells."""
+    from myst_nb.core.read import is_myst_markdown_notebook
+
+    if is_myst_markdown_notebook(source[0]):
+        for line, message in page_problems(source[0], app.config.visible_code_max_line):
+            logger.warning(message, location=(docname, line), type="visible_code", subtype="cell")
+
+
+def check_listings(app, doctree: nodes.document) -> None:
+    """``doctree-read``: warn about each line of a ``teaching-code`` listing over the width."""
+    limit = app.config.visible_code_max_line
+    for block in doctree.findall(nodes.literal_block):
+        listing = block.get("teaching_code")
+        if listing:
+            for n, line in long_lines(block.astext(), limit):
+                logger.warning(f"teaching-code {listing}: line {n} of the listing has {len(line)} characters, "
+                               f"over the {limit} a code block shows at 1280 px: {line.strip()[:60]!r}",
+                               location=block, type="visible_code", subtype="listing")
+
+
+def setup(app):
+    app.add_config_value("visible_code_max_line", MAX_LINE, "env", int)
+    app.connect("source-read", check_page)
+    app.connect("doctree-read", check_listings)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

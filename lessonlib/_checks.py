@@ -1,8 +1,6 @@
-"""Input checks with one wording, for every public function of lessonlib.
-
-The rule, as the package docstring states it: ``TypeError`` for the wrong kind
-of object, ``ValueError`` for a wrong value or shape; each message names the
-argument, what was expected and what came.
+"""Input checks with one wording, for every public function: ``TypeError`` for the wrong kind of object,
+``ValueError`` for a wrong value or shape; each message names the argument, what was expected and
+what came.
 """
 
 from __future__ import annotations
@@ -73,10 +71,8 @@ def callable_(name: str, value):
 
 
 def sequence(name: str, value, *, item=None, empty: bool = False) -> list:
-    """``value`` as a list: a sequence (a list, tuple, range or array, never a str), non-empty unless ``empty``.
-
-    ``item(f"{name} entries", entry)`` checks each entry where given, e.g.
-    ``lambda n, v: integer(n, v, low=1)``.
+    """``value`` as a list: a sequence (list, tuple, range or array, never a str), non-empty unless
+    ``empty``; ``item(f"{name} entries", entry)`` checks each entry, e.g. ``lambda n, v: integer(n, v, low=1)``.
     """
     from collections.abc import Sequence
 
@@ -88,11 +84,8 @@ def sequence(name: str, value, *, item=None, empty: bool = False) -> list:
 
 
 def tensor(name: str, value, *, convert: bool = True):
-    """``value`` as a ``torch.Tensor``.
-
-    A numpy array becomes a tensor sharing its memory (its dtype kept); a list
-    or tuple of numbers becomes a tensor of torch's default float dtype. With
-    ``convert=False`` only a tensor will do. Anything else is a ``TypeError``.
+    """``value`` as a ``torch.Tensor``: a numpy array shares its memory and dtype, a list or tuple of numbers
+    takes torch's default float dtype (only a tensor with ``convert=False``); else a ``TypeError``.
     """
     import numpy as np
     import torch
@@ -131,10 +124,8 @@ def points(name: str, value, *, dims: int | None = None, convert: bool = True, l
 
 
 def matrix(name: str, value, *, convert: bool = False):
-    """``value`` as a non-empty 2-D floating-point tensor; a numpy array or list too where ``convert``.
-
-    NaN and infinity are not looked for: the matrix-product rungs let them pass
-    through as ordinary float arithmetic.
+    """``value`` as a non-empty 2-D floating-point tensor (a numpy array or list too where ``convert``);
+    NaN and infinity pass through, as float arithmetic lets them in the matrix-product rungs.
     """
     t = tensor(name, value, convert=convert)
     shape = tuple(t.shape)
@@ -184,9 +175,8 @@ def method(name: str, value, X) -> str:
 
 
 def seconds(name: str, value, keys=(), *, among=None) -> dict:
-    """A dict of row name to seconds, each positive, that holds at least the rows ``keys``.
-
-    With ``among``, every row must be one of ``among``.
+    """A dict of row name to seconds, each positive, holding at least the rows ``keys`` (and, with
+    ``among``, only rows of ``among``).
     """
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict of row name to seconds, {_got(value)}")

@@ -1,7 +1,5 @@
-"""The first cell of every chapter (:func:`setup`), and the book's captioned tables.
-
-:func:`setup` picks the CUDA target, seeds every random generator and sets the
-plotting defaults, so two builds of a page give the same outputs but for times.
+"""The first cell of every chapter (:func:`setup`: the CUDA target, every random generator seeded,
+plotting defaults, so two builds of a page agree but for times), and the book's captioned tables.
 """
 
 from __future__ import annotations
@@ -28,9 +26,8 @@ def seed_everything(seed: int = SEED) -> None:
 
 
 def require_gpu() -> None:
-    """Raise ``RuntimeError``, naming what is missing, unless torch and Numba can both use a GPU.
-
-    A GPU build (``LESSONLIB_REQUIRE_GPU=1``) fails so, never falling back to the simulator.
+    """Raise ``RuntimeError``, naming what is missing, unless torch and Numba can both use a GPU (a GPU
+    build, ``LESSONLIB_REQUIRE_GPU=1``, fails so rather than fall back to the simulator).
     """
     import torch
 
@@ -50,9 +47,8 @@ def require_gpu() -> None:
 
 
 def setup(seed: int = SEED) -> dict[str, str]:
-    """Prepare a chapter's kernel: CUDA target, seeds, plot defaults; return the hardware report.
-
-    With ``LESSONLIB_REQUIRE_GPU=1``, first checks that a GPU is usable (:func:`require_gpu`).
+    """Prepare a chapter's kernel (CUDA target, seeds, plot defaults; with ``LESSONLIB_REQUIRE_GPU=1``,
+    :func:`require_gpu` first) and return the hardware report.
     """
     hardware.use_cuda_simulator()
     if os.environ.get(REQUIRE_GPU_ENV, "0") not in ("", "0"):
@@ -76,9 +72,8 @@ def setup(seed: int = SEED) -> dict[str, str]:
 
 
 class Table:
-    """A captioned table: HTML (``styler``) on a page, plain text on the command line.
-
-    Both show the values formatted alike ("430 ms", not 0.429787) and the same in every build.
+    """A captioned table, HTML (``styler``) on a page and plain text on the command line, its values
+    formatted alike ("430 ms", not 0.429787) in every build.
     """
 
     def __init__(self, frame, styler, caption: str, text: str | None = None):
@@ -118,21 +113,9 @@ def _as_text(frame, formats, hide_index: bool, units: bool) -> str:
 
 
 def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, units: bool = False) -> Table:
-    """Show a DataFrame as a captioned table; its HTML ids come from its content, not chance.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-    caption : str
-    formats : str or dict, optional
-        Passed to ``Styler.format`` (missing values show as blanks).
-    hide_index : bool, default False
-    units : bool, default False
-        The values carry their unit ("430 ms"), so the headers drop " (s)".
-
-    Returns
-    -------
-    Table
+    """Show the DataFrame ``frame`` as a captioned Table whose HTML ids come from its content, not chance.
+    ``formats`` go to ``Styler.format`` (missing values blank); with ``units`` the values carry their
+    unit ("430 ms"), so the headers drop " (s)".
     """
     import hashlib
 

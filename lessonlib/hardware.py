@@ -1,8 +1,6 @@
-"""Which machine runs this code: the label on every timing, and the CUDA target.
-
-Numba chooses between the real CUDA target and its simulator once, when
-``numba.cuda`` is first imported (``NUMBA_ENABLE_CUDASIM``), so
-:func:`use_cuda_simulator` must run before that; too late, it raises.
+"""Which machine runs this code (the label on every timing), and the CUDA target: Numba chooses the
+real target or its simulator once, when ``numba.cuda`` is first imported, so
+:func:`use_cuda_simulator` must run before that (too late, it raises).
 """
 
 from __future__ import annotations
@@ -29,10 +27,9 @@ def has_cuda() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def numba_cuda_available() -> bool:
-    """True when Numba's real CUDA target can run kernels here; never raises.
-
-    False on the simulator and without a GPU. A broken CUDA install (no NVVM,
-    say) is False too, with one ``RuntimeWarning`` naming the fix.
+    """True when Numba's real CUDA target can run kernels here; never raises. False on the simulator and
+    without a GPU; a broken CUDA install (no NVVM, say) is False too, with a ``RuntimeWarning`` naming
+    the fix.
     """
     if cuda_simulator_active():
         return False
@@ -60,20 +57,9 @@ def cuda_simulator_active() -> bool:
 
 
 def use_cuda_simulator() -> bool:
-    """Send ``numba.cuda`` to Numba's CUDA simulator when there is no GPU.
-
-    Call it before the first ``import numba.cuda``. With a GPU it changes
-    nothing (unless ``NUMBA_ENABLE_CUDASIM=1`` asked for the simulator).
-
-    Returns
-    -------
-    bool
-        True if CUDA kernels will run on the simulator.
-
-    Raises
-    ------
-    RuntimeError
-        If ``numba.cuda`` was already imported for the real target without a GPU.
+    """Send ``numba.cuda`` to Numba's CUDA simulator when there is no GPU, before its first import; with a
+    GPU nothing changes. Returns True if kernels will run on the simulator; ``RuntimeError`` if
+    ``numba.cuda`` was already imported for the real target without a GPU.
     """
     if has_cuda():
         return cuda_simulator_active()
@@ -93,10 +79,9 @@ def use_cuda_simulator() -> bool:
 
 
 def numba_cuda():
-    """``numba.cuda`` for this machine's target: the real GPU, or the simulator when there is none.
-
-    Every module with kernels imports it here. With ``LESSONLIB_CUDA_COMPILE_ONLY=1``
-    (:mod:`lessonlib.ptx`'s compiler) the real target is kept without a GPU, to compile only.
+    """``numba.cuda`` for this machine: the real GPU, or the simulator when there is none (every module with
+    kernels imports it here); with ``LESSONLIB_CUDA_COMPILE_ONLY=1`` (:mod:`lessonlib.ptx`'s compiler)
+    the real target is kept without a GPU, to compile only.
     """
     if os.environ.get(COMPILE_ONLY_ENV) != "1":
         use_cuda_simulator()
@@ -134,9 +119,8 @@ def gpu_name() -> str:
 
 
 def nvidia_smi(*fields: str) -> tuple[bool, str]:
-    """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"``...), one GPU a part.
-
-    Returns ``(True, output)``, or ``(False, why not)``.
+    """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"`` ...), one GPU a part: ``(True,
+    output)``, or ``(False, why not)``.
     """
     import shutil
     import subprocess

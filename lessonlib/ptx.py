@@ -1,12 +1,8 @@
-"""What the CUDA compiler says about the kernels, on a machine with no GPU.
-
-Taught by "What the compiler says" on the page "GPU kernels, going further".
-Every kernel of :mod:`lessonlib.kernels` is compiled with NVVM to PTX and by
-``ptxas -v`` to machine code, in a separate process on the real CUDA target
-(``NUMBA_ENABLE_CUDASIM`` unset, ``lessonlib.hardware.COMPILE_ONLY_ENV`` set),
-so each kernel has one source. It needs the NVVM, NVRTC and nvcc wheels of
-``REQUIREMENT``, and no GPU or driver. :func:`roofline` is a model of the
-least time a product can take on a named GPU (``PEAKS``).
+"""What the CUDA compiler says about the kernels, on a machine with no GPU (the page "GPU kernels,
+going further"): every kernel of :mod:`lessonlib.kernels`, one source, is compiled with NVVM to PTX
+and by ``ptxas -v`` to machine code, in a separate process on the real CUDA target; it needs the
+wheels of ``REQUIREMENT``, no GPU or driver. :func:`roofline` models the least time a product can
+take on a named GPU (``PEAKS``).
 """
 
 from __future__ import annotations
@@ -79,10 +75,8 @@ def peaks(gpu: str = DEFAULT_GPU) -> tuple[str, float, float]:
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """One kernel to compile: a name :func:`lessonlib.kernels.get_kernel` knows, and its parameters.
-
-    ``tm`` is for the register-blocked kernel only (None: its default); ``fast_fp32``
-    marks a kernel that must contain no float64 instruction.
+    """One kernel to compile: a name :func:`lessonlib.kernels.get_kernel` knows, and its parameters
+    (``tm`` for the register-blocked kernel only; ``fast_fp32``: it must hold no float64 instruction).
     """
 
     label: str
@@ -140,10 +134,8 @@ _PTXAS_PATTERNS = {
 
 
 def parse_ptxas(log: str) -> PtxasInfo:
-    """Read registers, shared memory, spills, stack frame and barriers from ``ptxas -v`` output.
-
-    Figures ``ptxas`` leaves out (shared memory and barriers when there are none)
-    are 0; a ``log`` with no register count is not ``ptxas -v`` output (ValueError).
+    """Registers, shared memory, spills, stack frame and barriers from ``ptxas -v`` output (those it leaves
+    out are 0); a ``log`` with no register count is not such output (ValueError).
     """
     _checks.text("log", log, empty=True)
     if not re.search(_PTXAS_PATTERNS["registers"], log):
@@ -174,10 +166,7 @@ def find_ptxas() -> Path:
 
 
 def f64_count(ptx: str) -> int:
-    """How many float64 instructions (``add.f64``, ``cvt.f64.f32`` ...) a PTX text holds.
-
-    Declarations of f64 registers do not count.
-    """
+    """How many float64 instructions (``add.f64``, ``cvt.f64.f32`` ...) a PTX text holds (not declarations)."""
     _checks.text("ptx", ptx, empty=True)
     return len(_F64_OP.findall(ptx))
 
@@ -188,11 +177,9 @@ _FLOAT_OP = re.compile(r"^\s*(@\S+\s+)?(ld\.\S*f(32|64)|mul\.\S*f(32|64)|add\.\S
 
 
 def inner_loop(ptx: str) -> list[str]:
-    """The float instructions of the first pass through a kernel's innermost loop.
-
-    From the first floating-point load to the first add or fused multiply-add that
-    ends a multiply-accumulate, without the integer address arithmetic between;
-    ValueError if there is none.
+    """The float instructions of the first pass through a kernel's innermost loop: from the first
+    floating-point load to the add or fused multiply-add that ends a multiply-accumulate, without the
+    integer address arithmetic between; ValueError if there is none.
     """
     _checks.text("ptx", ptx, empty=True)
     out: list[str] = []
@@ -213,12 +200,10 @@ def inner_loop(ptx: str) -> list[str]:
 
 
 def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: str) -> dict:
-    """Theoretical occupancy of a kernel on one architecture, by NVIDIA's rules (``SM_LIMITS``).
-
-    ``registers`` per thread and ``shared_bytes`` of static shared memory per
-    block are ``ptxas -v``'s figures; ``arch`` is "sm_80" or "sm_90". Returns a
-    dict: ``blocks_per_sm``, ``warps_per_sm``, ``occupancy`` (active warps over
-    the SM's maximum, 0 to 1) and ``limit`` (what stops more blocks).
+    """Theoretical occupancy of a kernel on ``arch`` ("sm_80" or "sm_90") by NVIDIA's rules (``SM_LIMITS``),
+    from ``ptxas -v``'s ``registers`` per thread and ``shared_bytes`` per block: a dict of
+    ``blocks_per_sm``, ``warps_per_sm``, ``occupancy`` (active warps over the SM's maximum) and
+    ``limit`` (what stops more blocks).
     """
     _checks.integer("registers", registers, low=0)
     _checks.integer("shared_bytes", shared_bytes, low=0)
@@ -250,10 +235,8 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
 
 
 def problems(c: Compiled) -> list[str]:
-    """What makes a compiled kernel unfit to ship; an empty list if nothing does.
-
-    A compiler error, a spill, a stack frame (a local array that did not stay in
-    registers), or a block that cannot fit on an SM at its spec's size.
+    """What makes a compiled kernel unfit to ship (none: an empty list): a compiler error, a spill, a stack
+    frame (a local array that did not stay in registers), or a block that cannot fit on an SM.
     """
     if not isinstance(c, Compiled):
         raise TypeError(f"c must be a Compiled, got {type(c).__name__}")
@@ -292,17 +275,13 @@ def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]
 
 
 def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) -> dict[tuple[str, str], Compiled]:
-    """Compile ``specs`` to PTX and run ``ptxas -v`` on each, for each of ``archs``.
+    """Compile ``specs`` to PTX and run ``ptxas -v`` on each, for each of ``archs``: a dict of
+    ``(label, arch)`` to :class:`Compiled` (``error`` set where the compiler rejects a kernel).
 
-    The work is done in a fresh Python process on Numba's real CUDA target (this
-    one may be on the simulator), waiting at most ``timeout`` seconds; results
-    are cached for the life of this process, and on disk in ``CACHE_DIR``
-    (beside Numba's cache), keyed on the spec, the architecture, the source of
-    the kernels and of this module, and the compilers' versions: a kernel
-    compiled once is not compiled again until one of them changes. Returns ``(label, arch)`` to
-    :class:`Compiled`, with ``error`` set where the compiler rejects a kernel;
-    RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the
-    compiler process fails.
+    The work runs in a fresh Python process on Numba's real CUDA target, for at most ``timeout``
+    seconds; results are kept for the process's life, and on disk in ``CACHE_DIR`` keyed on the spec,
+    the architecture, the kernels' and this module's source and the compilers' versions.
+    RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the compiler process fails.
     """
     specs, archs = _check_specs(specs, archs)
     return dict(_compile_cached(specs, archs, float(timeout)))
@@ -411,11 +390,8 @@ def _worker() -> int:
 
 
 def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
-    """One row per kernel: registers, shared memory, spills, stack and occupancy per architecture.
-
-    ``compiled`` is what :func:`compile_kernels` returned. The ``ptxas`` figures
-    are those for the last of ``archs``; occupancy is given for each. Returns a
-    pandas DataFrame.
+    """One row per kernel of ``compiled`` (from :func:`compile_kernels`): registers, shared memory,
+    spills and stack for the last of ``archs``, occupancy for each; a DataFrame.
     """
     import pandas as pd
 
@@ -447,21 +423,10 @@ def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
 
 def roofline(m: int, k: int, n: int, *, itemsize: int = 4,
              bandwidth: float = PEAKS[DEFAULT_GPU][1], flops_peak: float = PEAKS[DEFAULT_GPU][2]) -> dict:
-    """A model of the least time an ``(m×k) @ (k×n)`` product can take: not a measurement.
-
-    Parameters
-    ----------
-    m, k, n : int
-    itemsize : int, default 4
-        Bytes per element.
-    bandwidth, flops_peak : float, default those of ``DEFAULT_GPU``
-        Bytes and FLOP per second (:func:`peaks`).
-
-    Returns
-    -------
-    dict
-        ``bytes``, ``flops``, ``memory_s``, ``compute_s``, ``lower_bound_s`` (the
-        larger of the two) and ``bound`` (``"memory"`` or ``"compute"``).
+    """A model, not a measurement, of the least time an ``(m×k) @ (k×n)`` product of ``itemsize``-byte
+    numbers can take at ``bandwidth`` bytes/s and ``flops_peak`` FLOP/s (by default ``DEFAULT_GPU``'s):
+    a dict of ``bytes``, ``flops``, ``memory_s``, ``compute_s``, ``lower_bound_s`` (the larger) and
+    ``bound`` (``"memory"`` or ``"compute"``).
     """
     for name, v in (("m", m), ("k", k), ("n", n), ("itemsize", itemsize)):
         _checks.integer(name, v, low=1)

@@ -1,9 +1,6 @@
-"""Honest timings, and the speed-up tables ("ladders") the book builds from them.
-
-:func:`bench` times one rung of a ladder (warm-up first, the GPU synchronised
-only when GPU work can be in flight); :func:`ladder` puts rungs side by side
-with their speed-ups and a caption naming the machine and the time of the run.
-The chapter "How this book runs" shows both at work.
+"""Honest timings, and the speed-up tables ("ladders") the book builds from them: :func:`bench` times
+one rung (warm-up first, the GPU synchronised only when GPU work can be in flight); :func:`ladder`
+puts rungs side by side with their speed-ups and a caption naming the machine and the time.
 """
 
 from __future__ import annotations
@@ -25,10 +22,8 @@ from . import _checks, hardware
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where and when a measurement was made.
-
-    ``machine`` is :func:`lessonlib.hardware.label`; ``when`` the UTC time to
-    the minute, ``"2026-11-28 14:05 UTC"``.
+    """Where and when a measurement was made: ``machine`` (:func:`lessonlib.hardware.label`) and ``when``,
+    the UTC time to the minute (``"2026-11-28 14:05 UTC"``).
     """
 
     machine: str
@@ -49,10 +44,8 @@ def provenance() -> Provenance:
 
 
 def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
-    """A timing table's caption: ``text``, then where and when it was measured.
-
-    ``measured`` defaults to :func:`provenance` (now, this machine), e.g.
-    ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
+    """A timing table's caption: ``text``, then where and when it was ``measured`` (default: now, here),
+    e.g. ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
     """
     _checks.text("text", text, empty=True)
     if measured is None:
@@ -65,10 +58,8 @@ def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """Timings of one function: ``times``, seconds per call, one per sample of ``number`` calls.
-
-    ``name`` labels it in tables; ``measured`` is its :class:`Provenance`
-    (:func:`bench` fills it in).
+    """Timings of one function: ``times``, seconds per call, one per sample of ``number`` calls; ``name``
+    labels it in tables; ``measured`` is its :class:`Provenance` (:func:`bench` fills it in).
     """
 
     name: str
@@ -128,10 +119,8 @@ def format_ratio(x: float) -> str:
 
 
 def timed(fn: Callable, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)`` once; return its result and the wall time, in seconds.
-
-    For reporting one long run (a training run, say): no warm-up and no device
-    synchronisation, so use :func:`bench` to compare speeds.
+    """Call ``fn(*args, **kwargs)`` once; return its result and the wall time in seconds. For one long run
+    (a training run, say): no warm-up and no device synchronisation; :func:`bench` compares speeds.
     """
     _checks.callable_("fn", fn)
     t0 = time.perf_counter()
@@ -152,30 +141,13 @@ def _device_sync() -> Callable[[], None] | None:
 def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1,
           repeat: int = 7, number: int | None = None, min_time: float = 0.02,
           max_time: float | None = 10.0, sync: str = "block", **kwargs) -> Timing:
-    """Time ``fn(*args, **kwargs)``: ``repeat`` samples of ``number`` calls, after ``warmup``.
+    """Time ``fn(*args, **kwargs)``: ``repeat`` samples of ``number`` calls, after ``warmup``; a Timing.
 
-    Parameters
-    ----------
-    fn : callable
-    *args, **kwargs
-        Passed to ``fn`` on every call.
-    name : str, optional
-        Label for tables; defaults to ``fn.__name__``.
-    warmup : int, default 1
-        Untimed calls first (>= 1, so a compiling first call is never timed).
-    repeat : int, default 7
-    number : int, optional
-        Calls per sample; by default enough to last ``min_time`` seconds.
-    min_time : float, default 0.02
-    max_time : float or None, default 10
-        Budget for all samples: a slow call gets fewer samples (at least one).
-    sync : {"block", "call"}, default "block"
-        With GPU work in flight, wait for the device around each sample
-        (throughput) or after each call (latency).
-
-    Returns
-    -------
-    Timing
+    ``name`` labels it (default ``fn.__name__``); ``warmup`` untimed calls come first (at least one, so
+    a compiling first call is never timed); ``number`` calls per sample, by default enough to last
+    ``min_time`` seconds; ``max_time`` is the budget for all samples (a slow call gets fewer, at least
+    one). With GPU work in flight, ``sync="block"`` waits for the device around each sample
+    (throughput), ``"call"`` after each call (latency).
     """
     _checks.callable_("fn", fn)
     if name is not None:
@@ -261,10 +233,8 @@ def format_rate(x: float) -> str:
 
 
 def table_formats(columns) -> dict:
-    """:func:`lessonlib.book.table`'s ``formats`` for timing columns.
-
-    ``"... (s)"`` columns are seconds, ``"× ..."`` speed-ups, ``"GFLOP/s"`` and
-    ``"GB/s"`` rates; other columns keep pandas' format.
+    """:func:`lessonlib.book.table`'s ``formats`` for timing columns: ``"... (s)"`` columns are seconds,
+    ``"× ..."`` speed-ups, ``"GFLOP/s"`` and ``"GB/s"`` rates; other columns keep pandas' format.
     """
     out = {}
     for c in columns:
@@ -279,9 +249,7 @@ def table_formats(columns) -> dict:
 
 class Ladder:
     """A table of timings with speed-ups, made by :func:`ladder`; HTML in the book, text elsewhere.
-
-    ``frame`` holds the raw numbers; ``keys`` and ``work`` each row's short key
-    and the work it did (None without ``work``).
+    ``frame`` holds the raw numbers, ``keys`` and ``work`` each row's short key and its work (or None).
     """
 
     def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
@@ -324,29 +292,14 @@ class Ladder:
 
 def ladder(timings: Sequence[Timing], *, flops=None, nbytes=None, work=None, work_unit: str = "row",
            notes: dict | None = None, caption: str = "", keys=None) -> Ladder:
-    """Put timings side by side: time, spread, speed-up over the first and the previous row.
+    """Put ``timings`` (rows, slowest first) side by side: time, spread, speed-up over the first and the
+    previous row; a Ladder.
 
-    Parameters
-    ----------
-    timings : sequence of Timing
-        Rows, slowest first (the lecture's order).
-    flops, nbytes : float or sequence of float, optional
-        Operations or bytes per call (one for all rows, or one per row): adds
-        a GFLOP/s or GB/s column.
-    work : float or sequence of float, optional
-        Units of work per call, when rows ran on inputs of different sizes: the
-        speed-ups then compare time per ``work_unit``, as the caption says.
-    work_unit : str, default "row"
-    notes : dict of str to sequence of str, optional
-        Extra text columns, one entry per row.
-    caption : str
-        What was measured; the timings' :class:`Provenance` is appended.
-    keys : sequence of str, optional
-        A short key per row (``Ladder.keys``); by default the timings' names.
-
-    Returns
-    -------
-    Ladder
+    ``flops`` or ``nbytes`` per call (one number, or one per row) add a GFLOP/s or GB/s column.
+    ``work``, units of work per call when rows ran on inputs of different sizes, makes the speed-ups
+    compare time per ``work_unit``, as the caption says. ``notes``: extra text columns (one entry per
+    row); ``caption``: what was measured, to which the timings' Provenance is appended; ``keys``: a
+    short key per row (default the timings' names).
     """
     import pandas as pd
 

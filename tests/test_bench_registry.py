@@ -174,11 +174,11 @@ book.table(shown, caption="from the registry")''')
 def test_each_registered_function_exists_is_documented_and_is_used_by_its_chapter(b: Benchmark):
     fn = b.producer()
     doc = inspect.getdoc(fn) or ""
-    assert "Returns\n-------" in doc, f"{b.function} has no numpydoc Returns section"
+    assert len(doc) > 60, f"{b.function} has no docstring saying what it measures and returns"
     assert fn.__module__ == f"lessonlib.bench.{b.function.rsplit('.', 1)[0]}"
     text = (ROOT / "book" / f"{b.chapter}.md").read_text()
     assert re.search(rf"\b{fn.__name__}\b", text), f"{b.chapter}.md never names {fn.__name__}"
-    assert b.command in ("", "matmul", "meanshift", "cluster", "gpu", "claims")
+    assert b.command in ("", "matmul", "meanshift", "cluster", "claims")
 
 
 def test_the_registry_table_has_one_row_per_benchmark():

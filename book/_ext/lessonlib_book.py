@@ -1,41 +1,18 @@
-"""Sphinx extension with the book's build rules that Jupyter Book does not have.
+"""Sphinx extension: the book's build rules that Jupyter Book does not have.
 
-1. Execution cache keyed on what each page runs. jupyter-cache hashes only the
-   code in a page's cells, so a page whose cells did not change would keep
-   outputs computed with an older lessonlib, show an older GPU reference, or
-   keep figures measured on another machine. Here each page also has a key:
-   a hash of the lessonlib modules its code imports (transitively, imports
-   inside functions included), of ``book/_data/reference_gpu.json`` (or of its
-   absence) and of the GPU's name and driver (``"cpu"`` where there is no
-   NVIDIA GPU). When a page's key changes, its cached outputs are dropped and
-   it runs again; a change to a module no page imports re-runs nothing.
-2. Page times: a target and a limit. Every page that executed is compared
-   with ``lessonlib_page_target_s`` (the 40 s goal on a quiet two-core
-   machine): the build prints one line per page and names those over the
-   target, as a benchmark would, and the build still passes. Only a page over
-   ``lessonlib_page_limit_s``, many times the target, is a warning (an error
-   under ``-W``): a page that runs away, not a busy machine. Wall-clock time
-   on a loaded machine can be several times the quiet figure, so a tight
-   limit would fail correct builds.
-3. Pages that always execute (``lessonlib_always_execute``, the build status
-   page): they describe the machine that built this copy, so they are read
-   again by every build and never come from the execution cache (with
-   ``mystnb: execution_mode: force`` in their front matter).
-4. ``{lessonlib-exec-table}``: how each page ran (executed or from the cache,
-   its time against the target, whether it succeeded), in words rather than
-   glyphs that need an emoji font.
-5. A ``.ipynb`` download for every chapter. myst-nb writes each page as a
-   notebook to ``_build/jupyter_execute``; the theme offers it in its download
-   menu only when launch buttons are on. Here it is written, with its outputs
-   from the execution cache, next to the page's source in ``_sources`` and
-   offered always.
-6. "Open in Colab", and a first cell for a reader with no checkout. With a
-   repository configured (``lessonlib_colab_repository``, ``OWNER/REPO``; the GPU
-   workflow passes its own as ``LESSONLIB_COLAB_REPOSITORY``), every page with a
-   notebook gets a plain link to that notebook on the ``lessonlib_notebooks_branch``
-   branch, where the workflow publishes the notebooks it built; with none, no
-   link. Every downloaded notebook starts with the code of ``reader_cell.py``,
-   which installs lessonlib at the commit that built it (outside a checkout only).
+1. The execution cache is keyed per page: a hash of the lessonlib modules the page imports
+   (transitively, imports inside functions included), of ``book/_data/reference_gpu.json`` (or its
+   absence) and of the machine (the GPU's name and driver, or ``"cpu"``). jupyter-cache hashes only
+   a page's code; when a page's key changes, its cached outputs are dropped and it runs again.
+2. Page times: every executed page is compared with ``lessonlib_page_target_s`` (a benchmark: the
+   build reports it and passes); only a page over ``lessonlib_page_limit_s``, a runaway rather than
+   a busy machine, is a warning (an error under ``-W``).
+3. ``lessonlib_always_execute`` pages (the build status page) are read and run by every build.
+4. ``{lessonlib-exec-table}``: how each page ran, in words rather than emoji.
+5. A ``.ipynb`` download for every chapter, with its outputs from the execution cache.
+6. "Open in Colab" links when a repository is configured (``lessonlib_colab_repository``, or
+   ``LESSONLIB_COLAB_REPOSITORY`` from the GPU workflow), and in every downloaded notebook a first
+   cell (``reader_cell.py``) that installs lessonlib at the commit that built it, outside a checkout.
 """
 
 from __future__ import annotations
@@ -58,8 +35,6 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
-
-PREFIX = "lessonlib-"
 
 
 def _imported(tree, package: list[str], modules) -> set[str]:

@@ -1,20 +1,11 @@
-"""The first cell of every downloaded notebook: lessonlib for a reader with no checkout.
+"""The first cell of every downloaded notebook (``lessonlib_book.py`` puts this code and a call to
+:func:`prepare` at its top; the HTML page never shows it). It runs before lessonlib can be imported,
+so it needs only the standard library (and no ``from __future__`` import, which would stay on).
 
-The book's extension (``lessonlib_book.py``) puts this file's code, followed by
-one call to :func:`prepare`, at the top of each ``.ipynb`` it offers for
-download; the HTML page never shows it. It runs before ``lessonlib`` can be
-imported, so it needs nothing but the standard library (and no
-``from __future__`` import, which would stay on for every later cell).
-
-- In a checkout of the book (a folder above the notebook holds ``_toc.yml``,
-  ``pyproject.toml`` and ``lessonlib/``) it does nothing.
-- Elsewhere (Colab, a course server, a laptop) it installs lessonlib at the
-  commit that built the notebook, unless that lessonlib is already there. The
-  environment's torch is kept: lessonlib goes in with ``--no-deps``, then its
-  other dependencies, with the present torch as a constraint.
-- With an NVIDIA driver present it adds numba-cuda's ``cu13`` extra (lessonlib's
-  ``gpu`` extra) or ``cu12`` (``gpu-cu12``), from the CUDA version the driver
-  supports, so that ``lessonlib.book.setup()`` finds the real CUDA target.
+In a checkout of the book it does nothing. Elsewhere (Colab, a course server) it installs lessonlib
+at the commit that built the notebook, unless it is there already, keeping the environment's torch
+(``--no-deps``, then the other dependencies under a torch constraint); with an NVIDIA driver, also
+numba-cuda's ``cu13`` or ``cu12`` extra for the CUDA version the driver supports.
 """
 
 import ctypes

@@ -1,40 +1,16 @@
-"""``teaching-code``: show a library function as taught, without its docstring or input checks.
+"""``teaching-code``: ``literalinclude`` of a library function as taught, with two more flags.
 
-A chapter teaches the idea of a function; its numpydoc docstring (kept for the
-API reference) and its argument checks would bury that idea in the reading
-flow. This directive is ``literalinclude`` with two more flags::
+``:no-docstring:`` drops the docstring (the API reference keeps it); ``:no-checks:`` drops, from the
+top of the body, the statements that only validate input: calls to ``_check...``/``_require...``
+helpers or to ``_checks.<anything>`` (as statements, or bound as in ``X = _checks.points("X", X)``),
+and ``if``/``for`` blocks that only check or raise. The rest is the library's source, line for
+line: what is tested is what is shown.
 
-    ```{teaching-code} ../lessonlib/matmul.py
-    :pyobject: matmul_loops
-    :no-docstring:
-    :no-checks:
-    ```
-
-``:no-docstring:`` drops the function's (or class's) docstring.
-``:no-checks:`` drops, from the top of the function body, the statements
-that only validate input: calls to a ``_check...``/``_require...`` helper or
-to ``_checks.<anything>`` (as a statement, or bound to names as in
-``X = _checks.points("X", X)``), ``if ...: raise`` blocks, ``if`` blocks and
-``for`` loops whose bodies only check, and ``isinstance`` guards that raise. The code shown is otherwise the
-library's own source, line for line, so what is tested is what is shown.
-
-A listing must run as shown. With ``:pyobject:`` the directive reads the
-shown code and fails the build (naming the page, the object and the name)
-
-- when the shown code reads a name that only a removed check line defined,
-  as in ``x, ref = _check_args(x)`` followed by ``... ref ...``: a removed
-  check may re-bind the function's own arguments (``X = _checks.points("X",
-  X)``), never define a new name the code needs -- move that definition out of
-  the check, into the function's body;
-- when a removed check re-binds an argument whose default is ``None`` and the
-  shown code reads that argument without ever testing it against ``None``:
-  the listing would run with ``None`` (replace the default in the body);
-- when the shown code reads a name that neither the listing, its module, nor
-  Python's builtins define;
-- when the object named by ``:pyobject:`` is not in the file.
-
-Hiding a check never keeps a definition silently: the library is written so
-that every definition the idea needs sits in the shown body.
+A listing must run as shown. With ``:pyobject:`` the build fails, naming the page, the object and
+the name, when the shown code reads a name that only a removed check defined (a check may re-bind
+an argument, never define a new name), when a removed check replaced an argument's default None
+that the shown code then reads untested, when it reads a name that neither the listing, its module
+nor the builtins define, or when the object is not in the file.
 """
 
 from __future__ import annotations

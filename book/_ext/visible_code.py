@@ -1,22 +1,13 @@
-"""Code the reader sees: it fits the column and it runs as shown.
+"""Code the reader sees fits the column and runs as shown: two build checks, each a warning (an error
+under ``-W``) naming the page and its line.
 
-Two build checks, each a warning (so an error under ``make book``'s ``-W``):
-
-1. **Width.** No line of a visible notebook cell, and no line of a
-   ``teaching-code`` listing, is longer than :data:`MAX_LINE` characters: what
-   a code block shows without scrolling in a 1280 px wide window, with the
-   column and code font of ``book/_static/lessonlib.css``. A cell is visible
-   when a reader can see its code: every code cell not tagged
-   ``remove-input`` or ``remove-cell`` (``hide-input``/``hide-cell`` are one
-   click away, so they count). Outputs cannot be checked before they exist;
-   the browser test measures them on the built site.
-2. **A visible cell runs as shown.** A reader who copies the visible cells of
-   a page, in order, must not meet a ``NameError``: a visible cell may read a
-   name bound by itself or by an earlier visible cell, a builtin, or a name no
-   cell of the page binds, never one that only hidden cells bind.
-
-Each warning names the page and its line. Pages are read with myst-nb's own
-reader (:func:`myst_nb.core.read.read_myst_markdown_notebook`).
+1. No line of a visible notebook cell (a code cell not tagged ``remove-input`` or ``remove-cell``;
+   ``hide-*`` cells are a click away, so they count) or of a ``teaching-code`` listing is longer
+   than :data:`MAX_LINE`, what a code block shows at 1280 px with ``book/_static/lessonlib.css``.
+   Outputs are measured on the built site by the browser test.
+2. A reader who copies the visible cells of a page in order meets no ``NameError``: a visible cell
+   reads names bound by itself or an earlier visible cell, builtins, or names no cell binds, never
+   one that only hidden cells bind.
 """
 
 from __future__ import annotations

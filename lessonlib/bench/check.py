@@ -1,11 +1,10 @@
-"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR``: installs nothing, fetches
-nothing, writes every result into OUTDIR; the README's GPU section says what it runs and writes.
+"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR`` (``make gpu-check``): installs
+nothing, fetches nothing, writes every result into OUTDIR (the README's GPU section lists them).
 
-It imports only what a GPU machine's Python already holds (torch, numba-cuda, numpy, scipy,
-scikit-learn, pandas, matplotlib, pytest, PyYAML): ``tests/test_bench_check.py`` runs it with
-everything else blocked. Its time limit and its log belong to the command that runs it:
-``make gpu-check`` runs it under ``timeout`` (a SIGINT first, so the traceback shows where it was)
-and ``tee``.
+It imports only what a GPU machine's Python holds (torch, numba-cuda, numpy, scipy, scikit-learn,
+pandas, matplotlib, pytest, PyYAML; ``tests/test_bench_check.py`` blocks the rest). Its time limit
+and log are the caller's: ``make gpu-check`` runs it under ``timeout`` (SIGINT, so the traceback
+says where it was) and ``tee``.
 """
 
 from __future__ import annotations
@@ -125,9 +124,8 @@ def gpu_test_files(root: Path = ROOT) -> list[str]:
 
 
 def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 240) -> dict:
-    """The ``gpu`` tests in a new process under ``LESSONLIB_REQUIRE_GPU=1``; JUnit XML into ``out``.
-
-    ``ok`` only when at least one test ran and every one passed, none skipped.
+    """The ``gpu`` tests in a new process under ``LESSONLIB_REQUIRE_GPU=1``, JUnit XML into ``out``; ``ok``
+    only when at least one test ran and every one passed, none skipped.
     """
     if not isinstance(out, Path):
         raise TypeError(f"out must be a pathlib.Path, got {type(out).__name__}")
@@ -205,29 +203,10 @@ def summary(ref: dict) -> dict:
     }
 
 
-def _print_summary(s: dict) -> None:
-    floor = s["mnist_floor_s"] * 1e6
-    print("4096² float32, share of cuBLAS (TF32 off):",
-          *[f"  {r:<28} {v:6.1f}%" for r, v in s["pct_of_cublas"].items()],
-          f"MNIST-shaped product over its bandwidth floor ({floor:.1f} µs at the measured copy "
-          "rate):", *[f"  {r:<28} {v:6.1f}×" for r, v in s["mnist_over_floor"].items()],
-          "The lecture's GPU claims:", *[f"  {c}: {v}" for c, v in s["claims"].items()],
-          "Clustering, GPU against scikit-learn on this machine's CPU (median s):",
-          *[f"  {r['case']}, {r['implementation']}: {r['GPU (s)']} against "
-            f"{r['scikit-learn CPU (s)']}" for r in s["cluster"]], sep="\n")
-
-
 def run(out, *, rows: int = 50_000, test_files=None) -> int:
-    """The whole check, writing into the folder ``out``; the exit status: 0 all passed, 1 a step failed,
-    2 this machine cannot run it (the preflight says what is missing).
-
-    Parameters
-    ----------
-    out : str or pathlib.Path
-    rows : int, default 50,000
-        Rows of the MNIST-shaped product.
-    test_files : list of str, optional
-        By default :func:`gpu_test_files`.
+    """The whole check, writing into the folder ``out`` (``rows`` of the MNIST-shaped product; ``test_files``
+    by default :func:`gpu_test_files`). Returns the exit status: 0 all passed, 1 a step failed, 2 this
+    machine cannot run it (the preflight says what is missing).
     """
     if not isinstance(out, (str, Path)):
         raise TypeError(f"out must be a str or a pathlib.Path, got {type(out).__name__}")
@@ -266,7 +245,7 @@ def run(out, *, rows: int = 50_000, test_files=None) -> int:
 
     def summarise():
         record["summary"] = summary(report)
-        _print_summary(record["summary"])
+        print(json.dumps(record["summary"], indent=1, ensure_ascii=False))
         return {"ok": True}
 
     report = None

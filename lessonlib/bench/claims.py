@@ -1,8 +1,7 @@
 """The GPU rows the book times, the lecture's GPU claims and their verdicts, and the tables of both.
 
-The lecture's figures come from :mod:`lessonlib.lecture`; here each is put beside the row that times
-the same operation. One judge (:func:`matmul_claims`, :func:`meanshift_claims`) serves a GPU build's
-own times and a reference file's (:mod:`lessonlib.bench.reference`).
+Each lecture figure (:mod:`lessonlib.lecture`) is put beside the row that times the same operation.
+One judge serves a GPU build's own times and a reference file's (:mod:`lessonlib.bench.reference`).
 """
 
 from __future__ import annotations
@@ -153,20 +152,9 @@ def matmul_times(cpu_per_row: dict, rows: int, gpu: dict | None = None) -> tuple
 
 
 def matmul_claims(cpu_per_row: dict, rows: int, gpu: dict) -> list[Verdict]:
-    """Verdicts on the lecture's three matrix-product GPU claims, from one machine's times.
-
-    Parameters
-    ----------
-    cpu_per_row : dict of str to float
-        Seconds per output row of each of ``MATMUL_CPU_ROWS``.
-    rows : int
-        Rows of the whole product, to which the CPU rungs are scaled.
-    gpu : dict of str to float
-        Median seconds of the GPU rows, at least the two "as lectured" ones.
-
-    Returns
-    -------
-    list of Verdict
+    """Verdicts on the lecture's three matrix-product GPU claims, from one machine's times: seconds per
+    output row of the CPU rungs (``cpu_per_row``, keys ``MATMUL_CPU_ROWS``), scaled to the product's
+    ``rows``, and the medians of the GPU rows (``gpu``, at least the two "as lectured").
     """
     s = format_seconds
     if gpu is None:
@@ -189,17 +177,8 @@ def matmul_claims(cpu_per_row: dict, rows: int, gpu: dict) -> list[Verdict]:
 
 
 def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
-    """Verdicts on the lecture's two mean shift GPU claims, from one machine's times.
-
-    Parameters
-    ----------
-    cpu, gpu : dict of str to float
-        Medians of ``MEANSHIFT_CPU_ROWS`` (the loop's at least), and of the GPU rows at bs = 5,
-        64, 1024 and 1250.
-
-    Returns
-    -------
-    list of Verdict
+    """Verdicts on the lecture's two mean shift GPU claims, from one machine's medians: ``cpu`` (rows of
+    ``MEANSHIFT_CPU_ROWS``, the loop's at least) and ``gpu`` (at least bs = 5, 64, 1024 and 1250).
     """
     s = format_seconds
     _checks.seconds("cpu", cpu, (MEANSHIFT_LOOP,), among=MEANSHIFT_CPU_ROWS)
@@ -225,14 +204,9 @@ def medians(timings: dict) -> dict[str, float]:
 
 
 def claims_frame(claims, *, measured: list | None = None, reference: list | None = None):
-    """The lecture's GPU claims ``claims`` (keys of ``GPU_CLAIMS``): what the lecture said, its figures
-    (and the book's arithmetic on them), and the verdicts of this build (``measured``) and of a
-    reference file (``reference``), each a list of :class:`Verdict` or None.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by the claim.
+    """The lecture's GPU claims ``claims`` (keys of ``GPU_CLAIMS``) as a DataFrame indexed by the claim:
+    what the lecture said, its figures (and the book's arithmetic on them), and the verdicts of this
+    build (``measured``) and of a reference file (``reference``), each a list of Verdict, or None.
     """
     import pandas as pd
 
@@ -251,14 +225,9 @@ def claims_frame(claims, *, measured: list | None = None, reference: list | None
 
 
 def rows_frame(times: dict, what: dict, *, iqr: dict | None = None, lecture_column: str = "lecture"):
-    """Timed rows in the order of ``what`` (row -> what it times), each beside the lecture's figure.
-
-    ``times`` holds the median seconds of each row (``iqr`` their spread, if given); rows not in
-    ``what`` follow. The lecture's figures come from ``LECTURE_ROWS``.
-
-    Returns
-    -------
-    pandas.DataFrame
+    """Timed rows in the order of ``what`` (row -> what it times; other rows follow), as a DataFrame:
+    each row's median (``times``, seconds), its spread (``iqr``, if given), what it times, and the
+    lecture's figure for it (``LECTURE_ROWS``).
     """
     import pandas as pd
 

@@ -1,7 +1,5 @@
-"""The command line: ``python -m lessonlib.bench {matmul,meanshift,cluster,claims}``.
-
-Each command prints the hardware first, then runs its benchmarks with a
-progress bar (tqdm, from the ``bench`` extra) and prints their tables.
+"""The command line, ``python -m lessonlib.bench {matmul,meanshift,cluster,claims}``: each command
+prints the hardware, then runs its benchmarks with a progress bar and prints their tables.
 """
 
 from __future__ import annotations
@@ -142,9 +140,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
-
-    0 on success; 1 from ``cluster`` when a goal is not met; 2 when ``claims`` has no valid file.
+    """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status:
+    0 on success, 1 from ``cluster`` when a goal is not met, 2 when ``claims`` has no valid file.
     """
     args = parser().parse_args(argv)
     print(hardware.label())

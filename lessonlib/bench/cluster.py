@@ -101,29 +101,13 @@ def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
                        repeat: int = 3, progress: bool = False):
     """Time k-means, DBSCAN and LSH neighbours against scikit-learn on identical data, in one process.
 
-    scikit-learn's result (on the CPU) is each case's reference; every version
-    runs once untimed, then ``repeat`` times timed.
-
-    Parameters
-    ----------
-    sizes : dict, optional
-        Points per data set, by the keys of ``DEFAULT_SIZES`` (its values by default).
-    cases : list of str, default all of ``CLUSTER_CASES``
-    devices : list of str, default ``cpu``, and ``cuda`` when a GPU is present
-    methods : sequence of {"fused", "tensor"}, default both
-        lessonlib's versions on the CPU; other devices run "tensor".
-    lsh_params : dict, optional
-        Passed to :func:`lessonlib.lsh.build` over ``DEFAULT_LSH``.
-    repeat : int, default 3
-    progress : bool, default False
-        Show a tqdm progress bar (from the ``bench`` extra).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (case, implementation, device): n, best, median and IQR of the
-        time, the agreement and its value, identical labels, share scanned (%), the
-        process's peak RSS and its growth (MiB), and a note.
+    scikit-learn's result (on the CPU) is each case's reference; every version runs once untimed, then
+    ``repeat`` times timed. ``sizes``: points per data set (keys of ``DEFAULT_SIZES``); ``cases``: keys of
+    ``CLUSTER_CASES``; ``devices``: "cpu", and "cuda" when a GPU is present; ``methods``: lessonlib's
+    versions on the CPU ("tensor" elsewhere); ``lsh_params`` over ``DEFAULT_LSH``; ``progress``, a tqdm bar.
+    Returns a DataFrame, a row per (case, implementation, device): n, best, median and IQR of the time,
+    the agreement and its value, identical labels, share scanned (%), peak RSS and its growth (MiB),
+    and a note.
     """
     import pandas as pd
 
@@ -165,17 +149,10 @@ def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
 
 
 def cluster_goals(table, crossover=None):
-    """The clustering chapter's performance goals, judged on ``table``'s CPU rows.
-
-    ``table`` comes from :func:`cluster_comparison` (best times of the fused
-    versions against scikit-learn's; each LSH row's recall and share scanned).
-    ``crossover`` (:func:`lessonlib.bench.lsh.lsh_crossover`) adds the LSH goal
-    at its largest n, if that is at least 1,000,000.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per measure: ``case``, ``measure``, ``value`` (in words), ``goal`` and ``met``.
+    """The clustering chapter's performance goals, judged on the CPU rows of ``table``
+    (:func:`cluster_comparison`); ``crossover`` (:func:`lessonlib.bench.lsh.lsh_crossover`) adds the LSH
+    goal at its largest n, from 1,000,000. Returns a DataFrame, a row per measure: ``case``,
+    ``measure``, ``value`` (in words), ``goal`` and ``met``.
     """
     import pandas as pd
 

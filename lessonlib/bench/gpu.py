@@ -1,6 +1,6 @@
-"""GPU timings of the MNIST-shaped product, the square product and mean shift, the report that
-gathers them in the reference file's format, and the GPU chapter's tables. Every measurement needs
-a real CUDA GPU and raises ``RuntimeError`` without one.
+"""GPU timings (the MNIST-shaped product, the square product, mean shift), the report that gathers
+them in the reference file's format, and the roofline table. Every measurement needs a real CUDA GPU
+and raises ``RuntimeError`` without one.
 """
 
 from __future__ import annotations
@@ -26,12 +26,7 @@ from .reference import FORMAT, VERSION
 
 
 def device_bandwidth(nbytes: int = 1 << 30) -> float:
-    """GB/s of a device-to-device copy of ``nbytes`` (bytes read + bytes written, over time).
-
-    Returns
-    -------
-    float
-    """
+    """GB/s of a device-to-device copy of ``nbytes`` (bytes read plus bytes written, over the time)."""
     require_gpu()
     nbytes = _checks.integer("nbytes", nbytes, low=4)
     src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
@@ -75,18 +70,8 @@ def _numba_matmul_calls(x: torch.Tensor, w: torch.Tensor, tpb: int) -> dict:
 
 
 def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> dict[str, Timing]:
-    """Time every GPU row of the MNIST-shaped product ``x @ w``, blocks of ``TPB`` × ``TPB``.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (m, k), float32
-    w : torch.Tensor of shape (k, n), float32
-    repeat : int, default 7
-
-    Returns
-    -------
-    dict of str to Timing
-        Keyed by ``GPU_MATMUL_ROWS``, in its order (what each row times).
+    """Time every GPU row of the float32 MNIST-shaped product ``x @ w`` (``x`` (m, k), ``w`` (k, n)),
+    blocks of ``TPB`` × ``TPB``: a dict of Timing keyed by ``GPU_MATMUL_ROWS``, in its order.
     """
     require_gpu()
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
@@ -100,17 +85,7 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> 
 
 
 def gpu_square_gflops(n: int = 4096) -> dict[str, float]:
-    """GFLOP/s of each kernel of the ladder and of cuBLAS (TF32 off, then restored) on n×n float32.
-
-    Parameters
-    ----------
-    n : int, default 4096
-
-    Returns
-    -------
-    dict of str to float
-        Keyed by ``SQUARE_ROWS``.
-    """
+    """GFLOP/s of each kernel and of cuBLAS (TF32 off, then restored) on n × n float32, keyed by ``SQUARE_ROWS``."""
     require_gpu()
     n = _checks.integer("n", n, low=1)
     cuda = kernels.cuda
@@ -132,21 +107,9 @@ def gpu_square_gflops(n: int = 4096) -> dict[str, float]:
 
 def gpu_meanshift_timings(data: torch.Tensor | None = None, *, batch_sizes=GPU_MEANSHIFT_BATCHES,
                           repeat: int = 5, max_time: float = 10.0) -> dict[str, Timing]:
-    """Mean shift on the GPU by batch size, and all at once, timed as the lecture timed it.
-
-    Parameters
-    ----------
-    data : torch.Tensor of shape (n, 2), optional
-        By default the lecture's 1,500 points.
-    batch_sizes : sequence of int
-        Sizes at or above n are left out (they are "all at once").
-    repeat, max_time
-        Passed to :func:`lessonlib.timing.bench`.
-
-    Returns
-    -------
-    dict of str to Timing
-        Keyed by ``GPU_MEANSHIFT_ROWS`` (the batch sizes below n).
+    """Mean shift on the GPU by batch size (those below n), and all at once, timed as the lecture
+    timed it: a dict of Timing keyed by ``GPU_MEANSHIFT_ROWS``. ``data`` (n, 2) defaults to the lecture's
+    1,500 points; ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
     """
     require_gpu()
     data = lecture_points(data)
@@ -159,23 +122,11 @@ def gpu_meanshift_timings(data: torch.Tensor | None = None, *, batch_sizes=GPU_M
 
 def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench.check",
                progress: bool = False, on_part=None) -> dict:
-    """Every GPU figure of the book, and the CPU rows they are compared with, measured here.
+    """Every GPU figure of the book, and the CPU rows they are compared with, measured here, in the
+    reference file's format (:mod:`lessonlib.bench.reference`).
 
-    Parameters
-    ----------
-    rows : int, default 50,000
-        Rows of x.
-    command : str
-        The command line that ran it, for the provenance.
-    progress : bool, default False
-        A progress bar over the parts (tqdm, from the ``bench`` extra).
-    on_part : callable, optional
-        Called as ``on_part(name, seconds)`` as each part ends.
-
-    Returns
-    -------
-    dict
-        In the reference file's format (:func:`lessonlib.bench.reference.validate`).
+    ``rows`` of x; ``command``, the command line that ran it (for the provenance); ``progress``, a tqdm
+    bar over the parts; ``on_part(name, seconds)`` is called as each part ends.
     """
     require_gpu()
     rows = _checks.integer("rows", rows, low=5)
@@ -227,21 +178,9 @@ def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench
 
 
 def roofline_table(model: dict, measured: dict | None = None, *, device: str):
-    """A roofline model of each product beside what this build measured of it.
-
-    Parameters
-    ----------
-    model : dict of str to dict
-        Product name to :func:`lessonlib.ptx.roofline`'s result.
-    measured : dict of str to str, optional
-        Product name to what was measured, in words (:func:`roofline_measured`); without
-        it (a build without a GPU) the table has no measured column.
-    device : str
-        The GPU the model is of (:func:`lessonlib.ptx.peaks`), for the column's name.
-
-    Returns
-    -------
-    pandas.DataFrame
+    """A roofline model of each product (``model``: name to :func:`lessonlib.ptx.roofline`'s result)
+    for the GPU ``device``, beside what this build measured of it (``measured``: name to words, from
+    :func:`roofline_measured`; without it, no measured column). Returns a DataFrame.
     """
     import pandas as pd
 
@@ -268,21 +207,8 @@ def roofline_table(model: dict, measured: dict | None = None, *, device: str):
 
 
 def roofline_measured(timings: dict, square: dict, *, mnist: str, square_name: str, n: int = 4096) -> dict:
-    """What this build measured of the roofline model's two products, for :func:`roofline_table`.
-
-    Parameters
-    ----------
-    timings : dict of str to Timing
-        From :func:`gpu_matmul_timings`.
-    square : dict of str to float
-        From :func:`gpu_square_gflops`.
-    mnist, square_name : str
-        The two products' names in the model; the square one is ``n`` × ``n``.
-    n : int, default 4096
-
-    Returns
-    -------
-    dict of str to str
+    """What this build measured of the roofline's two products, by their names ``mnist`` and
+    ``square_name`` (n × n), from :func:`gpu_matmul_timings` and :func:`gpu_square_gflops`.
     """
     if not isinstance(timings, dict) or not isinstance(square, dict):
         raise TypeError("timings and square must be dicts, from gpu_matmul_timings and gpu_square_gflops")

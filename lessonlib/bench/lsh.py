@@ -31,17 +31,11 @@ def _check_query_args(X, Q, n_hashes, width, k, repeat):
 
 def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, n_hashes: int = 4,
               width: float = 8.0, k: int = 10, repeat: int = 3):
-    """LSH's recall, work and query time against the number of tables, with brute force beside it.
+    """LSH's recall, work and query time against the number of ``tables``, brute force beside it.
 
-    ``X`` (n, d) is indexed (:func:`lessonlib.lsh.build`, outside the timing)
-    and queried with ``Q`` (q, d); each time is the median of ``repeat`` samples.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per number of ``tables``: ``tables``, ``recall@k``, ``points
-        scanned (%)``, ``query time (s)``, ``brute force (s)``
-        (:func:`lessonlib.lsh.exact_knn`) and ``vs brute force`` (speed-up).
+    ``X`` (n, d) is indexed outside the timing and queried with ``Q`` (q, d); each time is the median
+    of ``repeat`` samples. Returns a DataFrame, a row per number of tables: ``tables``, ``recall@k``,
+    ``points scanned (%)``, ``query time (s)``, ``brute force (s)`` and ``vs brute force``.
     """
     import pandas as pd
 
@@ -62,12 +56,7 @@ def lsh_sweep(X: torch.Tensor, Q: torch.Tensor, tables=(1, 2, 4, 8, 16, 32), *, 
 
 def lsh_query_time(X: torch.Tensor, Q: torch.Tensor, *, n_tables: int, n_hashes: int = 4, width: float = 8.0,
                    k: int = 10, method: str = "tensor", repeat: int = 3) -> Timing:
-    """Time :func:`lessonlib.lsh.query` at one setting and ``method``; the index is built first.
-
-    Returns
-    -------
-    Timing
-    """
+    """The Timing of :func:`lessonlib.lsh.query` at one setting and ``method``; the index is built first."""
     _check_query_args(X, Q, n_hashes, width, k, repeat)
     _checks.integer("n_tables", n_tables, low=1)
     _checks.choice("method", method, ("tensor", "fused", "auto"))
@@ -79,23 +68,10 @@ def lsh_crossover(sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000), *,
                   params: dict | None = None, repeat: int = 3, progress: bool = False):
     """Query time of LSH and of brute force against the number of points, on the 32-D ``knn32`` data.
 
-    Each size takes the first n rows of one draw (the blobs come shuffled); the
-    same 1,000 queries run against each, the index built outside the timing.
-
-    Parameters
-    ----------
-    sizes : sequence of int, each >= 10
-    params : dict, optional
-        Passed to :func:`lessonlib.lsh.build`; default ``LSH_CROSSOVER_PARAMS``.
-    repeat : int, default 3
-    progress : bool, default False
-        Show a progress bar (tqdm, from the ``bench`` extra).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per n: brute force and LSH query times (best of ``repeat``), LSH
-        build time, recall@10, the share of points scanned and each run's peak RSS (MiB).
+    Each of ``sizes`` takes the first n rows of one shuffled draw; the same 1,000 queries run against
+    each, the index (``params`` over ``LSH_CROSSOVER_PARAMS``) built outside the timing. Returns a
+    DataFrame, a row per n: brute force and LSH query times (best of ``repeat``), LSH build time,
+    recall@10, the share of points scanned and each run's peak RSS (MiB).
     """
     import pandas as pd
 
@@ -129,15 +105,9 @@ def dbscan_lsh(X: torch.Tensor, *, eps: float = 0.05, min_samples: int = 10, tab
                n_hashes: int = 2, width: float = 0.1, repeat: int = 3):
     """DBSCAN with exact neighbour pairs against DBSCAN with pairs found by LSH, on the same points.
 
-    The exact row times :func:`lessonlib.cluster.dbscan`; each LSH row (one per
-    number of ``tables``) times the index, :func:`lessonlib.lsh.radius_pairs`
-    and the clustering.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``neighbours`` (in words), ``tables`` (0: exact), ``pairs found
-        (%)`` of the exact ones, ``ARI vs exact``, ``noise points``, ``time (s)`` (median).
+    The exact row times :func:`lessonlib.cluster.dbscan`; each LSH row (one per number of ``tables``)
+    times the index, :func:`lessonlib.lsh.radius_pairs` and the clustering. Columns: ``neighbours``,
+    ``tables`` (0: exact), ``pairs found (%)``, ``ARI vs exact``, ``noise points``, ``time (s)``.
     """
     import pandas as pd
 

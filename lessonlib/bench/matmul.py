@@ -1,6 +1,5 @@
-"""The matrix-product ladder on the CPU, and the rates it is judged against.
-
-Taught by "Einstein summation": a square product's GFLOP/s, and how fast torch reads memory.
+"""The matrix-product ladder on the CPU, a square product's GFLOP/s and how fast torch reads memory:
+the tables of "Einstein summation".
 """
 
 from __future__ import annotations
@@ -21,25 +20,11 @@ LECTURE_RUNGS = {"matmul_loops": "loops", "matmul_njit": "njit", "matmul_element
 
 def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repeat: int = 5,
                   max_time: float = 8.0, caption: str = "") -> Ladder:
-    """Time every rung of the matrix-product ladder on ``x @ w``, per output row.
+    """Time every rung of the matrix-product ladder on ``x @ w`` (``x`` (n, k), ``w`` (k, m)), per row.
 
-    The slow rungs, and broadcasting too (key ``BROADCAST_SLOW``), run on ``slow_rows`` rows;
-    broadcasting, einsum and ``@`` on all of ``x``.
-
-    Parameters
-    ----------
-    x, w : torch.Tensor of shapes (n, k) and (k, m)
-    slow_rows : int, default 5
-        Rows of ``x`` for the rungs with Python loops over rows and columns.
-    repeat, max_time
-        Passed to :func:`lessonlib.timing.bench` for every rung.
-    caption : str
-        What was multiplied.
-
-    Returns
-    -------
-    Ladder
-        Keyed by ``LECTURE_RUNGS``, with the lecture's figures in a last column.
+    The loops, and broadcasting too (key ``BROADCAST_SLOW``), run on ``slow_rows`` rows; broadcasting,
+    einsum and ``@`` on all of ``x``; ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
+    Returns a Ladder keyed by ``LECTURE_RUNGS``, with the lecture's figures in a last column.
     """
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
     _checks.integer("slow_rows", slow_rows, low=1, high=x.shape[0])
@@ -64,14 +49,8 @@ def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repea
 
 
 def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> float:
-    """This machine's float32 GFLOP/s on torch's n×n by n×n product: a practical peak.
-
-    ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
-
-    Returns
-    -------
-    float
-        ``2 n³`` over the median time, in billions per second.
+    """This machine's float32 GFLOP/s on torch's n × n product (``2 n³`` over the median time): a
+    practical peak. ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
     """
     n = _checks.integer("n", n, low=1)
     _checks.integer("repeat", repeat, low=1)
@@ -82,14 +61,8 @@ def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> f
 
 
 def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tuple[Timing, float]:
-    """How fast torch reads a non-empty ``x`` once: the timing of ``torch.sum(x)``, and GB/s.
-
-    ``repeat`` and ``max_time`` are passed to :func:`lessonlib.timing.bench`.
-
-    Returns
-    -------
-    tuple of (Timing, float)
-        The sum's timing, and ``x``'s bytes over its median, in GB/s.
+    """How fast torch reads a non-empty ``x`` once: the Timing of ``torch.sum(x)``, and ``x``'s bytes
+    over its median, in GB/s.
     """
     x = _checks.tensor("x", x, convert=False)
     if x.numel() == 0:
@@ -101,10 +74,8 @@ def read_speed(x: torch.Tensor, *, repeat: int = 5, max_time: float = 4.0) -> tu
 
 
 def ladder_rows(table: Ladder) -> dict:
-    """A :func:`matmul_ladder` table's rows by function name, with the rows each ran on.
-
-    ``{"matmul_loops": (5, row), ...}``, each ``row`` a pandas Series. Any
-    ladder made with ``work`` will do.
+    """A :func:`matmul_ladder` table's rows by key, with the rows of ``x`` each ran on:
+    ``{"matmul_loops": (5, row), ...}``, each ``row`` a pandas Series.
     """
     if not isinstance(table, Ladder):
         raise TypeError(f"table must be a Ladder from matmul_ladder, got {type(table).__name__}")

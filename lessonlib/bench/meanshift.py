@@ -1,6 +1,5 @@
-"""Mean shift timings on the CPU: loop against batches, the cost of a torch call, scikit-learn.
-
-The tables and figures of the chapter "Mean shift" (and ``python -m lessonlib.bench meanshift``).
+"""Mean shift timings on the CPU for the chapter "Mean shift" (and ``python -m lessonlib.bench
+meanshift``): loop against batches, the cost of a torch call, scikit-learn.
 """
 
 from __future__ import annotations
@@ -28,19 +27,9 @@ def lecture_points(data: torch.Tensor | None = None) -> torch.Tensor:
 
 def cpu_meanshift_timings(data: torch.Tensor | None = None, *, repeat: int = 3,
                           max_time: float = 10.0) -> dict[str, Timing]:
-    """The CPU rows the mean shift GPU claims compare with, ``MEANSHIFT_CPU_ROWS`` (any machine).
-
-    Parameters
-    ----------
-    data : torch.Tensor of shape (n, 2), optional
-        By default :func:`lecture_points`; moved to the CPU.
-    repeat, max_time
-        Passed to :func:`lessonlib.timing.bench`.
-
-    Returns
-    -------
-    dict of str to Timing
-        The notebook's loop, ``meanshift(data, bw=8, kernel=tri)``, and bs=500 batches.
+    """The CPU rows the mean shift GPU claims compare with (``MEANSHIFT_CPU_ROWS``): the notebook's
+    loop, ``meanshift(data, bw=8, kernel=tri)``, and batches of 500, on ``data`` (by default
+    :func:`lecture_points`) moved to the CPU; ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
     """
     data = lecture_points(data).cpu()
     _checks.integer("repeat", repeat, low=1)
@@ -57,22 +46,11 @@ LECTURE_SWEEP = {"loop": "meanshift_loop", 5: "meanshift_gpu_bs5", 64: "meanshif
 
 def meanshift_batch_sweep(data: torch.Tensor, batch_sizes=(5, 64, 1024), *, loop: bool = False,
                           repeat: int = 3) -> Ladder:
-    """Time ``meanshift_batched`` on ``data`` for each batch size, and for all points at once.
+    """Time ``meanshift_batched`` on ``data`` (n, d) for each batch size below n, and all n at once.
 
-    Parameters
-    ----------
-    data : torch.Tensor of shape (n_samples, n_features)
-    batch_sizes : sequence of int, default (5, 64, 1024)
-        The lecture's batch sizes; sizes of n or more are dropped, and a row with all n is added.
-    loop : bool, default False
-        Add a first row for the loop, :func:`~lessonlib.meanshift.meanshift` (CPU data only).
-    repeat : int, default 3
-        Samples per row (fewer for a row whose single run is slow).
-
-    Returns
-    -------
-    Ladder
-        One row per version; the lecture's figures, with their source, in the last column.
+    ``loop`` adds a first row for :func:`~lessonlib.meanshift.meanshift`, the loop (CPU data only);
+    ``repeat`` samples per row (fewer for a slow row). Returns a Ladder whose last column is the
+    lecture's figure for each row, with its source.
     """
     data = _checks.points("data", data, convert=False)
     loop = _checks.boolean("loop", loop)
@@ -134,14 +112,9 @@ def per_call_overhead(*, repeat: int = 7) -> Timing:
 def meanshift_loop_overhead(loop_s: float, overhead_s: float, data: torch.Tensor, *, iters: int = 5) -> dict:
     """How much of the loop's measured time ``loop_s`` the cost per call ``overhead_s`` explains.
 
-    The loop makes ``iters · n`` point steps, each of a fixed number of torch operations (counted
-    by :func:`torch_calls`).
-
-    Returns
-    -------
-    dict
-        ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops · overhead_s) and ``fraction``
-        (explained_s / loop_s).
+    The loop makes ``iters · n`` point steps of a fixed number of torch operations (counted by
+    :func:`torch_calls`). Returns a dict: ``ops_per_step``, ``steps``, ``ops``, ``explained_s`` (ops ·
+    overhead_s) and ``fraction`` (explained_s / loop_s).
     """
     data = _checks.points("data", data, convert=False)
     loop_s = _checks.positive("loop_s", loop_s)
@@ -161,16 +134,11 @@ def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
                          repeat: int = 3, progress: bool = False):
     """Time our mean shift versions and scikit-learn's ``MeanShift`` on the same data.
 
-    For each n, the lecture's six clusters of n/6 points. Rows: ``meanshift_batched`` (bs=1024)
-    and ``meanshift_fast``, five Gaussian steps then :func:`~lessonlib.meanshift.cluster_labels`;
-    ``MeanShift`` (flat kernel of radius 2·bw) with ``bin_seeding=True`` and with its defaults.
-    A quadratic method is not run above its size limit, and its row says so.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (n, method): median seconds, adjusted Rand index against the true clusters,
-        clusters found, and a note.
+    For each n, the lecture's six clusters of n/6 points. Rows: ``meanshift_batched`` (bs=1024) and
+    ``meanshift_fast``, five Gaussian steps then :func:`~lessonlib.meanshift.cluster_labels`; ``MeanShift``
+    (flat kernel of radius 2·bw) with ``bin_seeding=True`` and with its defaults. A quadratic method is
+    not run above its size limit, and its row says so. Returns a DataFrame: one row per (n, method),
+    its median seconds, adjusted Rand index against the true clusters, clusters found and a note.
     """
     sizes = _checks.sequence("sizes", sizes, item=lambda n, v: _checks.integer(n, v, low=6))
     bw = _checks.positive("bw", bw)
@@ -211,12 +179,8 @@ def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
 
 
 def scaling_slopes(comparison) -> dict[str, float]:
-    """Each method's slope of log time on log n (least squares), from :func:`meanshift_comparison`.
-
-    Returns
-    -------
-    dict of str to float
-        Methods timed at two sizes or more (``comparison`` has ``n``, ``method``, ``median (s)``).
+    """Each method's slope of log time on log n (least squares), for the methods timed at two sizes or
+    more in ``comparison`` (from :func:`meanshift_comparison`).
     """
     if not isinstance(comparison, pd.DataFrame):
         raise TypeError(f"comparison must be a pandas DataFrame, got {type(comparison).__name__}")

@@ -18,10 +18,8 @@ def _status_hwm() -> float | None:
 
 
 def peak_rss() -> float:
-    """Peak resident memory of this process, in MiB, since the last :func:`peak_rss_reset`.
-
-    Linux: the kernel's high-water mark, ``VmHWM``, which can be reset; elsewhere
-    ``getrusage``'s ``ru_maxrss``, the peak of the whole life.
+    """Peak resident memory of this process, in MiB, since the last :func:`peak_rss_reset`: on Linux the
+    kernel's resettable high-water mark, ``VmHWM``; elsewhere ``ru_maxrss``, the peak of the whole life.
     """
     hwm = _status_hwm()
     if hwm is not None:
@@ -34,9 +32,7 @@ def peak_rss() -> float:
 
 def peak_rss_reset() -> float:
     """Reset the peak resident memory to what the process holds now (Linux); return that, in MiB.
-
-    Not ``ru_maxrss`` on Linux: it also keeps the peak of every thread that has exited (a pool's
-    worker, say), which no reset clears.
+    (Not ``ru_maxrss``: it keeps the peak of every exited thread, which no reset clears.)
     """
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -47,13 +43,8 @@ def peak_rss_reset() -> float:
 
 
 def timed_with_memory(fn, *, repeat: int = 3, max_time: float = 30.0) -> tuple[Timing, float, float]:
-    """Time ``fn()`` with :func:`lessonlib.timing.bench` and watch the memory it holds.
-
-    Returns
-    -------
-    tuple of (Timing, float, float)
-        The timing, the peak resident memory of the run (MiB) and how far it rose above the
-        memory held at the start (never below 0).
+    """Time ``fn()`` with :func:`lessonlib.timing.bench`; return the Timing, the run's peak resident memory
+    (MiB) and how far it rose above the memory held at the start (never below 0).
     """
     _checks.callable_("fn", fn)
     start = peak_rss_reset()

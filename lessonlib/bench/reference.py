@@ -1,10 +1,9 @@
 """The GPU reference file: every GPU figure of the book, measured once on a named GPU.
 
-The GPU check (:mod:`lessonlib.bench.check`) writes it on a machine with a GPU, through
-:func:`write_reference`, its one writer. This module holds its format, ``FORMAT_SPEC``, checks a
-file against it with nothing beyond the standard library (so the check runs on a GPU machine's
-Python as it is), and makes the tables and texts through which a chapter built anywhere else shows
-it: each labelled ``LABEL``, with the reference's device and date.
+The GPU check (:mod:`lessonlib.bench.check`) writes it through :func:`write_reference`, its one
+writer. Here: its format, ``FORMAT_SPEC``, checked with the standard library alone (the check runs
+on a GPU machine's Python as it is), and the tables and texts through which a chapter built
+anywhere else shows it, each labelled ``LABEL`` with the reference's device and date.
 """
 
 from __future__ import annotations
@@ -112,9 +111,8 @@ def _NAN_FREE(v):  # noqa: N802 - a spec, like the others
 
 
 def validate(report, *, source: str = "the report") -> dict:
-    """Check ``report`` against ``FORMAT_SPEC`` (NaN and ±inf refused anywhere); return it unchanged.
-
-    A ``ReferenceFormatError`` names each problem, its place, and ``source`` (a file's path).
+    """Check ``report`` against ``FORMAT_SPEC`` (NaN and ±inf refused anywhere) and return it unchanged; a
+    ``ReferenceFormatError`` names each problem, its place, and ``source`` (a file's path).
     """
     _checks.text("source", source)
     problems = _problems(report, FORMAT_SPEC, "")
@@ -200,19 +198,9 @@ PARTS = ("matmul", "meanshift", "cluster", "square", "claims")
 
 
 def reference_table(ref: dict, part: str = "matmul"):
-    """One part of a reference file as a table, its caption ending with :func:`caption`.
-
-    Parameters
-    ----------
-    ref : dict
-        From :func:`load_reference`.
-    part : {"matmul", "meanshift", "cluster", "square", "claims"}
-        The MNIST-shaped product's GPU rows, mean shift, clustering, the square product's
-        GFLOP/s (and the copy bandwidth), or the verdicts on the lecture's GPU claims.
-
-    Returns
-    -------
-    lessonlib.book.Table
+    """One ``part`` of a reference file ``ref`` as a captioned Table (the caption ends with
+    :func:`caption`): "matmul" (the MNIST-shaped product's GPU rows), "meanshift", "cluster", "square"
+    (the square product's GFLOP/s and the copy bandwidth) or "claims" (the lecture's GPU claims).
     """
     import pandas as pd
 
@@ -251,19 +239,9 @@ def reference_table(ref: dict, part: str = "matmul"):
 
 def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None,
                   reference: dict | None = None) -> dict:
-    """The whole product's ladder from each source, for :func:`lessonlib.kernels.plot_ladder`.
-
-    Parameters
-    ----------
-    cpu_per_row, rows, gpu
-        As :func:`lessonlib.bench.claims.matmul_claims` takes them; ``gpu`` None without a GPU.
-    reference : dict, optional
-        A reference file: its own series, labelled.
-
-    Returns
-    -------
-    dict of str to dict of str to float
-        Each source (the lecture, this build, the reference) to ``{rung: seconds}``.
+    """The whole product's ladder from each source, for :func:`lessonlib.kernels.plot_ladder`: the lecture,
+    this build (``cpu_per_row``, ``rows`` and ``gpu`` as :func:`~lessonlib.bench.claims.matmul_claims`
+    takes them; ``gpu`` None without a GPU) and a ``reference`` file, each ``{rung: seconds}``.
     """
     def one(per_row, n, gpu_rows):
         out = {rung: per_row[key] * n for rung, key in LADDER_CPU.items()}

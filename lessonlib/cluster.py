@@ -242,8 +242,8 @@ def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
     C = _kmeans_plusplus(X, k, seed) if init is None else init.to(X).clone()
     if method == "fused":
         return _kmeans_fused(X, C, iters)
-    # The steps on centred points (Cc: the centroids centred too): far from the origin the
-    # sums and distances would round away the small differences that decide a label.
+    # The steps on centred points (Cc: the centroids centred too): far from the origin
+    # the sums and distances would round away the small differences that decide a label.
     mid = X.mean(0)
     X, Cc = X - mid, C - mid
     labels = _assign(X, Cc)

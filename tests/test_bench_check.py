@@ -59,12 +59,13 @@ def test_make_gpu_check_keeps_the_log_and_stops_the_check_at_its_time_limit(tmp_
     assert proc.returncode == 2, proc.stdout + proc.stderr  # the check's own status comes through the pipe
     assert "sees no CUDA device" in (tmp_path / "check.log").read_text()
     script = ("import time, lessonlib.bench.check as c\n"
-              "c.preflight = lambda: ({}, [])\nc.run_gpu_tests = lambda out, files=None: time.sleep(60)\n"
+              "c.preflight = lambda: ({}, [])\n"
+              "c.run_gpu_tests = lambda out, files=None: print('sleeping', flush=True) or time.sleep(60)\n"
               f"raise SystemExit(c.run({str(tmp_path / 'slow')!r}))")
     child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     for line in child.stdout:  # the SIGINT that timeout sends, once the check is inside a step
-        if line.startswith("== gpu tests"):
+        if line.startswith("sleeping"):
             child.send_signal(signal.SIGINT)
             break
     out, err = child.communicate(timeout=120)

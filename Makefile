@@ -24,10 +24,11 @@ book: $(STAMP) $(MATHJAX)
 	touch $(BUILT)
 
 # First the strict build, alone, of a site made from scratch (so no page left over from an earlier
-# build is tested; a page's outputs still come from the execution cache when neither it nor
-# lessonlib changed). Then every test, one pytest-xdist worker per core. Each test file runs in
-# one worker, so what its module fixtures build (small books, a wheel, a browser) is built once;
-# the files go out in alphabetical order, so the long test_book_* files start first.
+# build is tested; a page's outputs still come from the execution cache when neither it nor the
+# lessonlib modules it imports changed). Then every test, one pytest-xdist worker per core. Each
+# test file runs in one worker, so what its module fixtures build (small books, a wheel, a
+# browser) is built once; the files go out in alphabetical order, so the long test_book_* files
+# start first.
 test: deps
 	rm -rf _build/html _build/.doctrees $(BUILT)
 	$(VENV)/bin/jupyter-book $(JB_ARGS)

@@ -11,6 +11,7 @@ or drive a browser (``make unit`` leaves them out).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ def book_ext(name: str):
     """A module of the book's Sphinx extension, ``book/_ext/<name>.py``, loaded from its file."""
     import importlib.util
 
+    if str(ROOT / "book/_ext") not in sys.path:  # as Sphinx has it: the modules import each other
+        sys.path.insert(0, str(ROOT / "book/_ext"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "book/_ext" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

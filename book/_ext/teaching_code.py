@@ -117,7 +117,7 @@ def strip_code(code: str, *, docstring: bool, checks: bool) -> str:
     return textwrap.indent("\n".join(lines), " " * indent) + ("\n" if code.endswith("\n") else "")
 
 
-def _bound(node: ast.AST) -> set[str]:
+def bound_names(node: ast.AST) -> set[str]:
     """Every name bound anywhere inside ``node`` (scopes merged: a lenient, never a false alarm)."""
     names: set[str] = set()
     for n in ast.walk(node):
@@ -162,15 +162,15 @@ def module_names(module_source: str) -> set[str] | None:
             for field in ("body", "orelse", "finalbody", "handlers"):
                 todo.extend(getattr(stmt, field, []))
             if isinstance(stmt, ast.For):
-                names |= _bound(stmt.target)
+                names |= bound_names(stmt.target)
             if isinstance(stmt, ast.With):
-                names |= {n for item in stmt.items if item.optional_vars for n in _bound(item.optional_vars)}
+                names |= {n for item in stmt.items if item.optional_vars for n in bound_names(item.optional_vars)}
         elif isinstance(stmt, ast.ExceptHandler):
             todo.extend(stmt.body)
             if stmt.name:
                 names.add(stmt.name)
         else:
-            names |= _bound(stmt)
+            names |= bound_names(stmt)
     return names
 
 
@@ -220,10 +220,10 @@ def listing_problems(code: str, *, docstring: bool, checks: bool, module_source:
         params = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
     else:
         params = set()
-    defined = params | {fn.name} | {n for s in kept_body for n in _bound(s)}
+    defined = params | {fn.name} | {n for s in kept_body for n in bound_names(s)}
     by_check = {}
     for stmt in removed:
-        for name in _bound(stmt):
+        for name in bound_names(stmt):
             by_check.setdefault(name, ast.get_source_segment(textwrap.dedent(code), stmt).splitlines()[0].strip())
     known = module_names(module_source) if module_source is not None else None
     problems, seen = [], set()

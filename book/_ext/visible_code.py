@@ -17,6 +17,7 @@ import builtins
 
 from docutils import nodes
 from sphinx.util import logging
+from teaching_code import bound_names  # book/_ext is on the path: a local extension
 
 logger = logging.getLogger(__name__)
 
@@ -39,32 +40,15 @@ def visible(cell) -> bool:
 
 
 def names(source: str) -> tuple[set[str], set[str]]:
-    """``(bound, read)``: the names a cell binds anywhere in it, and the names it reads.
-
-    Scopes are merged: a function's parameters and locals count as bound by the
-    cell. That can miss a problem, never invent one. IPython lines (``%``, ``!``)
-    are left out.
-    """
+    """``(bound, read)``: the names a cell binds anywhere in it (scopes merged: that can miss a problem,
+    never invent one) and the names it reads; IPython lines (``%``, ``!``) are left out."""
     code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-    bound, read = set(), set()
     try:
         tree = ast.parse(code)
     except SyntaxError:  # not Python (a cell magic's language): nothing to say
-        return bound, read
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Name):
-            (read if isinstance(n.ctx, ast.Load) else bound).add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(n.name)
-        elif isinstance(n, ast.arg):
-            bound.add(n.arg)
-        elif isinstance(n, ast.alias):
-            bound.add((n.asname or n.name).split(".")[0])
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            bound.add(n.name)
-        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
-            bound.add(n.name)
-    return bound, read
+        return set(), set()
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return bound_names(tree), read
 
 
 def hidden_only_reads(cells: list) -> list[tuple[int, list[str]]]:

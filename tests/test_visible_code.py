@@ -137,4 +137,5 @@ def test_a_build_warns_for_a_long_listing_line_a_long_cell_line_and_a_hidden_onl
     listing = lines.index("```{teaching-code} lib.py") + 1
     assert (f"index.md:{listing}: WARNING: teaching-code lib.py, object 'wide': line 2 of the listing has "
             f"{len('    return a + ' + ' + '.join(['a'] * 40))} characters") in out
-    assert "'short'" not in out and out.count("WARNING") == 3, out
+    ours = [line for line in out.splitlines() if "index.md" in line and "WARNING" in line]
+    assert "'short'" not in out and len(ours) == 3, out  # (Sphinx may add its own when apps share a process)

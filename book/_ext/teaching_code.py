@@ -147,31 +147,13 @@ def _read(nodes_: list[ast.AST]) -> list[ast.Name]:
 
 
 def module_names(module_source: str) -> set[str] | None:
-    """Names a module binds at its top level (in ``if``/``try`` blocks too); None if it star-imports."""
-    tree = ast.parse(module_source)
-    names: set[str] = set()
-    todo = list(tree.body)
-    while todo:
-        stmt = todo.pop()
-        if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
-            return None
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(stmt.name)
-        elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-            names |= {n.id for t in getattr(stmt, "targets", []) for n in ast.walk(t) if isinstance(n, ast.Name)}
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                todo.extend(getattr(stmt, field, []))
-            if isinstance(stmt, ast.For):
-                names |= bound_names(stmt.target)
-            if isinstance(stmt, ast.With):
-                names |= {n for item in stmt.items if item.optional_vars for n in bound_names(item.optional_vars)}
-        elif isinstance(stmt, ast.ExceptHandler):
-            todo.extend(stmt.body)
-            if stmt.name:
-                names.add(stmt.name)
-        else:
-            names |= bound_names(stmt)
-    return names
+    """Names a module binds at its top level (in ``if``/``try``/``with`` blocks too); None if it star-imports."""
+    body = ast.parse(module_source).body
+    if any(isinstance(s, ast.ImportFrom) and any(a.name == "*" for a in s.names) for s in body):
+        return None
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {s.name for s in body if isinstance(s, defs)} | {
+        n for s in body if not isinstance(s, defs) for n in bound_names(s)}
 
 
 def _tests_none(name: str, nodes_: list[ast.AST]) -> bool:

@@ -1,8 +1,5 @@
-"""Optional dependencies: import one, or say which extra of lessonlib brings it.
-
-Every module imports with the core alone (torch, numpy, numba, matplotlib,
-pandas); a function that needs an extra (``bench``, ``book``, ``ptx``, ``gpu``;
-see ``pyproject.toml``) imports it through :func:`require`.
+"""Optional dependencies: every module imports with the core alone (torch, numpy, numba, matplotlib,
+pandas); a function that needs an extra (``pyproject.toml``) imports it through :func:`require`.
 """
 
 from __future__ import annotations
@@ -12,9 +9,8 @@ from types import ModuleType
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import ``module``, or raise ``ModuleNotFoundError`` naming lessonlib's ``extra``.
-
-    E.g. ``require("sklearn.cluster", "bench", "comparing with scikit-learn")``.
+    """Import ``module``, or raise ``ModuleNotFoundError`` naming lessonlib's ``extra``, as in
+    ``require("sklearn.cluster", "bench", "comparing with scikit-learn")``.
     """
     try:
         return importlib.import_module(module)

@@ -1,10 +1,8 @@
-"""The lecture's own figures, in one table: every time or ratio the lecture (or its notebook) reports.
-
-Each :class:`Figure` says what was timed (the operation, the rows, the dtype, whether the copy back
-is in it), its value and its source: the lecture's transcript, or the course notebook
-(fastai/course22p2 at ``REVISION``). Where the two differ, the entry keeps both and says which one the
-book shows and why. Every chart, table, verdict and sentence of the book that quotes the lecture
-reads this table; ``tests/test_lecture.py`` fails when a figure is typed anywhere else.
+"""The lecture's own figures, in one table: every time or ratio the lecture (or its notebook) reports,
+each with what was timed (operation, rows, dtype, the copy back or not), its value and its source
+(the transcript, or the course notebook at ``REVISION``); where the two differ, the entry says which
+the book shows and why. Every chart, table, verdict and sentence of the book that quotes the lecture
+reads it; ``tests/test_lecture.py`` fails when a figure is typed anywhere else.
 """
 
 from __future__ import annotations
@@ -24,10 +22,9 @@ SOURCES = {TRANSCRIPT: "the lecture's transcript",
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure of the lecture: ``value`` in ``unit`` ("s" or "×"), what it measured, its source.
-
-    ``source`` is a key of ``SOURCES``; ``cite`` the notebook cell or the words quoted; ``other`` the
-    other source's figure where transcript and notebook differ, and why the book shows ``value``.
+    """One figure of the lecture: ``value`` in ``unit`` ("s" or "×"), ``what`` it measured, its ``source`` (a
+    key of ``SOURCES``), ``cite`` (the cell, or the words quoted) and ``other`` (the other source's
+    figure where they differ, and why the book shows ``value``).
     """
 
     value: float

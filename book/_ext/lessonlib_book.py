@@ -95,10 +95,8 @@ def page_key(code: str, package_dir: Path, machine: str, reference: Path) -> str
 
 
 def machine_key() -> str:
-    """What the cache must not mix: each GPU's name and driver, or ``"cpu"``.
-
-    From ``nvidia-smi`` (no CUDA library is loaded in the build process). A GPU
-    that is present but not visible (nvidia-smi fails) counts as its own kind.
+    """What the cache must not mix, from ``nvidia-smi``: each GPU's name and driver, or ``"cpu"`` (a GPU that
+    nvidia-smi cannot see counts as its own kind).
     """
     from lessonlib.hardware import nvidia_smi
 
@@ -167,10 +165,8 @@ def _page_times(env) -> dict[str, dict]:
 
 
 def _ran_now(app: Sphinx, data: dict) -> bool:
-    """Whether this build executed the page (myst-nb's method is "cache" either way).
-
-    A page executed now is stamped with the time it finished; one restored from
-    the execution cache, with the time its cache record was made, in an earlier run.
+    """Whether this build executed the page: a page executed now is stamped with the time it finished, one
+    from the cache with its record's time (myst-nb's method says "cache" either way).
     """
     return (data.get("mtime") or 0) >= app.lessonlib_started
 
@@ -299,12 +295,8 @@ def reader_cell_source(source: str | None, commit: str | None) -> str:
 
 
 def with_reader_cell(nb, repository: str, commit: str, source: str | None = None):
-    """``nb`` with the reader's set-up cell as its first code cell (replacing one put there before).
-
-    It goes after the title and any prose before the first code cell, so the
-    notebook still opens on the chapter's title. ``nb`` itself is not changed.
-
-    ``source`` overrides what pip installs from (the tests give a wheel).
+    """A copy of ``nb`` whose first code cell is the reader's set-up cell (replacing one put there before),
+    after the title and any prose before it; ``source`` overrides what pip installs from (a wheel).
     """
     import copy
 

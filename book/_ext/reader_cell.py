@@ -89,9 +89,8 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 def outside_range(requires: list[str], name: str, version: str) -> str | None:
-    """The range ``name`` must lie in (``">=2.11,<3"``) if ``version`` is outside it, else None.
-
-    Only ``>=`` and ``<`` are read: the forms lessonlib's core dependencies use.
+    """The range ``name`` must lie in (``">=2.11,<3"``) if ``version`` is outside it, else None (only ``>=``
+    and ``<`` are read: the forms lessonlib's core dependencies use).
     """
     for text in requires:
         req = text.partition(";")[0]
@@ -109,15 +108,9 @@ def _pip(*args: str) -> None:
 
 
 def prepare(source: str | None, commit: str | None = None) -> str:
-    """Make ``import lessonlib`` work here, as built; returns what was done, in one line.
-
-    Parameters
-    ----------
-    source : str or None
-        What pip installs lessonlib from (``git+https://github.com/OWNER/REPO@COMMIT``);
-        None for a notebook from a build that knew no repository.
-    commit : str or None
-        The commit that built the notebook; an installed lessonlib from another commit is replaced.
+    """Make ``import lessonlib`` work here, as built, and return what was done, in one line: ``source`` is
+    what pip installs lessonlib from (``git+https://github.com/OWNER/REPO@COMMIT``; None for a build that
+    knew no repository), ``commit`` the commit that built the notebook (another is replaced).
     """
     if in_checkout():
         return "in a checkout of the book: nothing to install"

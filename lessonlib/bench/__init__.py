@@ -1,11 +1,7 @@
-"""Benchmarks: every timing table the book shows, each made by one named function.
-
-Benchmarks are not tests: tests check that results are right, these measure
-how fast they come. A chapter's table and ``python -m lessonlib.bench ...``
-(:mod:`lessonlib.bench.cli`) call the same function, so they measure the same
-thing. ``BENCHMARKS`` lists every table with its function, chapter and command.
-The GPU reference file (the GPU check, :mod:`lessonlib.bench.check`, writes it;
-``claims`` reads it) has its format in :mod:`lessonlib.bench.reference`.
+"""Benchmarks: every timing table the book shows, each made by one named function, which a chapter and
+``python -m lessonlib.bench`` (:mod:`lessonlib.bench.cli`) both call. ``BENCHMARKS`` lists each table
+with its function, chapter and command. Benchmarks are not tests: tests check results, these
+measure how fast they come. The GPU reference file's format is in :mod:`lessonlib.bench.reference`.
 """
 
 from __future__ import annotations

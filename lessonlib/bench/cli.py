@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from .. import hardware
-from ._common import progress as progress_bar
 
 DESCRIPTION = "Benchmarks: the timing tables the book shows, runnable from the command line."
 
@@ -85,13 +84,9 @@ def _matmul_main(args) -> int:
     from .matmul import matmul_ladder, square_gflops
 
     x, w, source = mnist_data(args.rows)
-    parts = ["ladder", "square"]
-    for part in progress_bar(parts, desc="matmul", unit="table", show=True):
-        if part == "ladder":
-            table = matmul_ladder(x, w, slow_rows=min(5, len(x)), repeat=args.repeat,
-                                  caption=f"({len(x)} × 784) @ (784 × 10) float32 on {source}")
-        else:
-            peak = square_gflops(args.square, repeat=args.repeat)
+    table = matmul_ladder(x, w, slow_rows=min(5, len(x)), repeat=args.repeat,
+                          caption=f"({len(x)} × 784) @ (784 × 10) float32 on {source}")
+    peak = square_gflops(args.square, repeat=args.repeat)
     print(table)
     best = float(table.frame["GFLOP/s"].iloc[-1])
     print(f"torch {args.square}² float32 matmul: {format_rate(peak)} GFLOP/s; "
@@ -106,33 +101,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# Each sub-command with its help, then (option, default, help) for each of its options, all positive ints.
+COMMANDS = {
+    "matmul": ("the matrix-product ladder and this machine's square-matmul GFLOP/s",
+               [("--rows", 50_000, "rows of x for the fast rungs"),
+                ("--square", 2048, "size of the square matmul for the peak"),
+                ("--repeat", 5, "timed samples per rung")]),
+    "meanshift": ("mean shift versions against scikit-learn, by data size",
+                  [("--sizes", [1_500, 15_000, 100_000, 1_000_000], "numbers of points"),
+                   ("--batched-max", 15_000, "largest n for the quadratic methods"),
+                   ("--repeat", 3, "timed samples per row")]),
+    "cluster": ("k-means, DBSCAN and LSH against scikit-learn, with the goals' verdicts",
+                [("--dbscan", 20_000, "points for DBSCAN"), ("--kmeans", 100_000, "points for k-means"),
+                 ("--knn", 100_000, "points for the neighbour search"),
+                 ("--dbscan-blobs", 100_000, "points for DBSCAN on blobs"),
+                 ("--lsh-sizes", [10_000, 30_000, 100_000, 300_000, 1_000_000],
+                  "sizes of the 32-D LSH crossover (none to skip it)"),
+                 ("--repeat", 3, "timed samples per measurement, best taken")]),
+}
+
+
 def parser() -> argparse.ArgumentParser:
     """The parser of ``python -m lessonlib.bench``: one sub-command per group of benchmarks."""
     p = argparse.ArgumentParser(prog="python -m lessonlib.bench", description=DESCRIPTION)
     sub = p.add_subparsers(dest="what", required=True)
-    mm = sub.add_parser("matmul", help="the matrix-product ladder and this machine's square-matmul GFLOP/s")
-    mm.add_argument("--rows", type=_positive_int, default=50_000, help="rows of x for the fast rungs (default 50000)")
-    mm.add_argument("--square", type=_positive_int, default=2048,
-                    help="size of the square matmul for the peak (default 2048)")
-    mm.add_argument("--repeat", type=_positive_int, default=5, help="timed samples per rung (default 5)")
-    msp = sub.add_parser("meanshift", help="mean shift versions against scikit-learn, by data size")
-    msp.add_argument("--sizes", type=_positive_int, nargs="+", default=[1_500, 15_000, 100_000, 1_000_000],
-                     help="numbers of points (default 1500 15000 100000 1000000)")
-    msp.add_argument("--batched-max", type=_positive_int, default=15_000,
-                     help="largest n for the quadratic methods (default 15000)")
-    msp.add_argument("--repeat", type=_positive_int, default=3, help="timed samples per row (default 3)")
-    cl = sub.add_parser("cluster", help="k-means, DBSCAN and LSH against scikit-learn, with the goals' verdicts")
-    cl.add_argument("--dbscan", type=_positive_int, default=20_000, help="points for DBSCAN (default 20000)")
-    cl.add_argument("--kmeans", type=_positive_int, default=100_000, help="points for k-means (default 100000)")
-    cl.add_argument("--knn", type=_positive_int, default=100_000,
-                    help="points for the neighbour search (default 100000)")
-    cl.add_argument("--dbscan-blobs", type=_positive_int, default=100_000,
-                    help="points for DBSCAN on blobs (default 100000)")
-    cl.add_argument("--lsh-sizes", type=_positive_int, nargs="*",
-                    default=[10_000, 30_000, 100_000, 300_000, 1_000_000],
-                    help="sizes of the 32-D LSH crossover (default up to 1000000; none to skip it)")
-    cl.add_argument("--repeat", type=_positive_int, default=3,
-                    help="timed samples per measurement, best taken (default 3)")
+    for name, (text, options) in COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        for option, default, help_ in options:
+            many = {"nargs": "*" if option == "--lsh-sizes" else "+"} if isinstance(default, list) else {}
+            shown = " ".join(map(str, default)) if many else default
+            command.add_argument(option, type=_positive_int, default=default, help=f"{help_} (default {shown})",
+                                 **many)
     cm = sub.add_parser("claims", help="one line per lecture GPU claim, judged on a reference file")
     cm.add_argument("file", type=Path, nargs="?", default=Path("book/_data/reference_gpu.json"),
                     help="a file written by the GPU check (default book/_data/reference_gpu.json)")

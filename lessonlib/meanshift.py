@@ -65,13 +65,17 @@ def true_labels(n_clusters: int, n_samples: int) -> torch.Tensor:
     return torch.arange(n_clusters).repeat_interleave(n_samples)
 
 
-def plot_data(centroids, data, n_samples: int, ax=None):
-    """Scatter each cluster in its own colour, centroids as a big black X over a small magenta X."""
+def plot_data(centroids, data, n_samples: int, ax=None, *, size: float = 1):
+    """Scatter each cluster in its own colour, centroids as a big black X over a small magenta X.
+
+    ``size`` is the markers' area in points²: larger once converged points pile up on one spot.
+    """
     import matplotlib.pyplot as plt
 
     data = _checks.points("data", data, dims=2, convert=False)
     centroids = _checks.points("centroids", centroids, dims=2, like="data")
     _checks.integer("n_samples", n_samples, low=1)
+    _checks.positive("size", size)
     if len(centroids) * n_samples > len(data):
         raise ValueError(f"data has {len(data)} points, fewer than {len(centroids)} centroids × n_samples "
                          f"({n_samples}): pass the data make_clusters made with these centroids")
@@ -79,7 +83,7 @@ def plot_data(centroids, data, n_samples: int, ax=None):
         _, ax = plt.subplots()
     for i, centroid in enumerate(centroids):
         pts = data[i * n_samples : (i + 1) * n_samples]
-        ax.scatter(pts[:, 0], pts[:, 1], s=1)
+        ax.scatter(pts[:, 0], pts[:, 1], s=size)
         ax.plot(*centroid, markersize=10, marker="x", color="k", mew=5)
         ax.plot(*centroid, markersize=5, marker="x", color="m", mew=2)
     return ax
@@ -433,35 +437,39 @@ def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
 def plot_step(X: torch.Tensor, x: torch.Tensor, kernel, *, window: float | None = None, ax=None):
     """Draw :func:`step_parts`: points sized and coloured by weight, both means, and the move.
 
+    Weights are shown relative to the heaviest neighbour of ``x`` (``x`` itself left out).
+
     Parameters
     ----------
     X, x, kernel
         As for :func:`step_parts`; 2-D points.
     window : float, optional
-        Show only the square of half-width ``window`` around ``x``; by default all points.
+        Show only the square of half-width ``window`` centred on the move; by default all points.
     ax : matplotlib Axes, optional
         Drawn on and returned; by default a new figure's.
     """
     import matplotlib.pyplot as plt
 
-    X = _checks.points("X", X, dims=2, convert=True)
+    X, x = _checks.points("X", X, dims=2, convert=True), _checks.tensor("x", x)
     if window is not None:
         _checks.positive("window", window)
     weight, mean, new_x = step_parts(X, x, kernel)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
-    w = (weight / weight.max()).numpy()
+    # on the neighbours' scale: x's own weight (distance 0) would dwarf them all
+    top = torch.where(norm(X - x) > 0, weight, 0).max()
+    w = (weight / (top if top > 0 else weight.max())).clamp(max=1).numpy()
     order = w.argsort()  # heavy points drawn last, on top
     dots = ax.scatter(X[order, 0], X[order, 1], s=2 + 60 * w[order], c=w[order], cmap="viridis", vmin=0, vmax=1)
-    ax.figure.colorbar(dots, ax=ax, label="weight ÷ largest weight", shrink=0.8)
+    ax.figure.colorbar(dots, ax=ax, label="weight ÷ heaviest neighbour's", shrink=0.8)
     ax.plot(*x.tolist(), "o", ms=9, mfc="none", mec="r", mew=2, label="x, the point that moves")
     ax.plot(*mean.tolist(), "s", ms=9, color="grey", label="unweighted mean")
     ax.plot(*new_x.tolist(), "*", ms=15, color="r", mec="k", label="weighted mean: the new x")
     ax.annotate("", xy=tuple(new_x.tolist()), xytext=tuple(x.tolist()),
                 arrowprops=dict(arrowstyle="->", color="r", lw=2))
     if window is not None:
-        cx, cy = x.tolist()
+        cx, cy = ((x + new_x) / 2).tolist()  # centred on the arrow
         ax.set(xlim=(cx - window, cx + window), ylim=(cy - window, cy + window))
     ax.set(aspect="equal")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=9, loc="best")
     return ax

@@ -127,6 +127,18 @@ def _pts(n=12, d=2):
     return torch.rand(n, d, generator=torch.Generator().manual_seed(n * d)) * 4
 
 
+def _axes():
+    """Fresh axes on one reused Agg figure, so the sweep opens no window and piles up no figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(num="checks sweep")
+    fig.clf()  # colour bars included
+    return fig.add_subplot()
+
+
 def _tiny_model():
     torch.manual_seed(0)
     return inverse.MiniCLIP(dim=4)
@@ -171,6 +183,10 @@ CASES += [
                                         "max_cells": 100_000},
      ["data", "bw", "iters", "cutoff", "cell", "max_cells"]),
     (meanshift.cluster_labels, lambda: {"shifted": _pts(), "tol": 1.0}, ["shifted", "tol"]),
+    (meanshift.plot_data, lambda: {"centroids": _pts(2), "data": _pts(), "n_samples": 6, "ax": _axes(),
+                                   "size": 4.0}, ["centroids", "data", "n_samples", "size"]),
+    (meanshift.plot_step, lambda: {"X": _pts(), "x": _pts()[0], "kernel": partial(meanshift.gaussian, bw=2.5),
+                                   "window": 3.0, "ax": _axes()}, ["X", "x", "kernel", "window"]),
     (tokenize, lambda: {"words": ["a", "red"], "captions": ["a red"]}, ["words", "captions"]),
     (encode_image, lambda: {"images": torch.rand(1, 3, 16, 16)}, ["images"]),
     (inverse.clip_loss, lambda: {"image_emb": _E.clone(), "text_emb": _E.clone(), "logit_scale": torch.tensor(1.0),

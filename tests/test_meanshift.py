@@ -298,6 +298,11 @@ def test_plots_draw():
     assert len(ax.collections) == 3 and len(ax.lines) == 6
     ax2 = plot_func(partial(gaussian, bw=2.5))
     assert len(ax2.lines) == 1
+    big = plot_data(centroids, data, 20, size=40)
+    assert [c.get_sizes().tolist() for c in big.collections] == [[40.0]] * 3
+    assert ax.collections[0].get_sizes().tolist() == [1.0]  # the default: the lecture's 1-point dots
+    with pytest.raises(ValueError, match="size must be a positive number"):
+        plot_data(centroids, data, 20, size=0)
     with pytest.raises(ValueError, match=r"stop \(0\) must be greater than start \(1\)"):
         plot_func(torch.exp, 1, 0)
     with pytest.raises(ValueError, match=r"centroids must hold 2-D points, shape \(n, 2\), as data has"):
@@ -483,9 +488,17 @@ def test_plot_step_draws_the_arrow_from_x_to_the_weighted_mean():
     want = np.array([2 / 3 * 1.0, 1 / 3 * 2.0]) / 2.0  # the weighted mean, by hand
     np.testing.assert_allclose(arrow.xy, want)
     np.testing.assert_allclose(arrow.xyann, [0.0, 0.0])
+    # relative to the heaviest neighbour (2/3), x's own weight capped at 1: 1, 1, 1/2, 0
     sizes = ax.collections[0].get_sizes()
-    np.testing.assert_allclose(sorted(sizes), sorted(2 + 60 * np.array([1, 2 / 3, 1 / 3, 0])))
-    assert ax.get_xlim() == (-4.0, 4.0)
+    np.testing.assert_allclose(sorted(sizes), sorted(2 + 60 * np.array([1, 1, 1 / 2, 0])))
+    np.testing.assert_allclose(sorted(ax.collections[0].get_array()), [0, 1 / 2, 1, 1])
+    # the close-up is centred on the middle of the arrow
+    np.testing.assert_allclose(ax.get_xlim(), want[0] / 2 + np.array([-4, 4]))
+    np.testing.assert_allclose(ax.get_ylim(), want[1] / 2 + np.array([-4, 4]))
     plt.close(ax.figure)
+    # no neighbour within reach: the colours fall back to x's own weight, never a division by 0
+    lone = plot_step(X, X[3], kernel)
+    np.testing.assert_allclose(sorted(lone.collections[0].get_array()), [0, 0, 0, 1])
+    plt.close(lone.figure)
     with pytest.raises(ValueError, match="window must be a positive number"):
         plot_step(X, X[0], kernel, window=0)

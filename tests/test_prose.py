@@ -222,7 +222,8 @@ def test_no_measured_number_typed_in_prose(chapter):
 VERDICTS = {
     "meanshift": [
         ("loop against batched", r"The best batched setting, bs = [^,]+, was (faster|no faster) than the loop"),
-        ("bigger batches are better", r"“bigger is better” (held|did not hold) on this machine"),
+        # the CPU sweep is this machine's result; "bigger is better" is a GPU claim, judged on a GPU only
+        ("this CPU's batch sizes", r"[\d.]+ times faster than batches of 5"),
         ("the triangle gives the same clusters", r"so the lecture’s claim (held|did not hold) here"),
         ("per-call overhead", r"One tiny operation cost [\d.]+ µs\. A point step is \d+ operations"),
     ],

@@ -88,6 +88,8 @@ FIGURES = {
                              "the transcript: 600 ms for its first run in class, and 400 ms when it is recalled "
                              "beside the GPU run; one run of %time varies from run to run, so the book shows "
                              "the notebook's recorded run"),
+    "meanshift_loop_first": Figure(0.6, "s", "the loop version on the CPU, its first run in class", TRANSCRIPT,
+                                   "if we run it, takes 600 milliseconds"),
     "meanshift_loop_said": Figure(0.4, "s", "the loop version on the CPU, as the lecture recalled it beside its "
                                   "first GPU run", TRANSCRIPT, "previously without GPU, it took 400 milliseconds"),
     "meanshift_gpu_first": Figure(1e-3, "s", "the first GPU run of the batched version, made while the batch "

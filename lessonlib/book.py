@@ -131,8 +131,8 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, u
     styler = frame.style
     if formats is not None:
         styler = styler.format(formats, na_rep="")
-    if hide_index:
-        styler = styler.hide(axis="index")
+    # the index's name would take a header row of its own, empty but for that name
+    styler = styler.hide(axis="index") if hide_index else styler.hide(axis="index", names=True)
     if units:
         styler = styler.relabel_index([str(c).removesuffix(" (s)") for c in frame.columns], axis=1)
     uid = hashlib.sha1((frame.to_csv() + caption).encode()).hexdigest()[:12]

@@ -428,43 +428,68 @@ def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int
     return len({o * itemsize // sector_bytes for o in offs})
 
 
-def plot_warp_reads(m: int = 32, n_k: int = 32, n: int = 32, *, k: int = 0, tpb: int = TPB):
-    """Draw the cells of ``a``, ``b`` and ``c`` the first warp touches at step ``k``, per mapping.
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
+
+def plot_warp_reads(m: int = 50_000, n_k: int = 784, n: int = 10, *, k: int = 0, tpb: int = TPB):
+    """Draw the 32-byte sectors that the first warp moves at step ``k``, for each mapping.
+
+    One panel per mapping (``MAPPINGS``), one stack per operand of an
+    ``(m × n_k) @ (n_k × n)`` float32 product: each row of 8 squares is a sector,
+    dark where a thread asked for the number, pale where it came along unused.
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
 
-    fig, axes = plt.subplots(2, 3, figsize=(9, 6.2), gridspec_kw={"width_ratios": [n_k, n, n]})
-    for row, mapping in zip(axes, MAPPINGS):
-        addr = warp_addresses(mapping, k, m, n_k, n, tpb=tpb)
-        for ax, (name, shape) in zip(row, (("a", (m, n_k)), ("b", (n_k, n)), ("c", (m, n)))):
-            touched = np.zeros(shape)
-            for off in addr[name]:
-                touched[divmod(off, shape[1])] = 1
-            ax.imshow(touched, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
-            ax.set_xticks(np.arange(-0.5, shape[1], 4), minor=False, labels=[])
-            ax.set_yticks(np.arange(-0.5, shape[0], 4), labels=[])
-            ax.grid(True, color="#dddddd", linewidth=0.5)
-            ax.tick_params(length=0)
-            verb = "writes" if name == "c" else "reads"
-            ax.set_title(f"{name}: {verb} {memory_sectors(addr[name])} sectors", fontsize=10)
-        label = "i, j = cuda.grid(2)  (lecture)" if mapping == "lecture" else "j, i = cuda.grid(2)  (coalesced)"
-        row[0].set_ylabel(label, fontsize=10)
-    fig.suptitle(f"The 32 threads of one warp at step k = {k}: cells touched (blue) and 32-byte sectors moved",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    per, gap = 8, 7  # float32 numbers in a sector; room between stacks for their notes
+    addr = {mp: warp_addresses(mp, k, m, n_k, n, tpb=tpb) for mp in MAPPINGS}
+    tall = {mp: max(memory_sectors(offs) for offs in a.values()) for mp, a in addr.items()}
+    fig, axes = plt.subplots(2, 1, figsize=(9, 0.23 * (sum(tall.values()) + 12) + 0.9),
+                             gridspec_kw={"height_ratios": [tall[mp] + 5.5 for mp in MAPPINGS]})
+    what = {"a": ("a[i, k]", "read at every step"), "b": ("b[k, j]", "read at every step"),
+            "c": ("c[i, j]", "written once")}
+    for ax, mp in zip(axes, MAPPINGS):
+        for s, (name, (label, when)) in enumerate(what.items()):
+            x0, offs = s * (per + gap), addr[mp][name]
+            sectors = sorted({o // per for o in offs})
+            for r, sec in enumerate(sectors):
+                for slot in range(per):
+                    used = sec * per + slot in offs
+                    ax.add_patch(Rectangle((x0 + slot, r), 1, 1, facecolor="#1f4e9c" if used else "#d5e3f3",
+                                           edgecolor="white", linewidth=1))
+                ax.add_patch(Rectangle((x0, r), per, 1, fill=False, edgecolor="#333333", linewidth=1))
+            ax.text(x0 + per / 2, -0.4, f"{label}: {_plural(len(sectors), 'sector')}\n{when}", ha="center",
+                    va="bottom", fontsize=10)
+            span = (sectors[-1] - sectors[0] + 1) * 32
+            note = "" if len(sectors) == 1 else "side by side" if span == 32 * len(sectors) else \
+                f"spread over {span:,} bytes"
+            ax.text(x0 + per / 2, len(sectors) + 0.3, note, ha="center", va="top", fontsize=10)
+        cells = warp_cells(mp, tpb=tpb)
+        rows, cols = len({i for i, _ in cells}), len({j for _, j in cells})
+        idle = sum(i >= m or j >= n for i, j in cells)
+        ax.set_title(f"{'As lectured' if mp == 'lecture' else 'Swapped'}: {'i, j' if mp == 'lecture' else 'j, i'}"
+                     f" = cuda.grid(2) puts the warp's {len(cells)} threads on {_plural(rows, 'row')} × "
+                     f"{_plural(cols, 'column')} of c" + (f"; {idle} fall outside c" if idle else ""),
+                     fontsize=11, loc="left")
+        ax.set(xlim=(-0.5, 3 * per + 2 * gap + 0.5), ylim=(tall[mp] + 1.8, -3.7), aspect="equal")
+        ax.axis("off")
+    fig.legend(handles=[Patch(facecolor="white", edgecolor="#333333", label="a row: one sector, 8 float32s"),
+                        Patch(facecolor="#1f4e9c", label="a number a thread asked for"),
+                        Patch(facecolor="#d5e3f3", label="moved with it, unused")],
+               loc="lower center", ncol=3, fontsize=10, frameon=False)
     return fig
 
 
-def tile_loads(n_k: int, m: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0)) -> list:
+def tile_loads(m: int, n_k: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0)) -> list:
     """The cells of ``a`` and ``b`` one block of :func:`tiled_kernel` loads, step by step along k.
 
     For an ``(m × n_k) @ (n_k × n)`` product and ``block = (blockIdx.x,
     blockIdx.y)``. Returns one ``{"a": set of (row, col), "b": set of (row, col)}``
     per step, the cells actually read.
     """
-    for name, v in (("n_k", n_k), ("m", m), ("n", n)):
+    for name, v in (("m", m), ("n_k", n_k), ("n", n)):
         _checks.integer(name, v, low=1)
     _checks.integer("tpb", tpb, low=1, high=32)
     if not isinstance(block, tuple) or len(block) != 2:
@@ -485,41 +510,51 @@ def tile_loads(n_k: int, m: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0
     return steps
 
 
-def plot_tile_loads(m: int = 48, n_k: int = 56, n: int = 48, *, tpb: int = TPB, block: tuple = (1, 1)):
-    """Draw the tiles of ``a`` and ``b`` one block loads at each step along k, and its ``c`` tile.
+def plot_tile_loads(m: int = 32, n_k: int = 40, n: int = 32, *, tpb: int = TPB, block: tuple = (1, 1)):
+    """Draw the tiles of ``a`` and ``b`` one block loads at each step along k, beside its tile of ``c``.
 
-    Returns the matplotlib Figure.
+    Laid out as the product is: ``a`` left of ``c``, ``b`` above it, so that the
+    block's rows and columns line up. Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    steps = tile_loads(n_k, m, n, tpb=tpb, block=block)
-    colours = plt.get_cmap("viridis")(np.linspace(0.15, 0.9, len(steps)))
-    cmap = ListedColormap(np.vstack([[1, 1, 1, 1], colours]))
-    fig, axes = plt.subplots(1, 3, figsize=(9.5, 3.6), gridspec_kw={"width_ratios": [n_k, n, n]})
-    for ax, (name, shape) in zip(axes[:2], (("a", (m, n_k)), ("b", (n_k, n)))):
+    steps = tile_loads(m, n_k, n, tpb=tpb, block=block)
+    if len(steps) > 8:
+        raise ValueError(f"n_k ({n_k}) needs {len(steps)} steps of tpb ({tpb}); draw at most 8")
+    colours = ["#3b528b", "#21918c", "#5ec962", "#fde725", "#440154", "#31688e", "#35b779", "#b5de2b"]
+    cmap = ListedColormap(["#eeeeee", *colours[:len(steps)]])
+    fig, axes = plt.subplots(2, 2, figsize=(7.2, 7.2 * (n_k + m) / (n_k + n) + 0.3),
+                             gridspec_kw={"width_ratios": [n_k, n], "height_ratios": [n_k, m]})
+    (note, ax_b), (ax_a, ax_c) = axes
+    for ax, name, shape in ((ax_a, "a", (m, n_k)), (ax_b, "b", (n_k, n))):
         grid = np.zeros(shape)
         for t, step in enumerate(steps):
             for cell in step[name]:
                 grid[cell] = t + 1
             if step[name]:
                 r, c = np.mean(sorted(step[name]), axis=0)
-                ax.text(c, r, f"step {t}", ha="center", va="center", fontsize=7, color="white")
+                ax.text(c, r, f"step {t}", ha="center", va="center", fontsize=10,
+                        color="black" if t % 4 >= 2 else "white")
         ax.imshow(grid, cmap=cmap, vmin=0, vmax=len(steps), interpolation="nearest")
-        ax.set_title(f"{name} ({shape[0]}×{shape[1]}): the tiles the block loads", fontsize=10)
     bx, by = block
     out = np.zeros((m, n))
     out[by * tpb:(by + 1) * tpb, bx * tpb:(bx + 1) * tpb] = 1
-    axes[2].imshow(out, cmap="Reds", vmin=0, vmax=1.6, interpolation="nearest")
-    axes[2].set_title(f"c ({m}×{n}): the block's {tpb}×{tpb} outputs", fontsize=10)
-    for ax in axes:
+    ax_c.imshow(out, cmap=ListedColormap(["#eeeeee", "#d62728"]), vmin=0, vmax=1, interpolation="nearest")
+    ax_c.text(bx * tpb + tpb / 2 - 0.5, by * tpb + tpb / 2 - 0.5, f"block\n{block}", ha="center", va="center",
+              fontsize=10, color="white")
+    for ax, title in ((ax_a, f"a ({m}×{n_k}): the block's rows, along k"),
+                      (ax_b, f"b ({n_k}×{n}): its columns"), (ax_c, f"c ({m}×{n}): its {tpb}×{tpb} outputs")):
         ax.set_xticks(np.arange(-0.5, ax.get_xlim()[1], tpb), labels=[])
         ax.set_yticks(np.arange(-0.5, ax.get_ylim()[0], tpb), labels=[])
-        ax.grid(True, color="black", linewidth=0.6)
+        ax.grid(True, color="white", linewidth=1.5, alpha=1)
         ax.tick_params(length=0)
-    fig.suptitle(f"Tiled kernel, block {block}: {len(steps)} steps of {tpb} along k, each loading one tile of a "
-                 "and one of b into shared memory", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+        ax.set_title(title, fontsize=10)
+    note.axis("off")
+    widths = " + ".join(str(min(tpb, n_k - t * tpb)) for t in range(len(steps)))
+    note.text(0, 0.5, f"{len(steps)} steps along k ({n_k} = {widths}).\n\nAt step t the block copies\n"
+              "tile t of a and tile t of b\ninto shared memory, waits for\nall its threads, then each\n"
+              "thread adds a product per\ncolumn of the tile to its sum.", fontsize=10, va="center")
     return fig
 
 
@@ -581,7 +616,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     ax.set_xlim(lo / 3, hi)
     ax.set(xlabel="FLOPs per byte that must move (arithmetic intensity)", ylabel="GFLOP/s",
            title=f"Roofline of {device} for two float32 products (a model, not a measurement)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
     ax.grid(True, which="major", alpha=0.3)
     return ax
 
@@ -611,21 +646,21 @@ def plot_ladder(rungs, series: dict, *, ax=None):
         _checks.text("series keys", source)
         _checks.seconds(f"series[{source!r}]", times, among=rungs)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.55 * len(rungs) * max(len(series), 1) / 1.5 + 1.2))
+        _, ax = plt.subplots(figsize=(9.5, 0.55 * len(rungs) * max(len(series), 1) / 1.5 + 1.2))
     height = 0.8 / len(series)
     for s, ((source, times), colour) in enumerate(zip(series.items(), ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c"))):
         ys = [r + s * height for r, rung in enumerate(rungs) if rung in times]
         vals = [times[rung] for rung in rungs if rung in times]
         ax.barh(ys, vals, height=height * 0.92, color=colour, label=source)
         for y, v in zip(ys, vals):
-            ax.text(v * 1.15, y, _seconds_label(v), va="center", fontsize=8)
+            ax.text(v * 1.15, y, _seconds_label(v), va="center", fontsize=9)
     ax.set_xscale("log")
     ax.set_yticks([r + height * (len(series) - 1) / 2 for r in range(len(rungs))], labels=rungs)
     ax.invert_yaxis()
     left, right = ax.get_xlim()
     ax.set_xlim(left, right * 8)  # room for the labels
     ax.set_xlabel("seconds for the whole (50,000 × 784) @ (784 × 10) product, log scale")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=10, loc="lower right")
     ax.grid(True, axis="x", which="major", alpha=0.3)
     return ax
 

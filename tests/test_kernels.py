@@ -340,12 +340,12 @@ def test_a_warp_of_the_lectures_kernel_walks_down_a_column_and_the_coalesced_one
         memory_sectors([-1])
 
 
-@pytest.mark.parametrize("n_k,m,n,tpb,block", [(56, 48, 48, 16, (1, 1)), (33, 17, 9, 8, (1, 2)), (5, 3, 3, 4, (0, 0))])
-def test_tile_loads_are_the_tiles_of_a_and_b_one_block_reads(n_k, m, n, tpb, block):
+@pytest.mark.parametrize("m,n_k,n,tpb,block", [(48, 56, 48, 16, (1, 1)), (17, 33, 9, 8, (1, 2)), (3, 5, 3, 4, (0, 0))])
+def test_tile_loads_are_the_tiles_of_a_and_b_one_block_reads(m, n_k, n, tpb, block):
     from lessonlib.kernels import tile_loads
 
     bx, by = block
-    steps = tile_loads(n_k, m, n, tpb=tpb, block=block)
+    steps = tile_loads(m, n_k, n, tpb=tpb, block=block)
     assert len(steps) == -(-n_k // tpb)
     for t, step in enumerate(steps):
         a_rows, a_cols = range(by * tpb, min((by + 1) * tpb, m)), range(t * tpb, min((t + 1) * tpb, n_k))
@@ -365,16 +365,32 @@ def test_the_pictures_draw_what_the_arithmetic_says():
     from lessonlib import ptx
     from lessonlib.kernels import plot_ladder, plot_roofline, plot_tile_loads, plot_warp_reads
 
-    fig = plot_warp_reads(32, 32, 32, k=2)
-    (lec_a, lec_b, _), (co_a, co_b, _) = [[ax.images[0].get_array() for ax in row] for row in fig.axes_grid()] \
-        if hasattr(fig, "axes_grid") else np.array([ax.images[0].get_array() for ax in fig.axes]).reshape(2, 3, 32, 32)
-    assert lec_a.sum() == 16 and lec_a[:16, 2].all() and lec_b[2, :2].all() and lec_b.sum() == 2
-    assert co_a.sum() == 2 and co_b.sum() == 16 and co_b[2, :16].all()
-    assert "16 sectors" in fig.axes[0].get_title() and "2 sectors" in fig.axes[4].get_title()
+    # The warp picture at the MNIST shapes, step k = 3: the offsets worked out here by hand (row-major,
+    # 8 float32 numbers to a 32-byte sector), then compared with the squares and the notes drawn.
+    m, n_k, n, k = 50_000, 784, 10, 3
+    lanes = [(t % 16, t // 16) for t in range(32)]  # (x, y) = (threadIdx.x, threadIdx.y) of block (0, 0)
+    by_hand = {"lecture": [(x, y) for x, y in lanes], "coalesced": [(y, x) for x, y in lanes if x < n]}
+    fig = plot_warp_reads(m, n_k, n, k=k)
+    dark, pale = (matplotlib.colors.to_rgba(c) for c in ("#1f4e9c", "#d5e3f3"))
+    for ax, mapping in zip(fig.axes, ("lecture", "coalesced")):
+        cells = by_hand[mapping]
+        offsets = {"a": {i * n_k + k for i, _ in cells}, "b": {k * n + j for _, j in cells},
+                   "c": {i * n + j for i, j in cells}}
+        faces = [p.get_facecolor() for p in ax.patches if p.get_fill()]
+        assert faces.count(dark) == sum(len(o) for o in offsets.values())
+        assert len(faces) == 8 * sum(len({o // 8 for o in offs}) for offs in offsets.values())
+        notes = " ".join(t.get_text() for t in ax.texts)
+        for name, offs in offsets.items():
+            sectors = len({o // 8 for o in offs})
+            assert f": {sectors} sector{'' if sectors == 1 else 's'}\n" in notes
+    assert "b[k, j]: 1 sector\n" in " ".join(t.get_text() for t in fig.axes[0].texts)  # 1 sector, not 1 sectors
+    assert "12 fall outside c" in fig.axes[1].get_title(loc="left")  # columns 10..15 of the block's 16
     plt.close(fig)
     fig = plot_tile_loads(48, 56, 48, tpb=16, block=(1, 1))
-    a_img = fig.axes[0].images[0].get_array()
+    a_ax = next(ax for ax in fig.axes if ax.get_title().startswith("a ("))
+    a_img = a_ax.images[0].get_array()
     assert (a_img[16:32] == np.repeat(np.arange(1, 5), 16)[:56]).all() and a_img[:16].sum() == 0
+    assert "4 steps along k (56 = 16 + 16 + 16 + 8)" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     plt.close(fig)
     products = {"mnist": ptx.roofline(50_000, 784, 10), "square": ptx.roofline(4096, 4096, 4096)}
     ax = plot_roofline(products, bandwidth=4.8e12, flops_peak=67e12, measured={"square": 0.01})
@@ -399,7 +415,9 @@ def test_the_pictures_draw_what_the_arithmetic_says():
     (lambda k: k.plot_ladder(["loops"], {"a": {"loops": 0.0}}), ValueError, "series"),
     (lambda k: k.plot_ladder(["loops"], {"a": {"@": 1.0}}), ValueError, "'@'"),
     (lambda k: k.plot_ladder(["loops"], {}), TypeError, "series"),
-    (lambda k: k.tile_loads(0, 1, 1), ValueError, "n_k"),
+    (lambda k: k.tile_loads(1, 0, 1), ValueError, "n_k"),
+    (lambda k: k.plot_tile_loads(32, 16 * 9, 32), ValueError, "n_k"),
+    (lambda k: k.plot_warp_reads(50, 0, 10), ValueError, "n_k"),
     (lambda k: k.tile_loads(4, 4, 4, block=[0, 0]), TypeError, "block"),
     (lambda k: k.warp_cells("lecture", tpb=4), ValueError, "tpb"),
     (lambda k: k.warp_cells("lecture", tpb=16, warp=8), ValueError, "warp"),

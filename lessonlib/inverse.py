@@ -108,11 +108,12 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor,
     image_emb, text_emb, logit_scale, same = _check_clip_loss_args(image_emb, text_emb, logit_scale, same)
     if same is None:  # all captions differ: each image matches only its own
         same = torch.eye(len(image_emb), dtype=torch.bool)
-    logits = logit_scale.exp() * image_emb @ text_emb.T  # (n, n) similarities
-    # spread over equal captions
-    target = same.to(logits.dtype) / same.to(logits.dtype).sum(1, keepdim=True)
-    return (F.cross_entropy(logits, target)
-            + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True))) / 2
+    logits = logit_scale.exp() * image_emb @ text_emb.T  # [i, j]: image i, caption j
+    right = same.to(logits.dtype)  # 1 where caption j describes image i
+    # rows: which caption is this image's? columns: which image is this caption's?
+    by_image = F.cross_entropy(logits, right / right.sum(1, keepdim=True))
+    by_caption = F.cross_entropy(logits.T, right.T / right.T.sum(1, keepdim=True))
+    return (by_image + by_caption) / 2
 
 
 def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim: int = 32,
@@ -296,6 +297,30 @@ def interrogate(image_embedding: torch.Tensor, word_lists: dict, *, model: MiniC
     return scores[0][0], scores
 
 
+def _place_captions(fig, ax, labels):
+    """Lift each label above any label it would cover, and widen ``ax``'s limits until all fit inside."""
+    starts = [label.xyann for label in labels]
+    for _ in range(4):  # widening moves the points apart: lay out again
+        for label, start in zip(labels, starts):
+            label.xyann = start
+        fig.canvas.draw()
+        renderer, placed = fig.canvas.get_renderer(), []
+        for label in sorted(labels, key=lambda t: t.get_window_extent(renderer).y0):
+            for other in placed:  # lower labels first: each one climbs over those it meets
+                box = label.get_window_extent(renderer)
+                if box.overlaps(other):
+                    label.xyann = (label.xyann[0], label.xyann[1] + (other.y1 + 2 - box.y0) * 72 / fig.dpi)
+            placed.append(label.get_window_extent(renderer))
+        frame = ax.get_window_extent(renderer)
+        left, right = frame.x0 + 4 - min(b.x0 for b in placed), max(b.x1 for b in placed) + 4 - frame.x1
+        top = max(b.y1 for b in placed) + 4 - frame.y1
+        if max(left, right, top) <= 0:
+            return
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        dx, dy = 1.5 * (x1 - x0) / frame.width, 1.5 * (y1 - y0) / frame.height  # data per pixel, and more
+        ax.set(xlim=(x0 - max(left, 0) * dx, x1 + max(right, 0) * dx), ylim=(y0, y1 + max(top, 0) * dy))
+
+
 @torch.no_grad()
 def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     """Draw CLIP's idea from a trained model: two encoders, one space, the matched diagonal.
@@ -332,41 +357,47 @@ def plot_two_towers(model: MiniCLIP, images: torch.Tensor, captions: list[str]):
     xy = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy()
     pix = images.permute(0, 2, 3, 1).clamp(0, 1).numpy()
 
-    fig = plt.figure(figsize=(9, 8.4), layout="constrained")
-    axes = fig.subplot_mosaic([["tow", "space"], ["sim", "sim"]], width_ratios=[1, 1.4], height_ratios=[1, 1.25])
+    fig = plt.figure(figsize=(9.5, 9.2), layout="constrained")
+    axes = fig.subplot_mosaic([["tow", "space"], ["sim", "sim"]], width_ratios=[1, 1.7], height_ratios=[1, 1.25])
     ax_tow, ax_sp, ax_sim = axes["tow"], axes["space"], axes["sim"]
-    ax_tow.set(xlim=(0, 1), ylim=(0, 1), title="two encoders")
+    ax_tow.set(xlim=(0, 1), ylim=(0, 1))
+    ax_tow.set_title("two encoders", fontsize=12)
     ax_tow.axis("off")
-    for y, (label, colour) in zip((0.72, 0.28), (("image encoder\n(CNN)", "tab:blue"),
-                                                 ("text encoder\n(word embeddings)", "tab:orange"))):
-        ax_tow.annotate("", (0.3, y), (0.2, y), arrowprops={"arrowstyle": "-|>"})
-        ax_tow.annotate(label, (0.86, 0.5), (0.52, y), ha="center", va="center", fontsize=9,
+    for y, (label, colour) in zip((0.72, 0.28), (("image\nencoder", "tab:blue"), ("text\nencoder", "tab:orange"))):
+        ax_tow.annotate("", (0.33, y), (0.22, y), arrowprops={"arrowstyle": "-|>"})
+        ax_tow.annotate(label, (0.86, 0.5), (0.54, y), ha="center", va="center", fontsize=11,
                         bbox={"boxstyle": "round", "fc": "white", "ec": colour, "lw": 2},
                         arrowprops={"arrowstyle": "-|>", "color": colour})
-    ax_tow.text(0.94, 0.5, "one\nspace", ha="center", va="center", fontsize=9, fontweight="bold")
-    ax_tow.add_artist(AnnotationBbox(OffsetImage(pix[0], zoom=0.9), (0.1, 0.72), frameon=False))
-    ax_tow.text(0.1, 0.28, "“" + captions[0].replace(" ", "\n", 2) + "”", ha="center", va="center", fontsize=7)
+    ax_tow.text(0.94, 0.5, "one\nspace", ha="center", va="center", fontsize=11, fontweight="bold")
+    ax_tow.add_artist(AnnotationBbox(OffsetImage(pix[0], zoom=1.2), (0.1, 0.72), frameon=False))
+    ax_tow.text(0.1, 0.28, "“" + captions[0].replace(" ", "\n", 2) + "”", ha="center", va="center", fontsize=10)
 
+    labels = []
     for i in range(n):
         (xi, yi), (xt, yt) = xy[i], xy[n + i]
-        ax_sp.plot([xi, xt], [yi, yt], color="grey", lw=0.8, zorder=1)
-        ax_sp.add_artist(AnnotationBbox(OffsetImage(pix[i], zoom=0.6), (xi, yi), frameon=True, zorder=2,
+        ax_sp.plot([xi, xt], [yi, yt], color="grey", lw=1, zorder=1)
+        ax_sp.add_artist(AnnotationBbox(OffsetImage(pix[i], zoom=0.75), (xi, yi), frameon=True, zorder=2,
                                         bboxprops={"ec": "tab:blue", "lw": 1}, pad=0.1))
-        ax_sp.plot(xt, yt, "x", color="tab:orange", ms=8, mew=2, zorder=3)
-        ax_sp.annotate(captions[i].removeprefix("a "), (xt, yt), textcoords="offset points", xytext=(6, 6),
-                       fontsize=8, color="tab:orange", zorder=4)
+        ax_sp.plot(xt, yt, "x", color="tab:orange", ms=9, mew=2, zorder=3)
+        left = xi > xt  # the caption on the side away from its image
+        labels.append(ax_sp.annotate(captions[i].removeprefix("a "), (xt, yt), textcoords="offset points",
+                                     xytext=(-16 if left else 16, 0), ha="right" if left else "left", va="center",
+                                     fontsize=10, color="tab:orange", zorder=4))
     ax_sp.margins(0.15)
     ax_sp.set(xticks=[], yticks=[])
-    ax_sp.set_title("one space, seen along its 2 main directions:\neach image (framed) lands by its caption (×)", fontsize=10)
+    ax_sp.set_title("one space, seen along its 2 main directions:\neach image (framed) lands by its caption (×)",
+                    fontsize=11)
 
     shown = ax_sim.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
     for i in range(n):
         ax_sim.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=2))
         for j in range(n):
-            ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=8,
+            ax_sim.text(j, i, f"{sims[i, j]:.2f}", ha="center", va="center", fontsize=10,
                         color="black" if sims[i, j] > 0.3 else "white")
-    ax_sim.set_xticks(range(n), [c.removeprefix("a ") for c in captions], rotation=30, ha="right", fontsize=8)
-    ax_sim.set_yticks(range(n), [f"image {i}: {c.removeprefix('a ')}" for i, c in enumerate(captions)], fontsize=8)
-    ax_sim.set_title("cosine similarity of image i and caption j: matched pairs (outlined) score highest", fontsize=10)
-    fig.colorbar(shown, ax=ax_sim, fraction=0.046, pad=0.04)
+    ax_sim.set_xticks(range(n), [c.removeprefix("a ") for c in captions], rotation=30, ha="right", fontsize=10)
+    ax_sim.set_yticks(range(n), [f"image {i}: {c.removeprefix('a ')}" for i, c in enumerate(captions)], fontsize=10)
+    ax_sim.grid(False)
+    ax_sim.set_title("cosine similarity of image i and caption j: matched pairs (outlined) score highest", fontsize=11)
+    fig.colorbar(shown, ax=ax_sim, fraction=0.046, pad=0.04).ax.tick_params(labelsize=10)
+    _place_captions(fig, ax_sp, labels)  # last: once every panel has taken its room
     return fig

@@ -203,8 +203,8 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
                          f"and b {tuple(b.shape)}")
     box = einsum_expand(a, b).detach().cpu().double().numpy()  # (i, k, j)
     (ar, ac, bc), prod = box.shape, box.sum(1)
-    fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(9, 4.5), layout="constrained",
-                                     gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (ax_box, ax_sum) = plt.subplots(1, 2, figsize=(9.5, 4.6), layout="constrained",
+                                         gridspec_kw={"width_ratios": [1.25, 1]})
     lim = float(np.abs(box).max()) or 1.0
     w, h, dx, dy = 10.0, 30.0, 3.0, 3.0  # one card's width (j) and height (k), and each card's shift (i)
     for i in range(ar - 1, -1, -1):  # the back card first, so that row 0 is in front
@@ -214,18 +214,24 @@ def plot_ikj_box(a: torch.Tensor, b: torch.Tensor):
         ax_box.add_patch(plt.Rectangle((x0, y0), w, h, fill=False, lw=0.8, zorder=ar - i))
     ax_box.annotate("", xy=(w + (ar - 1) * dx + 0.5, (ar - 1) * dy), xytext=(w + 0.5, 0),
                     arrowprops={"arrowstyle": "->"})
-    ax_box.text(w + (ar - 1) * dx / 2 + 1, (ar - 1) * dy / 2 - 1, f"i: {ar}", fontsize=9, ha="left", va="top")
-    ax_box.text(w / 2, -1.5, f"j: {bc}", ha="center", va="top", fontsize=9)
-    ax_box.text(-1, h / 2, f"k: {ac:,}", ha="right", va="center", rotation=90, fontsize=9)
-    ax_box.set(xlim=(-4, w + ar * dx + 9), ylim=(-5, h + ar * dy + 2))
-    ax_box.text(w + ar * dx + 5, (h + ar * dy) / 2, "sum\nover k\n→", ha="center", va="center", fontsize=11)
-    ax_box.set_title(f"'ik,kj->ikj': {ar} × {ac:,} × {bc} products a[i,k]·b[k,j]", fontsize=10)
+    ax_box.text(w + (ar - 1) * dx / 2 + 1, (ar - 1) * dy / 2 - 1, f"i: {ar}", fontsize=12, va="top")
+    ax_box.text(w / 2, -1.5, f"j: {bc}", ha="center", va="top", fontsize=12)
+    ax_box.text(-1, h / 2, f"k: {ac:,}", ha="right", va="center", rotation=90, fontsize=12)
+    ax_box.set(xlim=(-5, w + ar * dx + 9), ylim=(-6, h + ar * dy + 2))
+    ax_box.text(w + ar * dx + 5, (h + ar * dy) / 2, "sum\nover k\n→", ha="center", va="center", fontsize=12)
+    ax_box.set_title(f"'ik,kj->ikj': {ar} × {ac:,} × {bc} products a[i,k]·b[k,j]", fontsize=12)
     ax_box.axis("off")
 
-    shown = ax_sum.imshow(prod, cmap="RdBu", vmin=-float(np.abs(prod).max()), vmax=float(np.abs(prod).max()))
-    for (i, j), v in np.ndenumerate(prod):
-        ax_sum.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
-    ax_sum.set(xticks=range(bc), yticks=range(ar), xlabel="j", ylabel="i")
-    ax_sum.set_title(f"summed over k: 'ik,kj->ij', {ar} × {bc}", fontsize=10)
-    fig.colorbar(shown, ax=ax_sum, fraction=0.03, pad=0.03)
+    top = float(np.abs(prod).max()) or 1.0
+    shown = ax_sum.imshow(prod, cmap="RdBu", vmin=-top, vmax=top)
+    for (i, j), v in np.ndenumerate(prod):  # white digits on the dark cells, black on the light
+        ax_sum.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=10,
+                    color="white" if np.mean(shown.cmap(shown.norm(v))[:3]) < 0.5 else "black")
+    ax_sum.set(xticks=range(bc), yticks=range(ar))
+    ax_sum.tick_params(labelsize=11)
+    ax_sum.grid(False)
+    ax_sum.set_xlabel("j", fontsize=12)
+    ax_sum.set_ylabel("i", fontsize=12, rotation=0, labelpad=10)  # upright: never read as "-"
+    ax_sum.set_title(f"summed over k: 'ik,kj->ij', {ar} × {bc}", fontsize=12)
+    fig.colorbar(shown, ax=ax_sum, fraction=0.03, pad=0.03).ax.tick_params(labelsize=11)
     return fig

@@ -219,6 +219,35 @@ def test_plot_two_towers_shows_the_models_own_similarities(trained):
     plt.close(fig)
 
 
+def test_plot_two_towers_captions_neither_overlap_nor_leave_their_panel(trained):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessonlib.inverse import plot_two_towers
+
+    model, _ = trained
+    images, captions, _ = shapes_dataset(1000, seed=1234)
+    # "photo" and "drawing" are both <unk> to the model: two captions, one point, two labels on it
+    six = ["a small red circle photo", "a small red circle drawing", "a small red square", "a large red circle",
+           "a small blue circle", "a large green square"]
+    pick = [captions.index(" ".join(c.split()[:4])) for c in six]
+    fig = plot_two_towers(model, images[pick], six)
+    fig.canvas.draw()
+    renderer, ax = fig.canvas.get_renderer(), fig.axes[1]
+    frame = ax.get_window_extent(renderer)
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert sorted(boxes) == sorted(c.removeprefix("a ") for c in six)
+    from matplotlib.text import Text
+
+    assert min(t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()) >= 10
+    for k, (text, box) in enumerate(boxes.items()):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text
+        assert not [other for other, b in list(boxes.items())[k + 1:] if box.overlaps(b)], text
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("args, error, match", [
     (("nope", None, None), TypeError, "model"),
     ((None, torch.rand(1, 3, 8, 8), ["a"]), ValueError, "n from 2 to 12"),

@@ -144,6 +144,44 @@ def test_plot_ikj_box_draws_every_product_and_their_sum():
     plt.close(fig)
 
 
+def _contrast(rgb1, rgb2) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (1 to 21)."""
+    def luminance(rgb):
+        c = np.asarray(rgb[:3], dtype=float)
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    hi, lo = sorted((luminance(rgb1), luminance(rgb2)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_plot_ikj_box_is_readable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+    from matplotlib.text import Text
+
+    from lessonlib.matmul import plot_ikj_box
+
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.rand(5, 784, generator=g), torch.randn(784, 10, generator=g)  # the chapter's shapes
+    fig = plot_ikj_box(a, b)
+    fig.canvas.draw()
+    shown = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+    assert min(t.get_fontsize() for t in shown) >= 10  # 11 px or more at the book's 80 dpi
+    ax_sum = fig.axes[1]
+    im = ax_sum.images[0]
+    cells = ax_sum.texts
+    assert len(cells) == 50
+    for t in cells:  # every value stands out from its cell, dark or light
+        j, i = (round(v) for v in t.get_position())
+        cell = im.cmap(im.norm(im.get_array()[i, j]))
+        assert _contrast(cell, to_rgb(t.get_color())) >= 3.5, (i, j, t.get_text())
+    assert ax_sum.yaxis.label.get_text() == "i" and ax_sum.yaxis.label.get_rotation() == 0  # never "-"
+    plt.close(fig)
+
+
 def test_plot_ikj_box_refuses_what_it_cannot_draw():
     from lessonlib.matmul import plot_ikj_box
 

@@ -54,8 +54,8 @@ def _check_lines(proj, shift, X):
     """``proj`` (t, d, h) and ``shift`` (t, 1, h) as float tensors of ``X``'s dtype and device."""
     proj, shift = _checks.tensor("proj", proj), _checks.tensor("shift", shift)
     if proj.ndim != 3 or proj.shape[1] != X.shape[1] or 0 in proj.shape or not proj.is_floating_point():
-        raise ValueError(f"proj must be a float tensor (n_tables, {X.shape[1]}, n_hashes) for "
-                         f"{X.shape[1]}-D points, got {proj.dtype} with shape {tuple(proj.shape)}")
+        raise ValueError(f"proj must be a float tensor (n_tables, {X.shape[1]}, n_hashes) for the "
+                         f"{X.shape[1]}-D points of X, got {proj.dtype} with shape {tuple(proj.shape)}")
     if shift.shape != (proj.shape[0], 1, proj.shape[2]) or not shift.is_floating_point():
         raise ValueError(f"shift must be a float tensor ({proj.shape[0]}, 1, {proj.shape[2]}), "
                          f"as proj has, got {shift.dtype} with shape {tuple(shift.shape)}")

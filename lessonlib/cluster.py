@@ -1,8 +1,10 @@
 """k-means and DBSCAN with tensors, the lecture's clustering homework, on any device.
 
-Taught by the chapter "Homework: k-means, DBSCAN and LSH". Each algorithm is
-written with whole-tensor operations (``method="tensor"``, any device) and as
-compiled Numba loops over the points (``method="fused"``, the CPU default).
+Taught by the chapter "Homework: k-means, DBSCAN and LSH". The chapter shows the
+short versions, :func:`kmeans_step` and :func:`dbscan_dense` (a few tensor lines,
+n × k and n × n distances). :func:`kmeans` and :func:`dbscan` are the library's:
+whole-tensor operations that never hold n × n (``method="tensor"``, any device)
+and compiled Numba loops over the points (``method="fused"``, the CPU default).
 """
 
 from __future__ import annotations
@@ -13,8 +15,29 @@ import torch
 from numba import njit, prange
 
 from . import _checks
+from .matmul import dist_b
 
 # ---------------------------------------------------------------- k-means
+
+
+def kmeans_step(X: torch.Tensor, C: torch.Tensor):
+    """One k-means step: each point joins its nearest centroid, each centroid moves to its points' mean.
+
+    ``X`` (n_samples, n_features) and ``C`` (k, n_features) share a dtype and device. Returns the
+    new centroids (k, n_features) and the labels (n_samples,), int64, each point's nearest centroid
+    in ``C``. A centroid without points stays put. The chapter's version, O(n · k · d) memory;
+    :func:`kmeans` runs the steps to the end without it.
+    """
+    X = _checks.points("X", X, convert=True)
+    C = _checks.points("C", C, dims=X.shape[1], convert=True, like="X")
+    _checks.same_kind(X, C, ("X", "C"))
+    labels = dist_b(X, C).argmin(1)  # (n, k) distances: each point's nearest centroid
+    # (n, k) weights: 1 where point i is in cluster j, else 0
+    w = (labels[:, None] == torch.arange(len(C), device=X.device)).to(X.dtype)
+    count = w.sum(0)[:, None]  # (k, 1): points per cluster
+    # a weighted average, as in mean shift: each cluster's mean
+    new = w.T @ X / count.clamp_min(1)
+    return torch.where(count > 0, new, C), labels
 
 
 def sq_dists(X: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
@@ -262,6 +285,33 @@ def kmeans(X: torch.Tensor, k: int, *, iters: int = 100, seed: int = 0,
 
 
 # ---------------------------------------------------------------- DBSCAN
+
+
+def dbscan_dense(X: torch.Tensor, *, eps: float, min_samples: int = 5) -> torch.Tensor:
+    """DBSCAN from the n × n table of neighbours: the chapter's version, O(n²) memory.
+
+    The rules and the labels of :func:`dbscan` and scikit-learn's ``DBSCAN``: int64
+    (n_samples,), clusters 0, 1, ... in order of their first core point, -1 for noise.
+    """
+    X = _checks.points("X", X, convert=True)
+    _checks.positive("eps", eps)
+    _checks.integer("min_samples", min_samples, low=1)
+    n = len(X)
+    near = dist_b(X, X) <= eps  # (n, n): who is within eps of whom, itself included
+    core = near.sum(1) >= min_samples  # dense enough to grow a cluster
+    # each core point starts a group named by its index; n means "no group"
+    group = torch.where(core, torch.arange(n, device=X.device), n)
+    link = near & core[:, None] & core[None]  # core points within eps of each other
+    while True:  # every core point takes the smallest name among its links
+        new = torch.where(link, group, n).amin(1)
+        if torch.equal(new, group):
+            break
+        group = new
+    # each point takes the smallest group among its core neighbours: a core point
+    # keeps its own, a border point joins one, a noise point has none (n)
+    group = torch.where(near & core, group, n).amin(1)
+    labels = torch.unique(group, return_inverse=True)[1]  # 0, 1, ... by name
+    return torch.where(group < n, labels, -1)
 
 
 def _block_sq_dists(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """Locality-sensitive hashing: find near neighbours by looking in a few buckets, not at every point.
 
 Taught by the chapter "Homework: k-means, DBSCAN and LSH": random projections
-cut into pieces of length ``width`` make the buckets of each table. On the CPU,
-:func:`query` runs by default as one compiled Numba loop over the queries
-(``method="fused"``); the whole-tensor version (``method="tensor"``) runs on any device.
+cut into pieces of length ``width`` make the buckets of each table. The chapter
+shows :func:`hash_codes` and :func:`candidates`, the idea in two lines. The
+library's index (:func:`build`, :func:`query`) sorts each table's bucket keys so
+that a query finds its bucket by binary search. On the CPU, :func:`query` runs by
+default as one compiled Numba loop over the queries (``method="fused"``); the
+whole-tensor version (``method="tensor"``) runs on any device.
 """
 
 from __future__ import annotations
@@ -18,6 +21,61 @@ from numba import njit, prange
 from . import _checks
 
 _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
+
+
+def hash_codes(X: torch.Tensor, proj: torch.Tensor, shift: torch.Tensor, *,
+               width: float) -> torch.Tensor:
+    """Which piece of each random line every row of ``X`` falls in: its bucket in every table.
+
+    ``X`` (n, d); ``proj`` (n_tables, d, n_hashes), random directions; ``shift``
+    (n_tables, 1, n_hashes), offsets in [0, width). Returns int64 (n_tables, n, n_hashes),
+    ``floor((x · a + b) / width)`` for each direction ``a``; two points share a bucket
+    of a table when their rows there are equal.
+    """
+    X = _checks.points("X", X, convert=True)
+    proj, shift = _check_lines(proj, shift, X)
+    _checks.positive("width", width)
+    # (n, d) @ (t, d, h) -> (t, n, h): every point on every line
+    return torch.floor((X @ proj + shift) / width).long()
+
+
+def candidates(codes: torch.Tensor, q_codes: torch.Tensor) -> torch.Tensor:
+    """(n_queries, n) bool: does point j share a bucket with query i in at least one table?
+
+    ``codes`` (n_tables, n, n_hashes) and ``q_codes`` (n_tables, n_queries, n_hashes)
+    come from :func:`hash_codes` with the same lines.
+    """
+    codes, q_codes = _check_codes(codes, q_codes)
+    # (t, m, 1, h) == (t, 1, n, h) -> (t, m, n, h): a bucket is all h pieces equal
+    return (q_codes[:, :, None] == codes[:, None]).all(-1).any(0)
+
+
+def _check_lines(proj, shift, X):
+    """``proj`` (t, d, h) and ``shift`` (t, 1, h) as float tensors of ``X``'s dtype and device."""
+    proj, shift = _checks.tensor("proj", proj), _checks.tensor("shift", shift)
+    if proj.ndim != 3 or proj.shape[1] != X.shape[1] or 0 in proj.shape or not proj.is_floating_point():
+        raise ValueError(f"proj must be a float tensor (n_tables, {X.shape[1]}, n_hashes) for the "
+                         f"{X.shape[1]}-D points of X, got {proj.dtype} with shape {tuple(proj.shape)}")
+    if shift.shape != (proj.shape[0], 1, proj.shape[2]) or not shift.is_floating_point():
+        raise ValueError(f"shift must be a float tensor ({proj.shape[0]}, 1, {proj.shape[2]}), "
+                         f"as proj has, got {shift.dtype} with shape {tuple(shift.shape)}")
+    for name, t in (("proj", proj), ("shift", shift)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} has NaN or infinite values")
+    return proj.to(X), shift.to(X)
+
+
+def _check_codes(codes, q_codes):
+    """Two integer tensors (t, n, h) and (t, m, h) with the same t and h."""
+    codes, q_codes = _checks.tensor("codes", codes), _checks.tensor("q_codes", q_codes)
+    for name, t in (("codes", codes), ("q_codes", q_codes)):
+        if t.ndim != 3 or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"{name} must be an integer tensor (n_tables, n, n_hashes) from hash_codes, "
+                             f"got {t.dtype} with shape {tuple(t.shape)}")
+    if (codes.shape[0], codes.shape[2]) != (q_codes.shape[0], q_codes.shape[2]):
+        raise ValueError(f"codes {tuple(codes.shape)} and q_codes {tuple(q_codes.shape)} must have the same "
+                         f"tables and hashes (first and last axes)")
+    return codes, q_codes.to(codes.device)
 
 
 @dataclass(frozen=True)
@@ -92,7 +150,7 @@ def _check_index(index) -> None:
         raise TypeError(f"index must be an LSHIndex from lessonlib.lsh.build, got {type(index).__name__}")
 
 
-def _candidates(index: LSHIndex, Q: torch.Tensor):
+def _candidate_pairs(index: LSHIndex, Q: torch.Tensor):
     """Unique (query, point) pairs that share a bucket in at least one table, grouped by query."""
     qk = keys(index, Q)
     n, m = len(index.data), len(Q)
@@ -197,7 +255,7 @@ def query(index: LSHIndex, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024, m
     out_i, out_d, out_s = [], [], []
     for s in range(0, len(Q), chunk):
         q = Q[s : s + chunk].to(X)
-        qi, pj = _candidates(index, q)
+        qi, pj = _candidate_pairs(index, q)
         d = ((q[qi] - X[pj]) ** 2).sum(1).sqrt()
         count = torch.bincount(qi, minlength=len(q))
         width = max(int(count.max()) if len(count) else 0, k)
@@ -226,7 +284,7 @@ def radius_pairs(index: LSHIndex, *, eps: float, chunk: int = 1024):
     X = index.data
     I, J = [], []
     for s in range(0, len(X), chunk):
-        qi, pj = _candidates(index, X[s : s + chunk])
+        qi, pj = _candidate_pairs(index, X[s : s + chunk])
         near = ((X[qi + s] - X[pj]) ** 2).sum(1) <= eps * eps
         I.append(qi[near] + s)
         J.append(pj[near])

@@ -7,7 +7,8 @@ from sklearn.cluster import DBSCAN, KMeans
 from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
 
-from lessonlib.cluster import components, dbscan, inertia, kmeans, kmeans_plusplus, radius_pairs, sq_dists
+from lessonlib.cluster import (components, dbscan, dbscan_dense, inertia, kmeans, kmeans_plusplus, kmeans_step,
+                               radius_pairs, sq_dists)
 
 
 def _with_noise(X, n_noise, seed):
@@ -381,3 +382,70 @@ def test_radius_pairs_takes_eps_by_keyword_only_as_dbscan_does():
         radius_pairs(X, 0.3)
     with pytest.raises(TypeError):
         dbscan(X, 0.3)
+
+
+# ---------------------------------------------------------------- the chapter's short versions
+
+
+def _step_by_loop(X, C):
+    """One k-means step, point by point and cluster by cluster, in Python floats."""
+    labels = [min(range(len(C)), key=lambda j: sum((a - b) ** 2 for a, b in zip(x, C[j]))) for x in X]
+    new = []
+    for j, c in enumerate(C):
+        members = [x for x, lab in zip(X, labels) if lab == j]
+        new.append([sum(col) / len(members) for col in zip(*members)] if members else list(c))
+    return new, labels
+
+
+@pytest.mark.parametrize("n, k, d, shift", [(97, 4, 2, 0.0), (250, 7, 3, 0.0), (61, 3, 5, 1e6)])
+def test_kmeans_step_matches_a_plain_loop(n, k, d, shift):
+    g = torch.Generator().manual_seed(n)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) * 3 + shift
+    C = X[torch.randperm(n, generator=g)[:k]].clone()
+    C[-1] = X.max(0).values + 100  # far from every point: a cluster that stays empty
+    before = C.clone()
+    new, labels = kmeans_step(X, C)
+    ref_new, ref_labels = _step_by_loop(X.tolist(), C.tolist())
+    assert labels.tolist() == ref_labels and labels.dtype == torch.int64
+    np.testing.assert_allclose(new.numpy(), np.array(ref_new), rtol=1e-12, atol=1e-9)
+    assert torch.equal(new[-1], C[-1]) and torch.equal(C, before)  # the empty one stays put; C not mutated
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kmeans_steps_match_scikit_learn_from_the_same_start(seed):
+    X = make_blobs(600, centers=5, n_features=3, cluster_std=2.0, random_state=seed)[0]
+    start = X[:5].copy()
+    C = torch.from_numpy(start)
+    for _ in range(3):
+        C, _labels = kmeans_step(torch.from_numpy(X), C)
+    ref = KMeans(5, init=start, n_init=1, max_iter=3, tol=0, algorithm="lloyd").fit(X)
+    np.testing.assert_allclose(C.numpy(), ref.cluster_centers_, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name, X, eps, min_samples", _datasets(), ids=[d[0] for d in _datasets()])
+def test_dbscan_dense_labels_equal_scikit_learn(name, X, eps, min_samples):
+    expected = DBSCAN(eps=eps, min_samples=min_samples).fit(X).labels_
+    np.testing.assert_array_equal(dbscan_dense(torch.from_numpy(X), eps=eps, min_samples=min_samples).numpy(),
+                                  expected)
+
+
+def test_dbscan_dense_in_float32_with_no_core_point_and_on_lists():
+    X = _with_noise(make_moons(500, noise=0.08, random_state=4)[0], 30, 4).astype(np.float32)
+    expected = DBSCAN(eps=0.09, min_samples=5).fit(X).labels_
+    np.testing.assert_array_equal(dbscan_dense(torch.from_numpy(X), eps=0.09, min_samples=5).numpy(), expected)
+    assert (dbscan_dense(X[:50].tolist(), eps=1e-6, min_samples=2) == -1).all()  # all noise
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda X: kmeans_step(X, X[:3, :1]), ValueError, r"C must hold 2-D points, shape \(n, 2\), as X has"),
+    (lambda X: kmeans_step(X, None), TypeError, "C must be a torch.Tensor"),
+    (lambda X: kmeans_step(X, X[:3].double()), ValueError, "X and C must share a dtype"),
+    (lambda X: kmeans_step(X[0], X[:2]), ValueError, "X must be 2-D"),
+    (lambda X: dbscan_dense(X, eps=0), ValueError, "eps must be a positive number, got 0"),
+    (lambda X: dbscan_dense(X, eps=0.5, min_samples=0), ValueError, "min_samples must be an int >= 1"),
+    (lambda X: dbscan_dense(X.long(), eps=0.5), ValueError, "X must be floating point"),
+])
+def test_short_versions_refuse_bad_input(call, error, match):
+    X = torch.rand(30, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(error, match=match):
+        call(X)

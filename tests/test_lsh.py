@@ -250,3 +250,64 @@ def test_query_refuses_more_neighbours_than_points():
     with pytest.raises(ValueError, match=r"k must be an int in \[1, 7\], got 8"):
         lsh.query(index, X[:2], 8)
     assert lsh.query(index, X[:2], 7)[0].shape == (2, 7)  # all seven is fine
+
+
+# ---------------------------------------------------------------- the chapter's two lines
+
+
+def _lines(t, d, h, width, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(t, d, h, generator=g, dtype=torch.float64), torch.rand(t, 1, h, generator=g,
+                                                                               dtype=torch.float64) * width
+
+
+def test_hash_codes_follow_the_formula_point_by_point(blobs):
+    X, _ = blobs
+    proj, shift = _lines(3, 8, 2, 4.0)
+    codes = lsh.hash_codes(X[:30], proj, shift, width=4.0)
+    assert codes.shape == (3, 30, 2) and codes.dtype == torch.int64
+    for t in range(3):
+        for i in range(30):
+            for h in range(2):
+                dot = sum(float(X[i, f]) * float(proj[t, f, h]) for f in range(8))
+                assert int(codes[t, i, h]) == int(np.floor((dot + float(shift[t, 0, h])) / 4.0)), (t, i, h)
+
+
+def test_candidates_match_a_plain_loop():
+    g = torch.Generator().manual_seed(1)
+    codes, q_codes = torch.randint(0, 3, (4, 50, 2), generator=g), torch.randint(0, 3, (4, 7, 2), generator=g)
+    got = lsh.candidates(codes, q_codes)
+    assert got.shape == (7, 50) and got.dtype == torch.bool
+    for m in range(7):
+        for j in range(50):
+            shared = any(codes[t, j].tolist() == q_codes[t, m].tolist() for t in range(4))
+            assert bool(got[m, j]) == shared, (m, j)
+
+
+def test_candidates_are_the_buckets_of_the_index(blobs):
+    """The chapter's two lines, with the index's own lines, find exactly the points the index scans."""
+    X, Q = blobs
+    T, H, d = 5, 3, X.shape[1]
+    index = lsh.build(X, n_tables=T, n_hashes=H, width=6.0, seed=3)
+    proj = index.proj.T.reshape(T, H, d).transpose(1, 2)  # table t owns the columns t*H .. t*H + H - 1
+    shift = index.shift.view(T, 1, H)
+    cand = lsh.candidates(lsh.hash_codes(X, proj, shift, width=6.0), lsh.hash_codes(Q, proj, shift, width=6.0))
+    _, _, scanned = lsh.query(index, Q, 5)
+    assert torch.equal(cand.sum(1), scanned)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda X, p, s: lsh.hash_codes(X, p[:, :2], s, width=1.0), ValueError, r"proj must be a float tensor \(n_tables, 3"),
+    (lambda X, p, s: lsh.hash_codes(X, p, s[:, :, :1], width=1.0), ValueError, r"shift must be a float tensor \(2, 1, 4\)"),
+    (lambda X, p, s: lsh.hash_codes(X, p, s, width=0.0), ValueError, "width must be a positive number"),
+    (lambda X, p, s: lsh.hash_codes(X, None, s, width=1.0), TypeError, "proj must be a torch.Tensor"),
+    (lambda X, p, s: lsh.candidates(torch.zeros(2, 5, 4), torch.zeros(2, 3, 4)), ValueError,
+     "codes must be an integer tensor"),
+    (lambda X, p, s: lsh.candidates(torch.zeros(2, 5, 4, dtype=torch.long), torch.zeros(3, 3, 4, dtype=torch.long)),
+     ValueError, "must have the same tables and hashes"),
+])
+def test_hash_codes_and_candidates_refuse_bad_input(call, error, match):
+    X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    proj, shift = _lines(2, 3, 4, 1.0)
+    with pytest.raises(error, match=match):
+        call(X, proj, shift)

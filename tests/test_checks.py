@@ -9,10 +9,12 @@ torch), and the other inputs are not mutated.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import inspect
 import math
+import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -235,6 +237,7 @@ CASES += [
 # ---------------------------------------------------------------- the machinery: timing, book, data, hardware,
 # lecture, ptx and bench (every public function and class that takes arguments)
 TMP = Path(tempfile.mkdtemp(prefix="lessonlib-checks-"))
+atexit.register(shutil.rmtree, TMP, True)
 BLOB = TMP / "blob.bin"
 BLOB.write_bytes(b"abc")
 ROOT = TMP / "checkout"  # a checkout with one gpu-marked test, for the GPU check's runner

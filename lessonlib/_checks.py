@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 
 def _got(value) -> str:
@@ -174,22 +176,78 @@ def method(name: str, value, X) -> str:
     return value
 
 
-def seconds(name: str, value, keys=(), *, among=None) -> dict:
-    """A dict of row name to seconds, each positive, holding at least the rows ``keys`` (and, with
-    ``among``, only rows of ``among``).
+def mapping(name: str, value, keys=(), *, item=None, among=None, empty: bool = True, of: str = "") -> dict:
+    """``value``, a dict holding the keys ``keys`` (with ``among``, no others; non-empty unless ``empty``),
+    each value checked by ``item(f"{name}[{key!r}]", value)``; ``of``: what it maps, for the message.
     """
     if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict of row name to seconds, {_got(value)}")
+        raise TypeError(f"{name} must be a dict{' of ' + of if of else ''}, {_got(value)}")
     missing = [k for k in keys if k not in value]
     if missing:
-        raise ValueError(f"{name} is missing the rows {missing}")
-    if among is not None:
-        for k in value:
-            if k not in among:
-                raise ValueError(f"{name} names {k!r}, which is not one of {list(among)}")
+        raise ValueError(f"{name} is missing the keys {missing}")
+    if not empty and not value:
+        raise ValueError(f"{name} must not be empty")
     for k in value:
-        real(f"{name}[{k!r}]", value[k], low=0, strict=True)
+        if among is not None and k not in among:
+            raise ValueError(f"{name} names {k!r}, which is not one of {list(among)}")
+        if item is not None:
+            item(f"{name}[{k!r}]", value[k])
     return value
+
+
+def seconds(name: str, value, keys=(), *, among=None, zero: bool = False, empty: bool = True) -> dict:
+    """A dict of row name to seconds, each positive (or 0 with ``zero``), as :func:`mapping` checks it."""
+    return mapping(name, value, keys, among=among, empty=empty, of="row name to seconds",
+                   item=lambda n, v: real(n, v, low=0, strict=not zero))
+
+
+def instance(name: str, value, kind, what: str = ""):
+    """``value``, an instance of the class ``kind`` (or of one of a tuple of them); else a ``TypeError``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what or 'a ' + kind.__name__}, {_got(value)}")
+    return value
+
+
+def frame(name: str, value, columns=(), *, empty: bool = False):
+    """``value``, a pandas DataFrame holding ``columns``, with rows unless ``empty``."""
+    instance(name, value, __import__("pandas").DataFrame, "a pandas DataFrame")
+    missing = [c for c in columns if c not in value]
+    if missing:
+        raise ValueError(f"{name} is missing the columns {missing}")
+    if not empty and value.empty:
+        raise ValueError(f"{name} is empty: shape {value.shape}")
+    return value
+
+
+def path(name: str, value):
+    """``value``, a non-empty str or an ``os.PathLike``, as a ``pathlib.Path``."""
+    instance(name, value, (str, os.PathLike), "a str or a pathlib.Path")
+    return Path(text(name, value) if isinstance(value, str) else value)
+
+
+def fields(record, *, zero=(), empty=(), choices=None) -> None:
+    """Check each field of the dataclass ``record`` by its annotation: a str non-empty (unless its default is
+    "" or it is named in ``empty``), one of ``choices[field]`` where given; an int >= 1 (>= 0 if named in
+    ``zero``, or with ``zero=True``); a float finite and > 0; a bool; an instance of a class; ``X | None``
+    lets None through.
+    """
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(type(record))
+    for f in dataclasses.fields(record):
+        name, value, args = f"{type(record).__name__}.{f.name}", getattr(record, f.name), typing.get_args(hints[f.name])
+        kind = args[0] if args else hints[f.name]
+        if value is None and type(None) in args:
+            continue
+        if f.name in (choices or {}):
+            choice(name, value, choices[f.name])
+        elif kind is str:
+            text(name, value, empty=f.default == "" or f.name in empty)
+        elif kind is int:
+            integer(name, value, low=0 if zero is True or f.name in zero else 1)
+        else:
+            {float: positive, bool: boolean}.get(kind, lambda n, v: instance(n, v, kind))(name, value)
 
 
 def choice(name: str, value, options) -> str:

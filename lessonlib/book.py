@@ -77,8 +77,11 @@ class Table:
     """
 
     def __init__(self, frame, styler, caption: str, text: str | None = None):
-        self.frame, self.styler, self.caption = frame, styler, caption
-        self.text = frame.to_string() if text is None else text
+        from pandas.io.formats.style import Styler
+
+        self.frame, self.caption = _checks.frame("frame", frame), _checks.text("caption", caption, empty=True)
+        self.styler = _checks.instance("styler", styler, Styler, "a pandas Styler (DataFrame.style)")
+        self.text = frame.to_string() if text is None else _checks.text("text", text, empty=True)
 
     def _repr_html_(self) -> str:
         return self.styler.to_html()
@@ -119,10 +122,7 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, u
     """
     import hashlib
 
-    import pandas as pd
-
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    _checks.frame("frame", frame)
     _checks.text("caption", caption, empty=True)
     _checks.boolean("hide_index", hide_index)
     _checks.boolean("units", units)

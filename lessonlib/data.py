@@ -49,7 +49,7 @@ def load_mnist(path: str | os.PathLike | None = None):
     ((x_train, y_train), (x_valid, y_valid))
         ``x_*`` float32 tensors of shape (n, 784) in [0, 1]; ``y_*`` int64 labels of shape (n,).
     """
-    path = Path(path) if path is not None else default_mnist_path()
+    path = _checks.path("path", path) if path is not None else default_mnist_path()
     if not path.is_file():
         raise FileNotFoundError(f"no MNIST file at {path}; put the course's mnist.pkl.gz there "
                                 "(or set LESSONLIB_DATA), or use lessonlib.data.mnist_like()")
@@ -59,13 +59,13 @@ def load_mnist(path: str | os.PathLike | None = None):
     except (OSError, EOFError, pickle.UnpicklingError) as err:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"path {path} is not a gzip-compressed pickle like the course's mnist.pkl.gz: {err}") from None
     if not (isinstance(splits, (tuple, list)) and len(splits) >= 2):
-        raise ValueError(f"{path}: expected (train, valid[, test]) splits, got {type(splits).__name__}")
+        raise ValueError(f"path {path}: expected (train, valid[, test]) splits, got {type(splits).__name__}")
     out = []
     for name, split in zip(("train", "valid"), splits[:2]):
         x, y = (torch.as_tensor(v) for v in split)
         if x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (x.shape[0],):
-            raise ValueError(f"{path}: {name} split has x {tuple(x.shape)} and y {tuple(y.shape)}; "
-                             f"expected (n, {N_PIXELS}) and (n,)")
+            raise ValueError(f"path {path}: the {name} split has x {tuple(x.shape)} and y {tuple(y.shape)}; "
+                             f"expected x (n, {N_PIXELS}) and y (n,)")
         out.append((x.float(), y.long()))
     return tuple(out)
 
@@ -110,7 +110,7 @@ def fetch(url: str = MNIST_URL, path: str | os.PathLike | None = None, *, sha256
         if url != MNIST_URL:
             raise ValueError("give sha256 or git_blob: a download is kept only if its checksum is pinned")
         git_blob = MNIST_GIT_BLOB
-    path = Path(path) if path is not None else default_mnist_path()
+    path = _checks.path("path", path) if path is not None else default_mnist_path()
 
     def problems(data: bytes) -> list[str]:
         got = {"SHA-256": (hashlib.sha256(data).hexdigest(), sha256),
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--sha256")
     f.add_argument("--git-blob")
     f.add_argument("--out", help="destination file (default: $LESSONLIB_DATA/mnist.pkl.gz)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv if argv is None else _checks.sequence("argv", argv, item=_checks.text, empty=True))
     try:
         path = fetch(args.url, args.out, sha256=args.sha256, git_blob=args.git_blob)
     except (ValueError, OSError) as exc:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
-    """Random data shaped like MNIST (by default its sizes), for when the real file is absent.
+    """Random data shaped like MNIST (by default its sizes; at most 10**6 rows), for when the real file is absent.
 
     Returns
     -------
@@ -159,8 +159,8 @@ def mnist_like(n_train: int = 50_000, n_valid: int = 10_000, *, seed: int = 0):
         ``x_*`` float32 of shape (n, 784), uniform in [0, 1); ``y_*`` int64 in 0..9.
         Not images of digits: good for timing and shapes, not for training.
     """
-    _checks.integer("n_train", n_train, low=1)
-    _checks.integer("n_valid", n_valid, low=1)
+    _checks.integer("n_train", n_train, low=1, high=10**6)
+    _checks.integer("n_valid", n_valid, low=1, high=10**6)
     g = torch.Generator().manual_seed(_checks.seed("seed", seed))
     return tuple((torch.rand(n, N_PIXELS, generator=g), torch.randint(0, 10, (n,), generator=g))
                  for n in (n_train, n_valid))
@@ -178,7 +178,7 @@ SIZES = {"small": (0.16, 0.22), "large": (0.30, 0.38)}  # radius range, as a fra
 
 
 def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
-    """``n`` images of ``size × size`` pixels (at least 16), one coloured shape each, with a
+    """``n`` images (at most 100,000) of ``size × size`` pixels (16 to 256), one coloured shape each, with a
     caption such as "a small red circle"; the same ``seed`` gives the same images.
 
     Returns
@@ -188,8 +188,8 @@ def shapes_dataset(n: int, *, size: int = 32, seed: int = 0):
     attributes : dict of str to torch.Tensor of int64, shape (n,)
         Indices into ``SHAPES``, ``COLOURS`` and ``SIZES`` (keys "shape", "colour", "size").
     """
-    _checks.integer("n", n, low=1)
-    _checks.integer("size", size, low=16)
+    _checks.integer("n", n, low=1, high=100_000)
+    _checks.integer("size", size, low=16, high=256)
     g = torch.Generator().manual_seed(_checks.seed("seed", seed))
     shape = torch.randint(0, len(SHAPES), (n,), generator=g)
     colour = torch.randint(0, len(COLOURS), (n,), generator=g)
@@ -221,7 +221,7 @@ CLUSTER_KINDS = ("kmeans", "kmeans16", "dbscan", "dbscan_blobs", "knn", "knn32")
 
 
 def cluster_data(what: str, n: int, *, seed: int = 0):
-    """The ``n`` points (at least 10) of one clustering benchmark, from scikit-learn's generators.
+    """The ``n`` points (10 to 10**7) of one clustering benchmark, from scikit-learn's generators.
 
     Parameters
     ----------
@@ -236,7 +236,7 @@ def cluster_data(what: str, n: int, *, seed: int = 0):
         ``X``; for ``knn`` and ``knn32``, ``(X, Q)`` with 1,000 queries from the same blobs.
     """
     _checks.choice("what", what, CLUSTER_KINDS)
-    n = _checks.integer("n", n, low=10)
+    n = _checks.integer("n", n, low=10, high=10**7)
     seed = _checks.seed("seed", seed)
     datasets = require("sklearn.datasets", "bench", "the clustering benchmarks' data")
     if what == "dbscan":

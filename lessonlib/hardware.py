@@ -125,6 +125,7 @@ def nvidia_smi(*fields: str) -> tuple[bool, str]:
     import shutil
     import subprocess
 
+    fields = _checks.sequence("fields", fields, item=_checks.text)
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return False, "nvidia-smi not found"

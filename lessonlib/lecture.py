@@ -34,6 +34,9 @@ class Figure:
     cite: str = ""
     other: str = ""
 
+    def __post_init__(self):
+        _checks.fields(self, choices={"unit": ("s", "×"), "source": tuple(SOURCES)})
+
     @property
     def text(self) -> str:
         """How the lecture wrote the figure, as in ``"3.61 ms"``, ``"458 µs"`` or ``"5,000×"``."""

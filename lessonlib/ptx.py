@@ -45,6 +45,9 @@ class SMLimits:
     sub_partitions: int = 4  # register files per SM
     warp_size: int = 32
 
+    def __post_init__(self):
+        _checks.fields(self, zero=("reserved_shared_per_block",))
+
 
 # Sources: the limits, NVIDIA's CUDA C++ Programming Guide, table "Technical Specifications per
 # Compute Capability" (columns 8.0 and 9.0); the rules, cuda_occupancy.h, shipped with the CUDA
@@ -86,6 +89,9 @@ class KernelSpec:
     tm: int | None = None
     fast_fp32: bool = True
 
+    def __post_init__(self):
+        _checks.fields(self, choices={"kernel": tuple(kernels.KERNELS), "dtype": ("float32", "float64")})
+
     @property
     def threads_per_block(self) -> int:
         return self.tpb * self.tpb
@@ -110,6 +116,9 @@ class PtxasInfo:
     stack_frame: int
     barriers: int
 
+    def __post_init__(self):
+        _checks.fields(self, zero=True)
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -121,6 +130,9 @@ class Compiled:
     ptxas_log: str
     info: PtxasInfo | None
     error: str | None
+
+    def __post_init__(self):
+        _checks.fields(self, empty=("ptxas_log",), choices={"arch": tuple(SM_LIMITS)})
 
 
 _PTXAS_PATTERNS = {
@@ -238,8 +250,7 @@ def problems(c: Compiled) -> list[str]:
     """What makes a compiled kernel unfit to ship (none: an empty list): a compiler error, a spill, a stack
     frame (a local array that did not stay in registers), or a block that cannot fit on an SM.
     """
-    if not isinstance(c, Compiled):
-        raise TypeError(f"c must be a Compiled, got {type(c).__name__}")
+    _checks.instance("c", c, Compiled)
     where = f"{c.spec.label} on {c.arch}"
     if c.error:
         return [f"{where}: {c.error}"]
@@ -257,21 +268,16 @@ def problems(c: Compiled) -> list[str]:
     return found
 
 
+def _check_archs(archs) -> tuple[str, ...]:
+    archs = (archs,) if isinstance(archs, str) else archs
+    return tuple(_checks.sequence("archs", archs, item=lambda n, v: _checks.choice(n, v, tuple(SM_LIMITS))))
+
+
 def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]:
-    if isinstance(specs, KernelSpec):
-        raise TypeError("specs must be a sequence of KernelSpec, got a single KernelSpec")
-    specs = tuple(specs)
-    for s in specs:
-        if not isinstance(s, KernelSpec):
-            raise TypeError(f"specs must hold KernelSpec objects, got {type(s).__name__}")
-    if not specs:
-        raise ValueError("specs must not be empty")
+    specs = tuple(_checks.sequence("specs", specs, item=lambda n, s: _checks.instance(n, s, KernelSpec)))
     if len({s.label for s in specs}) != len(specs):
         raise ValueError("specs must have distinct labels")
-    if isinstance(archs, str):
-        archs = (archs,)
-    archs = tuple(_checks.sequence("archs", archs, item=lambda n, v: _checks.choice(n, v, tuple(SM_LIMITS))))
-    return specs, archs
+    return specs, _check_archs(archs)
 
 
 def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) -> dict[tuple[str, str], Compiled]:
@@ -284,7 +290,7 @@ def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) ->
     RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the compiler process fails.
     """
     specs, archs = _check_specs(specs, archs)
-    return dict(_compile_cached(specs, archs, float(timeout)))
+    return dict(_compile_cached(specs, archs, _checks.positive("timeout", timeout)))
 
 
 CACHE_DIR = Path(__file__).resolve().parent / "__pycache__" / "ptx"
@@ -395,8 +401,9 @@ def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
     """
     import pandas as pd
 
-    if not isinstance(compiled, dict) or not all(isinstance(v, Compiled) for v in compiled.values()):
-        raise TypeError("compiled must be the dict compile_kernels returned")
+    _checks.mapping("compiled", compiled, empty=False, of="(label, arch) to Compiled, from compile_kernels",
+                    item=lambda n, v: _checks.instance(n, v, Compiled))
+    archs = _check_archs(archs)
     labels = list(dict.fromkeys(label for label, _ in compiled))
     rows = []
     for label in labels:

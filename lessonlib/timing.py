@@ -30,8 +30,7 @@ class Provenance:
     when: str
 
     def __post_init__(self):
-        _checks.text("Provenance.machine", self.machine)
-        _checks.text("Provenance.when", self.when)
+        _checks.fields(self)
 
     def __str__(self) -> str:
         return f"Measured on {self.machine}, {self.when}"
@@ -48,10 +47,7 @@ def measured_caption(text: str = "", measured: Provenance | None = None) -> str:
     e.g. ``"Toy. Measured on AMD EPYC (2 cores), no GPU, torch 2.13.0, 2026-11-28 14:05 UTC."``
     """
     _checks.text("text", text, empty=True)
-    if measured is None:
-        measured = provenance()
-    elif not isinstance(measured, Provenance):
-        raise TypeError(f"measured must be a Provenance, got {type(measured).__name__}")
+    measured = provenance() if measured is None else _checks.instance("measured", measured, Provenance)
     head = f"{text.rstrip('. ')}. " if text.strip() else ""
     return f"{head}{measured}."
 
@@ -69,14 +65,9 @@ class Timing:
 
     def __post_init__(self):
         _checks.text("Timing name", self.name)
-        if self.measured is not None and not isinstance(self.measured, Provenance):
-            raise TypeError(f"Timing {self.name!r}: measured must be a Provenance, got {type(self.measured).__name__}")
-        if not self.times:
-            raise ValueError(f"Timing {self.name!r} has no samples")
-        bad = [t for t in self.times if not (math.isfinite(t) and t > 0)]
-        if bad:
-            raise ValueError(f"Timing {self.name!r}: times must be finite and > 0, got {bad}")
+        _checks.sequence(f"Timing {self.name!r}: times", self.times, item=_checks.positive)
         _checks.integer("number", self.number, low=1)
+        _checks.instance("measured", self.measured, (Provenance, type(None)), "a Provenance or None")
 
     @property
     def repeat(self) -> int:
@@ -152,10 +143,10 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1,
     _checks.callable_("fn", fn)
     if name is not None:
         _checks.text("name", name)
-    _checks.integer("warmup", warmup, low=1)
+    _checks.integer("warmup", warmup, low=1, high=10**4)
     _checks.integer("repeat", repeat, low=1)
     if number is not None:
-        _checks.integer("number", number, low=1)
+        _checks.integer("number", number, low=1, high=10**7)  # the calibration's cap too
     _checks.real("min_time", min_time, low=0, strict=True)
     if max_time is not None:
         _checks.real("max_time", max_time, low=0, strict=True)
@@ -237,12 +228,12 @@ def table_formats(columns) -> dict:
     ``"× ..."`` speed-ups, ``"GFLOP/s"`` and ``"GB/s"`` rates; other columns keep pandas' format.
     """
     out = {}
-    for c in columns:
+    for c in _checks.sequence("columns", columns, empty=True):
         if isinstance(c, str) and c.endswith(" (s)"):
             out[c] = format_seconds
         elif isinstance(c, str) and c.startswith("× "):
             out[c] = format_ratio
-        elif c in ("GFLOP/s", "GB/s"):
+        elif isinstance(c, str) and c in ("GFLOP/s", "GB/s"):
             out[c] = format_rate
     return out
 
@@ -253,22 +244,21 @@ class Ladder:
     """
 
     def __init__(self, frame, caption: str, basis: str = "median (s)", keys=None, work=None):
-        import pandas as pd
-
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+        _checks.frame("frame", frame)
         _checks.text("caption", caption, empty=True)
         _checks.choice("basis", basis, [c for c in frame.columns if isinstance(c, str)])
         self.frame, self.caption, self.basis = frame, caption, basis  # basis: the speed-ups' column
-        self.keys = list(frame.index) if keys is None else list(keys)
-        self.work = work
+        self.keys = list(frame.index) if keys is None else _checks.sequence("keys", keys, item=_checks.text)
+        self.work = None if work is None else _checks.sequence("work", work, item=_checks.positive)
+        if len(self.keys) != len(frame) or (work is not None and len(self.work) != len(frame)):
+            raise ValueError(f"keys and work must hold one entry per row of frame ({len(frame)})")
 
     def speedup(self, row: str, *, over: str | None = None) -> float:
         """How many times faster ``row`` is than ``over`` (default: the first row), per unit."""
         med = self.frame[self.basis]
-        for r in (row, over):
-            if r is not None and r not in med.index:
-                raise ValueError(f"no row named {r!r}; rows are {list(med.index)}")
+        _checks.choice("row", row, list(med.index))
+        if over is not None:
+            _checks.choice("over", over, list(med.index))
         base = med.iloc[0] if over is None else med[over]
         return float(base / med[row])
 
@@ -303,10 +293,7 @@ def ladder(timings: Sequence[Timing], *, flops=None, nbytes=None, work=None, wor
     """
     import pandas as pd
 
-    timings = _checks.sequence("timings", timings)
-    for t in timings:
-        if not isinstance(t, Timing):
-            raise TypeError(f"timings must be Timing objects, got {type(t).__name__}")
+    timings = _checks.sequence("timings", timings, item=lambda n, t: _checks.instance(n, t, Timing))
     _checks.text("caption", caption, empty=True)
     _checks.text("work_unit", work_unit)
     if notes is not None and not isinstance(notes, dict):

@@ -274,11 +274,11 @@ def test_ladder_chart_summary_and_the_runners_check_their_input(tmp_path):
         check.summary({"format": "something else"})
     with pytest.raises(TypeError, match="out must be a str or a pathlib.Path"):
         check.run(3)
-    with pytest.raises(TypeError, match="root must be a pathlib.Path"):
-        check.gpu_test_files("tests")
+    with pytest.raises(TypeError, match="root must be a str or a pathlib.Path, got 3"):
+        check.gpu_test_files(3)
     with pytest.raises(ValueError, match="root must be a checkout with a tests/ folder"):
         check.gpu_test_files(tmp_path)
-    with pytest.raises(TypeError, match="out must be a pathlib.Path"):
+    with pytest.raises(TypeError, match="out must be a str or a pathlib.Path, got None"):
         check.run_gpu_tests(None)
     with pytest.raises(TypeError, match="files must be a sequence"):
         check.run_gpu_tests(tmp_path, files="abc")

@@ -66,7 +66,7 @@ def test_the_lectures_own_meanshift_figures_hold_their_claims_and_a_slower_big_b
 
 
 @pytest.mark.parametrize("bad,error,message", [
-    ({}, ValueError, r"cpu is missing the rows \['CPU, loop \(as lectured\)'\]"),
+    ({}, ValueError, r"cpu is missing the keys \['CPU, loop \(as lectured\)'\]"),
     ([], TypeError, "cpu must be a dict"),
     ({"CPU, loop (as lectured)": -1.0}, ValueError, "must be a positive number"),
     ({"CPU, loop (as lectured)": "1 s"}, TypeError, "must be a number"),
@@ -97,7 +97,7 @@ def test_medians_reads_each_timing():
 
     t = Timing("a", (1.0, 3.0, 2.0), 1, provenance())
     assert medians({"a": t}) == {"a": 2.0}
-    with pytest.raises(TypeError, match="timings must be a dict of name to Timing"):
+    with pytest.raises(TypeError, match=r"timings\['a'\] must be a Timing, got 2.0"):
         medians({"a": 2.0})
 
 
@@ -152,7 +152,7 @@ def test_the_claims_frame_holds_what_the_lecture_said_its_figures_and_each_verdi
                                                    "CPU; (m1c @ m2c).cpu() 200 µs)"]
     with pytest.raises(ValueError, match="claims entries must be one of"):
         claims_frame(["faster"])
-    with pytest.raises(TypeError, match="measured must be a list of Verdict"):
+    with pytest.raises(TypeError, match="measured must be a sequence"):
         claims_frame(MATMUL_CLAIMS, measured="held")
 
 

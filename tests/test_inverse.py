@@ -148,8 +148,8 @@ def test_tokenizer_and_captions():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda m: shapes_dataset(0), "n must be an int >= 1"),
-        (lambda m: shapes_dataset(3, size=8), "size must be an int >= 16"),
+        (lambda m: shapes_dataset(0), r"n must be an int in \[1, 100000\], got 0"),
+        (lambda m: shapes_dataset(3, size=8), r"size must be an int in \[16, 256\], got 8"),
         (lambda m: m.encode_image(torch.ones(3, 32, 32)), r"images must have shape \(n, 3, H, W\)"),
         (lambda m: invert(m.encode_image, torch.ones(2, 3), init=torch.rand(3, 32, 32)), "target must be a 1-D"),
         (lambda m: invert(m.encode_image, torch.ones(32), init=torch.rand(32, 32)), r"init must have shape \(3, H, W\)"),

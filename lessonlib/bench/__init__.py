@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from .. import _checks
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -18,6 +20,9 @@ class Benchmark:
     function: str  # "module.name" inside lessonlib.bench
     chapter: str  # the page that shows it: its file name in book/, without .md
     command: str = ""  # the python -m lessonlib.bench command that runs it too, if any
+
+    def __post_init__(self):
+        _checks.fields(self)
 
     def producer(self):
         """The producing function itself (imports its module)."""

@@ -114,8 +114,7 @@ def preflight() -> tuple[dict, list[str]]:
 
 def gpu_test_files(root: Path = ROOT) -> list[str]:
     """The test files that hold ``gpu``-marked tests, relative to ``root`` and sorted."""
-    if not isinstance(root, Path):
-        raise TypeError(f"root must be a pathlib.Path, got {type(root).__name__}")
+    root = _checks.path("root", root)
     if not (root / "tests").is_dir():
         raise ValueError(f"root must be a checkout with a tests/ folder; {root} has none")
     marked = re.compile(r"^\s*(@pytest\.mark\.gpu\b|pytestmark\b.*\bpytest\.mark\.gpu\b)", re.MULTILINE)
@@ -127,9 +126,8 @@ def run_gpu_tests(out: Path, *, root: Path = ROOT, files=None, timeout: float = 
     """The ``gpu`` tests in a new process under ``LESSONLIB_REQUIRE_GPU=1``, JUnit XML into ``out``; ``ok``
     only when at least one test ran and every one passed, none skipped.
     """
-    if not isinstance(out, Path):
-        raise TypeError(f"out must be a pathlib.Path, got {type(out).__name__}")
-    files = gpu_test_files(root) if files is None else _checks.sequence("files", files, item=_checks.text)
+    out, marked = _checks.path("out", out), gpu_test_files(root)  # gpu_test_files checks root
+    files = marked if files is None else _checks.sequence("files", files, item=_checks.text)
     _checks.positive("timeout", timeout)
     xml = out / "gpu_tests.xml"
     env = {**os.environ, "LESSONLIB_REQUIRE_GPU": "1",
@@ -208,10 +206,9 @@ def run(out, *, rows: int = 50_000, test_files=None) -> int:
     by default :func:`gpu_test_files`). Returns the exit status: 0 all passed, 1 a step failed, 2 this
     machine cannot run it (the preflight says what is missing).
     """
-    if not isinstance(out, (str, Path)):
-        raise TypeError(f"out must be a str or a pathlib.Path, got {type(out).__name__}")
-    rows = _checks.integer("rows", rows, low=5)
-    out = Path(out)
+    out, rows = _checks.path("out", out), _checks.integer("rows", rows, low=5)
+    if test_files is not None:
+        _checks.sequence("test_files", test_files, item=_checks.text)
     out.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     record = {"command": f"{COMMAND} {out}", "started": started, "files": list(FILES), "steps": {}}
@@ -286,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=COMMAND, description="The GPU check: tests, reference file, chart, in OUTDIR.")
     p.add_argument("out", type=Path, help="the results folder")
     p.add_argument("--rows", type=int, default=50_000, help="rows of the MNIST-shaped product (default 50000)")
-    args = p.parse_args(argv)
+    args = p.parse_args(argv if argv is None else _checks.sequence("argv", argv, item=_checks.text, empty=True))
     return run(args.out, rows=args.rows)
 
 

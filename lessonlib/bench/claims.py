@@ -79,6 +79,9 @@ class Claim:
     figures: str  # the lecture's figures behind it, and the book's arithmetic on them, labelled
     rule: str  # when it counts as held
 
+    def __post_init__(self):
+        _checks.fields(self)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -88,6 +91,9 @@ class Verdict:
     ratio: float  # the speed-up the claim is about (how many times faster)
     held: bool
     detail: str  # the times the ratio comes from
+
+    def __post_init__(self):
+        _checks.fields(self)
 
     @property
     def short(self) -> str:
@@ -198,8 +204,7 @@ def meanshift_claims(cpu: dict, gpu: dict) -> list[Verdict]:
 
 def medians(timings: dict) -> dict[str, float]:
     """``{name: median seconds}`` of a dict of :class:`~lessonlib.timing.Timing`."""
-    if not isinstance(timings, dict) or not all(isinstance(t, Timing) for t in timings.values()):
-        raise TypeError("timings must be a dict of name to Timing")
+    timings = _checks.mapping("timings", timings, item=lambda n, t: _checks.instance(n, t, Timing), of="name to Timing")
     return {k: t.median for k, t in timings.items()}
 
 
@@ -213,14 +218,11 @@ def claims_frame(claims, *, measured: list | None = None, reference: list | None
     ids = _checks.sequence("claims", claims, item=lambda n, c: _checks.choice(n, c, tuple(GPU_CLAIMS)))
     columns = {"the lecture said": [GPU_CLAIMS[c].said for c in ids],
                "the lecture's figures": [GPU_CLAIMS[c].figures for c in ids]}
-    for name, verdicts in (("this build", measured), ("reference GPU", reference)):
-        if verdicts is None:
-            continue
-        if not isinstance(verdicts, (list, tuple)) or not all(isinstance(v, Verdict) for v in verdicts):
-            raise TypeError(f"{'measured' if name == 'this build' else 'reference'} must be a list of Verdict, "
-                            "or None")
-        by_id = {v.claim.id: str(v) for v in verdicts}
-        columns[name] = [by_id.get(c, "") for c in ids]
+    for name, arg, verdicts in (("this build", "measured", measured), ("reference GPU", "reference", reference)):
+        if verdicts is not None:
+            verdicts = _checks.sequence(arg, verdicts, item=lambda n, v: _checks.instance(n, v, Verdict))
+            by_id = {v.claim.id: str(v) for v in verdicts}
+            columns[name] = [by_id.get(c, "") for c in ids]
     return pd.DataFrame(columns, index=pd.Index([GPU_CLAIMS[c].text for c in ids], name="claim"))
 
 
@@ -231,9 +233,11 @@ def rows_frame(times: dict, what: dict, *, iqr: dict | None = None, lecture_colu
     """
     import pandas as pd
 
-    _checks.seconds("times", times)
-    if not isinstance(what, dict):
-        raise TypeError(f"what must be a dict of row name to what it times, got {type(what).__name__}")
+    _checks.seconds("times", times, empty=False)
+    _checks.mapping("what", what, item=_checks.text, of="row name to what it times")
+    if iqr is not None:
+        _checks.seconds("iqr", iqr, tuple(times), zero=True)
+    _checks.text("lecture_column", lecture_column)
     index = [r for r in what if r in times] + [r for r in times if r not in what]
     lecture = {r: FIGURES[k] for r, k in LECTURE_ROWS.items()}
     out = {"median": [format_seconds(times[r]) for r in index]}

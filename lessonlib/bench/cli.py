@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import hardware
+from .. import _checks, hardware
 
 DESCRIPTION = "Benchmarks: the timing tables the book shows, runnable from the command line."
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``python -m lessonlib.bench`` with ``argv`` (default ``sys.argv[1:]``); return the exit status:
     0 on success, 1 from ``cluster`` when a goal is not met, 2 when ``claims`` has no valid file.
     """
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv if argv is None else _checks.sequence("argv", argv, item=_checks.text, empty=True))
     print(hardware.label())
     if args.what == "claims":
         return _claims_main(args)

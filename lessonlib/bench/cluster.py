@@ -111,20 +111,18 @@ def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
     """
     import pandas as pd
 
-    if sizes is not None and not isinstance(sizes, dict):
-        raise TypeError(f"sizes must be a dict of data set to points, got {type(sizes).__name__}")
-    sizes = {**DEFAULT_SIZES, **{_checks.choice("sizes keys", k, tuple(DEFAULT_SIZES)):
-                                 _checks.integer(f"sizes[{k!r}]", v, low=10)
-                                 for k, v in (sizes or {}).items()}}
+    sizes = {**DEFAULT_SIZES, **_checks.mapping("sizes", {} if sizes is None else sizes, among=DEFAULT_SIZES,
+                                                item=lambda n, v: _checks.integer(n, v, low=10, high=10**7))}
     cases = list(CLUSTER_CASES) if cases is None else _checks.sequence(
         "cases", cases, item=lambda n, v: _checks.choice(n, v, tuple(CLUSTER_CASES)))
-    devices = list(devices) if devices is not None else ["cpu"] + (["cuda"] if hardware.has_cuda() else [])
+    here = ("cpu", "cuda") if hardware.has_cuda() else ("cpu",)
+    devices = list(here) if devices is None else _checks.sequence(
+        "devices", devices, item=lambda n, v: _checks.choice(n, v, here))
     methods = _checks.sequence("methods", methods,
                                item=lambda n, v: _checks.choice(n, v, ("fused", "tensor")))
-    if lsh_params is not None and not isinstance(lsh_params, dict):
-        raise TypeError(f"lsh_params must be a dict, got {type(lsh_params).__name__}")
     repeat = _checks.integer("repeat", repeat, low=1)
-    lsh_params = {**DEFAULT_LSH, **(lsh_params or {})}
+    lsh_params = {**DEFAULT_LSH, **_checks.mapping("lsh_params", {} if lsh_params is None else lsh_params,
+                                                   among=DEFAULT_LSH, item=_checks.positive)}
     runs = [(dev, m) for dev in devices for m in (methods if dev == "cpu" else ["tensor"])]
     rows, data = [], {}
     for case in progress_bar(cases, desc="clustering", unit="case", show=progress):
@@ -156,12 +154,9 @@ def cluster_goals(table, crossover=None):
     """
     import pandas as pd
 
-    for name, frame in (("table", table), ("crossover", crossover)):
-        if frame is not None and not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in ("case", "device") if c not in table]
-    if missing:
-        raise ValueError(f"table is missing the columns {missing}")
+    _checks.frame("table", table, ("case", "device"), empty=True)
+    if crossover is not None:
+        _checks.frame("crossover", crossover, ("n", "LSH query (s)", "brute force (s)", "recall@10"))
     rows = []
 
     def goal(case, measure, value, goal, met):

@@ -18,7 +18,7 @@ from ..timing import Timing, bench, format_seconds, provenance
 from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
 from .claims import (AS_LECTURED_KERNEL, AS_LECTURED_TORCH, GPU_MATMUL_ROWS, GPU_MEANSHIFT_BATCHES,
-                     HOST_MEMORY, MEANSHIFT_ALL)
+                     HOST_MEMORY, MEANSHIFT_ALL, medians)
 from .cluster import cluster_comparison
 from .matmul import ladder_rows, matmul_ladder
 from .meanshift import cpu_meanshift_timings, lecture_points
@@ -27,8 +27,8 @@ from .reference import FORMAT, VERSION
 
 def device_bandwidth(nbytes: int = 1 << 30) -> float:
     """GB/s of a device-to-device copy of ``nbytes`` (bytes read plus bytes written, over the time)."""
+    nbytes = _checks.integer("nbytes", nbytes, low=4, high=2**33)  # 8 GiB, twice
     require_gpu()
-    nbytes = _checks.integer("nbytes", nbytes, low=4)
     src = torch.empty(nbytes // 4, dtype=torch.float32, device="cuda")
     dst = torch.empty_like(src)
     return 2 * src.numel() * 4 / bench(dst.copy_, src, repeat=10, max_time=10).median / 1e9
@@ -73,10 +73,10 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> 
     """Time every GPU row of the float32 MNIST-shaped product ``x @ w`` (``x`` (m, k), ``w`` (k, n)),
     blocks of ``TPB`` × ``TPB``: a dict of Timing keyed by ``GPU_MATMUL_ROWS``, in its order.
     """
-    require_gpu()
     x, w = _checks.matmul_operands(x, w, ("x", "w"))
     if x.dtype != torch.float32 or w.dtype != torch.float32:
         raise ValueError(f"x and w must be float32, as in the lecture; got {x.dtype} and {w.dtype}")
+    require_gpu()
     xg, wg = x.detach().cuda(), w.detach().cuda()  # m1c, m2c: on the GPU before timing, as in the lecture
     calls = {**_numba_matmul_calls(x, w, TPB), AS_LECTURED_TORCH: lambda: (xg @ wg).cpu(),
              "torch @ on the GPU": functools.partial(torch.matmul, xg, wg),
@@ -86,8 +86,8 @@ def gpu_matmul_timings(x: torch.Tensor, w: torch.Tensor, *, repeat: int = 7) -> 
 
 def gpu_square_gflops(n: int = 4096) -> dict[str, float]:
     """GFLOP/s of each kernel and of cuBLAS (TF32 off, then restored) on n × n float32, keyed by ``SQUARE_ROWS``."""
+    n = _checks.integer("n", n, low=1, high=2**15)  # 4 GiB a matrix
     require_gpu()
-    n = _checks.integer("n", n, low=1)
     cuda = kernels.cuda
     a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
     abc = (cuda.as_cuda_array(a), cuda.as_cuda_array(b), cuda.device_array((n, n), np.float32))
@@ -111,9 +111,9 @@ def gpu_meanshift_timings(data: torch.Tensor | None = None, *, batch_sizes=GPU_M
     timed it: a dict of Timing keyed by ``GPU_MEANSHIFT_ROWS``. ``data`` (n, 2) defaults to the lecture's
     1,500 points; ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
     """
-    require_gpu()
     data = lecture_points(data)
     sizes = _checks.sequence("batch_sizes", batch_sizes, item=lambda n, v: _checks.integer(n, v, low=1))
+    require_gpu()
     dg = data.cuda()
     rows = {**{f"GPU, bs = {bs}": bs for bs in sizes if bs < len(data)}, MEANSHIFT_ALL: len(data)}
     return {name: bench(lambda bs=bs: meanshift_batched(dg, bs=bs).cpu(), name=name, repeat=repeat,
@@ -128,10 +128,10 @@ def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench
     ``rows`` of x; ``command``, the command line that ran it (for the provenance); ``progress``, a tqdm
     bar over the parts; ``on_part(name, seconds)`` is called as each part ends.
     """
-    require_gpu()
     rows = _checks.integer("rows", rows, low=5)
     _checks.text("command", command)
     on_part = _checks.callable_("on_part", on_part) if on_part is not None else lambda *_: None
+    require_gpu()
     start, when = time.perf_counter(), provenance().when
     x, w, source = mnist_data(rows)
     parts = {
@@ -185,16 +185,13 @@ def roofline_table(model: dict, measured: dict | None = None, *, device: str):
     import pandas as pd
 
     _checks.text("device", device)
-    if not isinstance(model, dict):
-        raise TypeError(f"model must be a dict of product name to roofline, got {type(model).__name__}")
-    if measured is not None and not isinstance(measured, dict):
-        raise TypeError(f"measured must be a dict of product name to text, or None, got {type(measured).__name__}")
-    for name, r in model.items():
-        if not isinstance(r, dict):
-            raise TypeError(f"model[{name!r}] must be a dict, got {type(r).__name__}")
-        missing = [k for k in ("bytes", "flops", "memory_s", "compute_s", "lower_bound_s") if k not in r]
-        if missing:
-            raise ValueError(f"model[{name!r}] is missing {missing}")
+    keys = ("bytes", "flops", "memory_s", "compute_s", "lower_bound_s")
+    for name, r in _checks.mapping("model", model, empty=False, of="product name to roofline").items():
+        _checks.mapping(f"model[{name!r}]", r, keys)
+        for k in keys:
+            _checks.positive(f"model[{name!r}][{k!r}]", r[k])
+    if measured is not None:
+        _checks.mapping("measured", measured, among=model, item=_checks.text, of="product name to text")
     return pd.DataFrame({
         "bytes moved (model)": {n: f"{r['bytes'] / 1e6:,.1f} MB" for n, r in model.items()},
         "FLOPs (model)": {n: f"{r['flops'] / 1e9:,.2f} G" for n, r in model.items()},
@@ -210,8 +207,8 @@ def roofline_measured(timings: dict, square: dict, *, mnist: str, square_name: s
     """What this build measured of the roofline's two products, by their names ``mnist`` and
     ``square_name`` (n × n), from :func:`gpu_matmul_timings` and :func:`gpu_square_gflops`.
     """
-    if not isinstance(timings, dict) or not isinstance(square, dict):
-        raise TypeError("timings and square must be dicts, from gpu_matmul_timings and gpu_square_gflops")
+    _checks.seconds("timings", medians(timings), ("register-blocked kernel", "torch @ on the GPU"))
+    _checks.mapping("square", square, ("register-blocked kernel", "cuBLAS (TF32 off)"), item=_checks.positive)
     _checks.text("mnist", mnist)
     _checks.text("square_name", square_name)
     n = _checks.integer("n", n, low=1)

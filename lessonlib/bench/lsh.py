@@ -78,10 +78,9 @@ def lsh_crossover(sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000), *,
     from ..data import cluster_data
 
     sizes = sorted(_sizes("sizes", sizes, 10))
-    if params is not None and not isinstance(params, dict):
-        raise TypeError(f"params must be a dict, got {type(params).__name__}")
     repeat = _checks.integer("repeat", repeat, low=1)
-    params = {**LSH_CROSSOVER_PARAMS, **(params or {})}
+    params = {**LSH_CROSSOVER_PARAMS, **_checks.mapping("params", {} if params is None else params,
+                                                        among=LSH_CROSSOVER_PARAMS, item=_checks.positive)}
     X_all, Q = cluster_data("knn32", sizes[-1])
     rows = []
     for n in progress_bar(sizes, desc="LSH crossover", unit="size", show=progress):

@@ -52,7 +52,7 @@ def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> f
     """This machine's float32 GFLOP/s on torch's n × n product (``2 n³`` over the median time): a
     practical peak. ``repeat`` and ``max_time`` go to :func:`lessonlib.timing.bench`.
     """
-    n = _checks.integer("n", n, low=1)
+    n = _checks.integer("n", n, low=1, high=2**14)  # 1 GiB a matrix
     _checks.integer("repeat", repeat, low=1)
     _checks.positive("max_time", max_time)
     a = torch.randn(n, n)
@@ -77,8 +77,7 @@ def ladder_rows(table: Ladder) -> dict:
     """A :func:`matmul_ladder` table's rows by key, with the rows of ``x`` each ran on:
     ``{"matmul_loops": (5, row), ...}``, each ``row`` a pandas Series.
     """
-    if not isinstance(table, Ladder):
-        raise TypeError(f"table must be a Ladder from matmul_ladder, got {type(table).__name__}")
+    _checks.instance("table", table, Ladder, "a Ladder from matmul_ladder")
     if table.work is None:
         raise ValueError("table has no work per row: make it with matmul_ladder (or ladder(..., work=...))")
     rows = (row for _, row in table.frame.iterrows())

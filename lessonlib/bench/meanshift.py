@@ -182,11 +182,7 @@ def scaling_slopes(comparison) -> dict[str, float]:
     """Each method's slope of log time on log n (least squares), for the methods timed at two sizes or
     more in ``comparison`` (from :func:`meanshift_comparison`).
     """
-    if not isinstance(comparison, pd.DataFrame):
-        raise TypeError(f"comparison must be a pandas DataFrame, got {type(comparison).__name__}")
-    missing = [c for c in ("n", "method", "median (s)") if c not in comparison]
-    if missing:
-        raise ValueError(f"comparison is missing the columns {missing}")
+    _checks.frame("comparison", comparison, ("n", "method", "median (s)"))
     slopes = {}
     for name, runs in comparison.dropna(subset=["median (s)"]).groupby("method", sort=False):
         if runs.n.nunique() >= 2:  # one size only: no slope

@@ -47,6 +47,7 @@ def timed_with_memory(fn, *, repeat: int = 3, max_time: float = 30.0) -> tuple[T
     (MiB) and how far it rose above the memory held at the start (never below 0).
     """
     _checks.callable_("fn", fn)
+    _checks.positive("max_time", max_time)
     start = peak_rss_reset()
     t = bench(fn, repeat=repeat, max_time=max_time)
     peak = peak_rss()

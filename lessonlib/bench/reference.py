@@ -152,15 +152,9 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _path(path) -> Path:
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a str or a pathlib.Path, got {type(path).__name__}")
-    return Path(path)
-
-
 def load_reference(path=DEFAULT_PATH) -> dict | None:
     """A reference file (path relative to the working directory), checked; None if there is none."""
-    path = _path(path)
+    path = _checks.path("path", path)
     if not path.is_file():
         return None
     try:
@@ -172,7 +166,7 @@ def load_reference(path=DEFAULT_PATH) -> dict | None:
 
 def write_reference(report: dict, path) -> Path:
     """Check ``report`` against ``FORMAT_SPEC``, then (only then) write it to ``path`` as JSON."""
-    path = _path(path)
+    path = _checks.path("path", path)
     validate(report)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -249,7 +243,7 @@ def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None,
         return out
 
     series = {"lecture (2022)": lecture_ladder(), "this build": one(*matmul_times(cpu_per_row, rows, gpu))}
-    if reference is not None:
+    if reference is not None and _checked("reference", reference):
         series[short_label(_checked("reference", reference)).replace(LABEL, "reference")] = one(
             *matmul_reference_times(reference))
     return series

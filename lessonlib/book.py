@@ -56,18 +56,10 @@ def setup(seed: int = SEED) -> dict[str, str]:
     seed_everything(seed)
     import matplotlib as mpl
 
-    mpl.rcParams.update(
-        {
-            "figure.figsize": (6, 3.5),
-            "figure.dpi": 80,
-            "figure.constrained_layout.use": True,  # labels stay inside the saved image, animations too
-            "savefig.dpi": 80,
-            "figure.facecolor": "white",  # readable in the theme's dark mode too
-            "savefig.facecolor": "white",
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-        }
-    )
+    mpl.rcParams.update({"figure.figsize": (6, 3.5), "figure.dpi": 80, "savefig.dpi": 80, "axes.grid": True,
+                         "grid.alpha": 0.3,
+                         "figure.constrained_layout.use": True,  # labels stay inside the saved image, animations too
+                         "figure.facecolor": "white", "savefig.facecolor": "white"})  # readable in dark mode too
     return hardware.report()
 
 

@@ -38,13 +38,9 @@ def numba_cuda_available() -> bool:
 
         return bool(cuda.is_available())
     except Exception as exc:  # noqa: BLE001 - any failure here means "no usable CUDA target"
-        warnings.warn(
-            f"Numba's CUDA target is unusable ({type(exc).__name__}: {exc}); treating it as "
-            "unavailable. On a GPU machine, install lessonlib's gpu extra (pip install -e '.[gpu]'), "
-            "which brings NVVM matching torch's CUDA.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warnings.warn(f"Numba's CUDA target is unusable ({type(exc).__name__}: {exc}); treating it as unavailable. "
+                      "On a GPU machine, install lessonlib's gpu extra (pip install -e '.[gpu]'), which brings NVVM "
+                      "matching torch's CUDA.", RuntimeWarning, stacklevel=2)
         return False
 
 
@@ -66,11 +62,9 @@ def use_cuda_simulator() -> bool:
     if "numba.cuda" in sys.modules:
         if cuda_simulator_active():
             return True
-        raise RuntimeError(
-            "numba.cuda was imported before use_cuda_simulator() on a machine "
-            "without a GPU; call lessonlib.hardware.use_cuda_simulator() first "
-            f"(or set {_SIM_ENV}=1 before starting Python)"
-        )
+        raise RuntimeError("numba.cuda was imported before use_cuda_simulator() on a machine without a GPU; "
+                           f"call lessonlib.hardware.use_cuda_simulator() first (or set {_SIM_ENV}=1 before starting "
+                           "Python)")
     os.environ[_SIM_ENV] = "1"
     config = sys.modules.get("numba.core.config")
     if config is not None:  # numba already read its settings (numba imported, numba.cuda not yet)
@@ -104,9 +98,7 @@ def cpu_model() -> str:
 
 def cpu_cores() -> int:
     """Cores this process may run on (not the whole host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def gpu_name() -> str:
@@ -158,22 +150,12 @@ def report() -> dict[str, str]:
     """What a reader needs to judge a timing: CPU and cores, GPU, Numba's CUDA target, versions."""
     import torch
 
-    cuda = torch.version.cuda or "none (CPU build)"
-    return {
-        "CPU": cpu_model(),
-        "CPU cores": str(cpu_cores()),
-        "GPU": gpu_name(),
-        "Numba CUDA target": "simulator" if cuda_simulator_active() else (
-            "real GPU" if has_cuda() and numba_cuda_available() else "none"
-        ),
-        "Python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch CUDA": cuda,
-        "numba": package_version("numba"),
-        "numba-cuda": package_version("numba-cuda"),
-        "numpy": package_version("numpy"),
-        "OS": f"{platform.system()} {platform.release()}",
-    }
+    target = "simulator" if cuda_simulator_active() else "real GPU" if has_cuda() and numba_cuda_available() else "none"
+    return {"CPU": cpu_model(), "CPU cores": str(cpu_cores()), "GPU": gpu_name(), "Numba CUDA target": target,
+            "Python": platform.python_version(), "torch": torch.__version__,
+            "torch CUDA": torch.version.cuda or "none (CPU build)",
+            **{dist: package_version(dist) for dist in ("numba", "numba-cuda", "numpy")},
+            "OS": f"{platform.system()} {platform.release()}"}
 
 
 def label() -> str:

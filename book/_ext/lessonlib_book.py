@@ -17,14 +17,17 @@
 
 from __future__ import annotations
 
+import ast
+import copy
 import hashlib
+import json
 import os
 import posixpath
 import re
+import shutil
 import subprocess
 import time
 from datetime import datetime, timezone
-import shutil
 from pathlib import Path
 
 from docutils import nodes
@@ -39,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 def _imported(tree, package: list[str], modules) -> set[str]:
     """The lessonlib modules ``tree`` imports (from inside the package ``package``), and the packages above them."""
-    import ast
-
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
@@ -60,8 +61,6 @@ def _imported(tree, package: list[str], modules) -> set[str]:
 def module_graph(package_dir: Path) -> dict[str, set[str]]:
     """``{module: the lessonlib modules it imports}``, dotted names relative to the package
     (``"bench.claims"``; the package itself is ``""``), imports inside functions included."""
-    import ast
-
     files = {".".join(p.relative_to(package_dir).with_suffix("").parts).removesuffix("__init__").rstrip("."): p
              for p in package_dir.rglob("*.py") if "__pycache__" not in p.parts}
     return {name: _imported(ast.parse(path.read_text(encoding="utf-8")),
@@ -72,8 +71,6 @@ def module_graph(package_dir: Path) -> dict[str, set[str]]:
 
 def page_modules(code: str, graph: dict[str, set[str]]) -> set[str]:
     """The lessonlib modules that ``code`` (a page's cells) imports, and everything they import."""
-    import ast
-
     plain = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
     todo, seen = _imported(ast.parse(plain), [], set(graph)), set()
     while todo:
@@ -117,8 +114,6 @@ def reference_hash(path: Path) -> str:
 
 def _key_cache_on_pages(app: Sphinx, config) -> None:
     """Drop the cached outputs of each page whose key changed since the last build."""
-    import json
-
     from jupyter_cache import get_cache
     from myst_nb.core.read import read_myst_markdown_notebook
 
@@ -183,10 +178,8 @@ def _check_page_times(app: Sphinx, env) -> None:
     logger.info("pages over the %g s target: %s", target, ", ".join(over) if over else "none")
     for doc, t in ran.items():
         if t > limit:
-            logger.warning(
-                "%s took %.0f s to execute, over the %g s limit (lessonlib_page_limit_s): "
-                "make its default sizes smaller", doc, t, limit, location=doc,
-            )
+            logger.warning("%s took %.0f s to execute, over the %g s limit (lessonlib_page_limit_s): make its "
+                           "default sizes smaller", doc, t, limit, location=doc)
 
 
 def _always_read(app: Sphinx, env, added, changed, removed) -> list[str]:
@@ -221,28 +214,21 @@ class ExecTableTransform(SphinxPostTransform):
         target = self.app.config.lessonlib_page_target_s
         header = ["Page", "Outputs from", "Ran at (UTC)", "Run time (s)", f"Within the {target:g} s target",
                   "Result"]
-        table = nodes.table(classes=["colwidths-auto"])
-        group = nodes.tgroup(cols=len(header))
-        table += group
-        group.extend(nodes.colspec(colwidth=1) for _ in header)
         head, body = nodes.thead(), nodes.tbody()
-        group += head
-        group += body
         head += nodes.row("", *(nodes.entry("", nodes.paragraph(text=h)) for h in header))
+        group = nodes.tgroup("", *(nodes.colspec(colwidth=1) for _ in header), head, body, cols=len(header))
+        table = nodes.table("", group, classes=["colwidths-auto"])
         for doc, data in _page_times(self.env).items():
             link = pending_xref(refdoc=self.env.docname, reftype="doc", refdomain="std", refexplicit=True,
                                 reftarget=posixpath.relpath(doc, posixpath.dirname(self.env.docname)),
                                 refwarn=True, classes=["xref", "doc"])
             link += nodes.inline(text=doc)
-            runtime = data.get("runtime")
-            mtime = data.get("mtime")
-            cells = [
-                "this build" if _ran_now(self.app, data) else "an earlier run (cache)",
-                "-" if not mtime else datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                "-" if runtime is None else f"{runtime:.1f}",
-                "-" if runtime is None else ("yes" if runtime <= target else "no"),
-                "ok" if data.get("succeeded") else "failed",
-            ]
+            runtime, mtime = data.get("runtime"), data.get("mtime")
+            cells = ["this build" if _ran_now(self.app, data) else "an earlier run (cache)",
+                     "-" if not mtime else datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M"),
+                     "-" if runtime is None else f"{runtime:.1f}",
+                     "-" if runtime is None else ("yes" if runtime <= target else "no"),
+                     "ok" if data.get("succeeded") else "failed"]
             body += nodes.row("", nodes.entry("", nodes.paragraph("", "", link)),
                               *(nodes.entry("", nodes.paragraph(text=c)) for c in cells))
         return table
@@ -298,8 +284,6 @@ def with_reader_cell(nb, repository: str, commit: str, source: str | None = None
     """A copy of ``nb`` whose first code cell is the reader's set-up cell (replacing one put there before),
     after the title and any prose before it; ``source`` overrides what pip installs from (a wheel).
     """
-    import copy
-
     import nbformat
 
     nb = copy.deepcopy(nb)
@@ -343,19 +327,13 @@ def _add_colab_button(app: Sphinx, pagename: str, templatename: str, context: di
         return
     # The theme's own launch menu (a rocket), holding one plain link; its logo is the theme's copy,
     # so nothing is fetched when the page loads.
+    url = colab_url(repository, app.config.lessonlib_notebooks_branch, pagename)
     context["header_buttons"].append({
-        "type": "group",
-        "tooltip": "Run this page's notebook on a GPU",
-        "icon": "fas fa-rocket",
+        "type": "group", "tooltip": "Run this page's notebook on a GPU", "icon": "fas fa-rocket",
         "label": "launch-buttons",
-        "buttons": [{
-            "type": "link",
-            "url": colab_url(repository, app.config.lessonlib_notebooks_branch, pagename),
-            "text": "Open in Colab",
-            "tooltip": "Open this page's executed notebook in Google Colab",
-            "icon": "_static/images/logo_colab.png",
-            "label": "colab-button",
-        }],
+        "buttons": [{"type": "link", "url": url, "text": "Open in Colab", "label": "colab-button",
+                     "tooltip": "Open this page's executed notebook in Google Colab",
+                     "icon": "_static/images/logo_colab.png"}],
     })
 
 

@@ -28,11 +28,7 @@ from sphinx.pycode import ModuleAnalyzer
 
 def _only_raises(stmt: ast.stmt) -> bool:
     """An ``if`` whose body only raises (no ``else``): an input check."""
-    return (
-        isinstance(stmt, ast.If)
-        and not stmt.orelse
-        and all(isinstance(s, ast.Raise) for s in stmt.body)
-    )
+    return isinstance(stmt, ast.If) and not stmt.orelse and all(isinstance(s, ast.Raise) for s in stmt.body)
 
 
 def _is_check(call: ast.expr) -> bool:
@@ -66,15 +62,13 @@ def _is_check_call(stmt: ast.stmt) -> bool:
 def _is_check_if(stmt: ast.stmt) -> bool:
     """``if ...:`` (no ``else``) whose body only holds checks: ``if number is not None: _checks.integer(...)``."""
     return isinstance(stmt, ast.If) and not stmt.orelse and all(
-        _only_raises(s) or _is_check_call(s) or _is_check_if(s) for s in stmt.body
-    )
+        _only_raises(s) or _is_check_call(s) or _is_check_if(s) for s in stmt.body)
 
 
 def _is_check_loop(stmt: ast.stmt) -> bool:
     """``for ...:`` whose body only holds checks."""
-    return isinstance(stmt, ast.For) and not stmt.orelse and all(
-        _only_raises(s) or _is_check_call(s) for s in stmt.body
-    )
+    return isinstance(stmt, ast.For) and not stmt.orelse and all(_only_raises(s) or _is_check_call(s)
+                                                                  for s in stmt.body)
 
 
 def _plan(code: str, *, docstring: bool, checks: bool):
@@ -84,11 +78,8 @@ def _plan(code: str, *, docstring: bool, checks: bool):
     if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return None
     body = tree.body[0].body
-    drop: set[int] = set()
-    removed: list[ast.stmt] = []
-    i = 0
-    if docstring and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    drop, removed, i = set(), [], 0
+    if docstring and ast.get_docstring(tree.body[0], clean=False) is not None:
         drop.update(range(body[0].lineno, body[0].end_lineno + 1))
         i = 1
     if checks:
@@ -197,11 +188,10 @@ def listing_problems(code: str, *, docstring: bool, checks: bool, module_source:
     fn, _, removed = plan
     kept_body = [s for s in fn.body if s not in removed]
     shown = [*fn.decorator_list, *(fn.bases if isinstance(fn, ast.ClassDef) else []), *kept_body]
+    params = set()
     if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         shown += [d for d in [*fn.args.defaults, *fn.args.kw_defaults] if d is not None]
         params = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
-    else:
-        params = set()
     defined = params | {fn.name} | {n for s in kept_body for n in bound_names(s)}
     by_check = {}
     for stmt in removed:
@@ -230,10 +220,9 @@ class TeachingCode(LiteralInclude):
     option_spec = dict(LiteralInclude.option_spec, **{"no-docstring": directives.flag, "no-checks": directives.flag})
 
     def run(self):
-        docstring = "no-docstring" in self.options
-        checks = "no-checks" in self.options
-        self.options.pop("no-docstring", None)
-        self.options.pop("no-checks", None)
+        docstring, checks = "no-docstring" in self.options, "no-checks" in self.options
+        for flag in ("no-docstring", "no-checks"):
+            self.options.pop(flag, None)
         obj = self.options.get("pyobject")
         where = f"{self.env.doc2path(self.env.docname, False)}, line {self.lineno}: teaching-code {self.arguments[0]}"
         module_source = None

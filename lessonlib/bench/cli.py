@@ -144,10 +144,5 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parser().parse_args(argv if argv is None else _checks.sequence("argv", argv, item=_checks.text, empty=True))
     print(hardware.label())
-    if args.what == "claims":
-        return _claims_main(args)
-    if args.what == "cluster":
-        return _cluster_main(args)
-    if args.what == "meanshift":
-        return _meanshift_main(args)
-    return _matmul_main(args)
+    run = {"claims": _claims_main, "cluster": _cluster_main, "meanshift": _meanshift_main, "matmul": _matmul_main}
+    return run[args.what](args)

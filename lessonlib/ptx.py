@@ -135,14 +135,9 @@ class Compiled:
         _checks.fields(self, empty=("ptxas_log",), choices={"arch": tuple(SM_LIMITS)})
 
 
-_PTXAS_PATTERNS = {
-    "stack_frame": r"(\d+) bytes stack frame",
-    "spill_stores": r"(\d+) bytes spill stores",
-    "spill_loads": r"(\d+) bytes spill loads",
-    "registers": r"Used (\d+) registers",
-    "barriers": r"used (\d+) barriers",
-    "shared_bytes": r"(\d+) bytes smem",
-}
+_PTXAS_PATTERNS = {"stack_frame": r"(\d+) bytes stack frame", "spill_stores": r"(\d+) bytes spill stores",
+                   "spill_loads": r"(\d+) bytes spill loads", "registers": r"Used (\d+) registers",
+                   "barriers": r"used (\d+) barriers", "shared_bytes": r"(\d+) bytes smem"}
 
 
 def parse_ptxas(log: str) -> PtxasInfo:
@@ -273,13 +268,6 @@ def _check_archs(archs) -> tuple[str, ...]:
     return tuple(_checks.sequence("archs", archs, item=lambda n, v: _checks.choice(n, v, tuple(SM_LIMITS))))
 
 
-def _check_specs(specs, archs) -> tuple[tuple[KernelSpec, ...], tuple[str, ...]]:
-    specs = tuple(_checks.sequence("specs", specs, item=lambda n, s: _checks.instance(n, s, KernelSpec)))
-    if len({s.label for s in specs}) != len(specs):
-        raise ValueError("specs must have distinct labels")
-    return specs, _check_archs(archs)
-
-
 def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) -> dict[tuple[str, str], Compiled]:
     """Compile ``specs`` to PTX and run ``ptxas -v`` on each, for each of ``archs``: a dict of
     ``(label, arch)`` to :class:`Compiled` (``error`` set where the compiler rejects a kernel).
@@ -289,8 +277,10 @@ def compile_kernels(specs=BOOK_KERNELS, archs=ARCHS, *, timeout: float = 600) ->
     the architecture, the kernels' and this module's source and the compilers' versions.
     RuntimeError if NVVM or ``ptxas`` is missing (naming the package) or the compiler process fails.
     """
-    specs, archs = _check_specs(specs, archs)
-    return dict(_compile_cached(specs, archs, _checks.positive("timeout", timeout)))
+    specs = tuple(_checks.sequence("specs", specs, item=lambda n, s: _checks.instance(n, s, KernelSpec)))
+    if len({s.label for s in specs}) != len(specs):
+        raise ValueError("specs must have distinct labels")
+    return dict(_compile_cached(specs, _check_archs(archs), _checks.positive("timeout", timeout)))
 
 
 CACHE_DIR = Path(__file__).resolve().parent / "__pycache__" / "ptx"
@@ -415,10 +405,8 @@ def resource_table(compiled: dict[tuple[str, str], Compiled], archs=ARCHS):
         last = compiled[(label, archs[-1])]
         info, spec = last.info, last.spec
         row = {"kernel": label, "threads per block": spec.threads_per_block,
-               f"registers ({archs[-1]})": info.registers,
-               "shared memory (bytes)": info.shared_bytes,
-               "spills (bytes)": info.spill_stores + info.spill_loads,
-               "stack frame (bytes)": info.stack_frame,
+               f"registers ({archs[-1]})": info.registers, "shared memory (bytes)": info.shared_bytes,
+               "spills (bytes)": info.spill_stores + info.spill_loads, "stack frame (bytes)": info.stack_frame,
                "float64 instructions": f64_count(last.ptx)}
         for a in archs:
             c = compiled[(label, a)]

@@ -150,7 +150,6 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1,
     _checks.real("min_time", min_time, low=0, strict=True)
     if max_time is not None:
         _checks.real("max_time", max_time, low=0, strict=True)
-
     _checks.choice("sync", sync, ("block", "call"))
     # a C-level call: no Python frame of ours per call
     call = functools.partial(fn, *args, **kwargs)
@@ -182,28 +181,23 @@ def bench(fn: Callable, *args, name: str | None = None, warmup: int = 1,
             if gc_was_on:
                 gc.enable()
 
-    # Calibrate: grow the call count until one sample lasts min_time
-    # (as timeit.autorange does).
+    # calibrate (as timeit.autorange): grow the call count until a sample lasts min_time
     trial, elapsed = 1, sample(1)
     while number is None and elapsed < min_time and trial < 10**7:
         trial = min(10**7, max(2 * trial,
                                math.ceil(1.2 * trial * min_time / max(elapsed, 1e-9))))
         elapsed = sample(trial)
     one = max(elapsed / trial, 1e-9)
-    # A single slow call already lasts min_time: it is a valid sample, not wasted
-    # calibration.
+    # a single call that already lasts min_time is a sample, not wasted calibration
     totals = [elapsed] if number is None and trial == 1 else []
     number = number or trial
     if max_time is not None:
         repeat = max(1, min(repeat, int(max_time // (one * number))))
 
     totals += [sample(number) for _ in range(repeat - len(totals))]
-    return Timing(
-        name=name or getattr(fn, "__name__", "fn"),
-        times=tuple(max(t, 1e-12) / number for t in totals),
-        number=number,
-        measured=provenance(),
-    )
+    times = tuple(max(t, 1e-12) / number for t in totals)
+    name = name or getattr(fn, "__name__", "fn")
+    return Timing(name=name, times=times, number=number, measured=provenance())
 
 
 def _per_row(name: str, value, n: int) -> list[float | None]:

@@ -288,10 +288,9 @@ def with_reader_cell(nb, repository: str, commit: str, source: str | None = None
 
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if READER_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
-    cell = nbformat.v4.new_code_cell(
-        reader_cell_source(source or install_source(repository, commit), commit or None),
-        metadata={"tags": [READER_CELL_TAG], "cellView": "form", "jupyter": {"source_hidden": True}},
-    )
+    cell = nbformat.v4.new_code_cell(reader_cell_source(source or install_source(repository, commit), commit or None),
+                                     metadata={"tags": [READER_CELL_TAG], "cellView": "form",
+                                               "jupyter": {"source_hidden": True}})
     cell.pop("id", None)  # nbformat 4.4 notebooks have no cell ids; 4.5 ones get one on write
     if nb.nbformat_minor >= 5:
         cell["id"] = READER_CELL_TAG

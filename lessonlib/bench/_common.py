@@ -25,12 +25,9 @@ def require_gpu() -> None:
         raise RuntimeError("this measurement needs a CUDA GPU (not the simulator); none is available here")
 
 
-def summary(t, rows: int | None = None) -> dict:
+def summary(t) -> dict:
     """A :class:`~lessonlib.timing.Timing` as a timing row of the reference file."""
-    out = {"median_s": t.median, "min_s": t.min, "iqr_s": t.iqr, "samples": t.repeat, "calls_per_sample": t.number}
-    if rows is not None:
-        out["rows"] = rows
-    return out
+    return {"median_s": t.median, "min_s": t.min, "iqr_s": t.iqr, "samples": t.repeat, "calls_per_sample": t.number}
 
 
 def jsonable(value):

@@ -53,9 +53,8 @@ def _numba_target() -> tuple[bool, str]:
         except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded, not fatal
             return f"unknown ({type(exc).__name__})"
 
-    def driver():  # imported inside version(): its place may move between numba-cuda versions
-        return importlib.import_module("numba.cuda.cudadrv.driver").driver.get_version()
-
+    # imported inside version(): its place may move between numba-cuda versions
+    driver = lambda: importlib.import_module("numba.cuda.cudadrv.driver").driver.get_version()  # noqa: E731
     return True, (f"real GPU; CUDA runtime {version(cuda.runtime.get_version)}, "
                   f"the driver's CUDA {version(driver)}")
 

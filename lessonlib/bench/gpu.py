@@ -134,15 +134,10 @@ def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench
     require_gpu()
     start, when = time.perf_counter(), provenance().when
     x, w, source = mnist_data(rows)
-    parts = {
-        "CPU ladder": lambda: matmul_ladder(x, w),
-        "GPU matmul rows": lambda: gpu_matmul_timings(x, w),
-        "mean shift, CPU": cpu_meanshift_timings,
-        "mean shift, GPU": gpu_meanshift_timings,
-        "device bandwidth": device_bandwidth,
-        "4096² GFLOP/s": lambda: gpu_square_gflops(4096),
-        "clustering": lambda: cluster_comparison(devices=["cuda"]),
-    }
+    parts = {"CPU ladder": lambda: matmul_ladder(x, w), "GPU matmul rows": lambda: gpu_matmul_timings(x, w),
+             "mean shift, CPU": cpu_meanshift_timings, "mean shift, GPU": gpu_meanshift_timings,
+             "device bandwidth": device_bandwidth, "4096² GFLOP/s": lambda: gpu_square_gflops(4096),
+             "clustering": lambda: cluster_comparison(devices=["cuda"])}
     done = {}
     for name in progress_bar(list(parts), desc="GPU report", unit="part", show=progress):
         began = time.perf_counter()
@@ -152,22 +147,16 @@ def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench
     versions = hardware.report()
     report = {
         "format": FORMAT, "version": VERSION,
-        "provenance": {
-            "gpu": hardware.gpu_name(), "driver": hardware.driver_version(),
-            "cuda": torch.version.cuda or "none", "torch": versions["torch"],
-            "numba": versions["numba"], "numba_cuda": versions["numba-cuda"],
-            "python": versions["Python"],
-            "cpu": f"{versions['CPU']} ({versions['CPU cores']} cores)",
-            "date": when, "command": command, "seconds": time.perf_counter() - start,
-        },
-        "matmul": {
-            "shape": [list(x.shape), list(w.shape)], "data": source,
-            "tpb": TPB, "host_memory": HOST_MEMORY,
-            "cpu": {fn: {"median_s": float(r["median (s)"]), "min_s": float(r["min (s)"]),
-                         "iqr_s": float(r["IQR (s)"]), "samples": int(r["samples"]), "rows": n}
-                    for fn, (n, r) in ladder_rows(cpu).items()},
-            "gpu": {name: summary(t) for name, t in gpu.items()},
-        },
+        "provenance": {"gpu": hardware.gpu_name(), "driver": hardware.driver_version(),
+                       "cuda": torch.version.cuda or "none", "torch": versions["torch"], "numba": versions["numba"],
+                       "numba_cuda": versions["numba-cuda"], "python": versions["Python"],
+                       "cpu": f"{versions['CPU']} ({versions['CPU cores']} cores)",
+                       "date": when, "command": command, "seconds": time.perf_counter() - start},
+        "matmul": {"shape": [list(x.shape), list(w.shape)], "data": source, "tpb": TPB, "host_memory": HOST_MEMORY,
+                   "cpu": {fn: {"median_s": float(r["median (s)"]), "min_s": float(r["min (s)"]),
+                                "iqr_s": float(r["IQR (s)"]), "samples": int(r["samples"]), "rows": n}
+                           for fn, (n, r) in ladder_rows(cpu).items()},
+                   "gpu": {name: summary(t) for name, t in gpu.items()}},
         "meanshift": {"points": 1500, "cpu": {k: summary(t) for k, t in ms_cpu.items()},
                       "gpu": {k: summary(t) for k, t in ms_gpu.items()}},
         "cluster": cluster_rows.to_dict("records"),

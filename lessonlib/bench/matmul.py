@@ -38,14 +38,8 @@ def matmul_ladder(x: torch.Tensor, w: torch.Tensor, *, slow_rows: int = 5, repea
              for k, f, a in zip(keys, fns, inputs)]
     timings = [bench(f, a, w, name=name, repeat=repeat, max_time=max_time) for f, a, name in zip(fns, inputs, names)]
     rows = [len(a) for a in inputs]
-    return ladder(
-        timings,
-        work=rows,
-        flops=[2 * r * w.shape[0] * w.shape[1] for r in rows],
-        notes={"lecture (2022, its own hardware)": [str(FIGURES[LECTURE_RUNGS[k]]) for k in keys]},
-        caption=caption,
-        keys=keys,
-    )
+    return ladder(timings, work=rows, flops=[2 * r * w.shape[0] * w.shape[1] for r in rows], caption=caption,
+                  notes={"lecture (2022, its own hardware)": [str(FIGURES[LECTURE_RUNGS[k]]) for k in keys]}, keys=keys)
 
 
 def square_gflops(n: int = 2048, *, repeat: int = 5, max_time: float = 8.0) -> float:

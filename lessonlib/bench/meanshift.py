@@ -98,12 +98,7 @@ def torch_calls(fn, *args, **kwargs) -> tuple[int, list[str]]:
 
 
 def per_call_overhead(*, repeat: int = 7) -> Timing:
-    """Seconds per call of ``torch.mul`` on two 2-element tensors: almost nothing but fixed cost.
-
-    Returns
-    -------
-    Timing
-    """
+    """Seconds per call of ``torch.mul`` on two 2-element tensors (a Timing): almost nothing but fixed cost."""
     _checks.integer("repeat", repeat, low=1)
     a, b = torch.ones(2), torch.ones(2)
     return bench(torch.mul, a, b, name="torch.mul on 2 numbers", repeat=repeat, max_time=2)
@@ -147,9 +142,8 @@ def meanshift_comparison(sizes=(1_500, 15_000, 100_000), *, bw: float = 2.5,
     repeat = _checks.integer("repeat", repeat, low=1)
     MeanShift = require("sklearn.cluster", "bench", "comparing with scikit-learn").MeanShift
     adjusted_rand_score = require("sklearn.metrics", "bench", "comparing with scikit-learn").adjusted_rand_score
-    methods = {
-        "meanshift_batched (bs=1024)": (
-            lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
+    methods = {  # name -> (the labels it gives X, the most points it runs on)
+        "meanshift_batched (bs=1024)": (lambda X: cluster_labels(meanshift_batched(X, bw=bw, bs=1024))[1], batched_max),
         "meanshift_fast": (lambda X: cluster_labels(meanshift_fast(X, bw=bw))[1], None),
         "sklearn MeanShift, bin_seeding": (
             lambda X: MeanShift(bandwidth=2 * bw, bin_seeding=True).fit(X.numpy()).labels_, None),

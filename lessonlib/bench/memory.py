@@ -8,26 +8,18 @@ from .. import _checks
 from ..timing import Timing, bench
 
 
-def _status_hwm() -> float | None:
-    """VmHWM from /proc/self/status in MiB (Linux), or None where there is no such file."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return None
-
-
 def peak_rss() -> float:
     """Peak resident memory of this process, in MiB, since the last :func:`peak_rss_reset`: on Linux the
     kernel's resettable high-water mark, ``VmHWM``; elsewhere ``ru_maxrss``, the peak of the whole life.
     """
-    hwm = _status_hwm()
-    if hwm is not None:
-        return hwm
-    import resource
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # no /proc/self/status: not Linux
+        import resource
 
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024
 
 
 def peak_rss_reset() -> float:

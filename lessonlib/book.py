@@ -4,6 +4,7 @@ plotting defaults, so two builds of a page agree but for times), and the book's 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -112,8 +113,6 @@ def table(frame, *, caption: str = "", formats=None, hide_index: bool = False, u
     ``formats`` go to ``Styler.format`` (missing values blank); with ``units`` the values carry their
     unit ("430 ms"), so the headers drop " (s)".
     """
-    import hashlib
-
     _checks.frame("frame", frame)
     _checks.text("caption", caption, empty=True)
     _checks.boolean("hide_index", hide_index)

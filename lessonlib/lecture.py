@@ -115,9 +115,7 @@ def figures_frame():
     """``FIGURES`` as a DataFrame: each figure, what it measured, its source, and the other source's."""
     import pandas as pd
 
-    return pd.DataFrame({"figure": [f.text for f in FIGURES.values()],
-                         "what": [f.what for f in FIGURES.values()],
-                         "source": [f"{SOURCES[f.source]}: {f.cite}" if f.cite else SOURCES[f.source]
-                                    for f in FIGURES.values()],
-                         "where the sources differ": [f.other for f in FIGURES.values()]},
+    return pd.DataFrame([{"figure": f.text, "what": f.what,
+                          "source": f"{SOURCES[f.source]}: {f.cite}" if f.cite else SOURCES[f.source],
+                          "where the sources differ": f.other} for f in FIGURES.values()],
                         index=pd.Index(list(FIGURES), name="key"))

@@ -1,8 +1,7 @@
-"""What the CUDA compiler says about the kernels, on a machine with no GPU (the page "GPU kernels,
-going further"): every kernel of :mod:`lessonlib.kernels`, one source, is compiled with NVVM to PTX
-and by ``ptxas -v`` to machine code, in a separate process on the real CUDA target; it needs the
-wheels of ``REQUIREMENT``, no GPU or driver. :func:`roofline` models the least time a product can
-take on a named GPU (``PEAKS``).
+"""What the CUDA compiler says about the kernels, on a machine with no GPU (the page "GPU kernels, going further"):
+every kernel of :mod:`lessonlib.kernels`, one source, is compiled with NVVM to PTX and by ``ptxas -v`` to machine
+code, in a separate process on the real CUDA target; it needs the wheels of ``REQUIREMENT``, no GPU or driver.
+:func:`roofline` models the least time a product can take on a named GPU (``PEAKS``).
 """
 
 from __future__ import annotations
@@ -220,7 +219,6 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
     max_warps = lim.max_threads_per_sm // lim.warp_size
     warps = math.ceil(threads_per_block / lim.warp_size)
     limits = {"warps": max_warps // warps, "blocks": lim.max_blocks_per_sm}
-    # registers
     regs_per_warp = math.ceil(registers * lim.warp_size / lim.register_granularity) * lim.register_granularity
     regs_assumed = regs_per_warp * math.ceil(warps / lim.sub_partitions) * lim.sub_partitions
     if registers > lim.max_registers_per_thread or regs_assumed > lim.registers_per_block \
@@ -229,12 +227,9 @@ def occupancy(registers: int, shared_bytes: int, threads_per_block: int, arch: s
     elif regs_per_warp:
         per_partition = (lim.registers_per_sm // lim.sub_partitions) // regs_per_warp
         limits["registers"] = per_partition * lim.sub_partitions // warps
-    # shared memory
     smem = math.ceil((shared_bytes + lim.reserved_shared_per_block) / lim.shared_granularity) * lim.shared_granularity
-    if smem > lim.shared_per_block + lim.reserved_shared_per_block:
-        limits["shared memory"] = 0
-    else:
-        limits["shared memory"] = lim.shared_per_sm // smem
+    fits = smem <= lim.shared_per_block + lim.reserved_shared_per_block
+    limits["shared memory"] = lim.shared_per_sm // smem if fits else 0
     limit = min(limits, key=limits.get)
     blocks = limits[limit]
     return {"blocks_per_sm": blocks, "warps_per_sm": blocks * warps,

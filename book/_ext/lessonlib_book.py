@@ -1,18 +1,15 @@
 """Sphinx extension: the book's build rules that Jupyter Book does not have.
 
-1. The execution cache is keyed per page: a hash of the lessonlib modules the page imports
-   (transitively, imports inside functions included), of ``book/_data/reference_gpu.json`` (or its
-   absence) and of the machine (the GPU's name and driver, or ``"cpu"``). jupyter-cache hashes only
-   a page's code; when a page's key changes, its cached outputs are dropped and it runs again.
-2. Page times: every executed page is compared with ``lessonlib_page_target_s`` (a benchmark: the
-   build reports it and passes); only a page over ``lessonlib_page_limit_s``, a runaway rather than
-   a busy machine, is a warning (an error under ``-W``).
+1. The execution cache is keyed per page (:func:`page_key`: the lessonlib modules the page imports, transitively, the
+   GPU reference file and the machine); when a page's key changes, its cached outputs are dropped and it runs again.
+2. Page times: each executed page is compared with ``lessonlib_page_target_s`` (reported, a benchmark); only a page
+   over ``lessonlib_page_limit_s``, a runaway rather than a busy machine, is a warning (an error under ``-W``).
 3. ``lessonlib_always_execute`` pages (the build status page) are read and run by every build.
 4. ``{lessonlib-exec-table}``: how each page ran, in words rather than emoji.
 5. A ``.ipynb`` download for every chapter, with its outputs from the execution cache.
 6. "Open in Colab" links when a repository is configured (``lessonlib_colab_repository``, or
-   ``LESSONLIB_COLAB_REPOSITORY`` from the GPU workflow), and in every downloaded notebook a first
-   cell (``reader_cell.py``) that installs lessonlib at the commit that built it, outside a checkout.
+   ``LESSONLIB_COLAB_REPOSITORY`` from the GPU workflow), and in every downloaded notebook a first cell
+   (``reader_cell.py``) that installs lessonlib at the commit that built it, outside a checkout.
 """
 
 from __future__ import annotations

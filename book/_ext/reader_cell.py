@@ -1,11 +1,11 @@
-"""The first cell of every downloaded notebook (``lessonlib_book.py`` puts this code and a call to
-:func:`prepare` at its top; the HTML page never shows it). It runs before lessonlib can be imported,
-so it needs only the standard library (and no ``from __future__`` import, which would stay on).
+"""The first cell of every downloaded notebook, put there by ``lessonlib_book.py`` with a call to :func:`prepare`
+(the HTML page never shows it). It runs before lessonlib can be imported, so it needs only the standard library (and
+no ``from __future__`` import, which would stay on).
 
-In a checkout of the book it does nothing. Elsewhere (Colab, a course server) it installs lessonlib
-at the commit that built the notebook, unless it is there already, keeping the environment's torch
-(``--no-deps``, then the other dependencies under a torch constraint); with an NVIDIA driver, also
-numba-cuda's ``cu13`` or ``cu12`` extra for the CUDA version the driver supports.
+In a checkout of the book it does nothing. Elsewhere (Colab, a course server) it installs lessonlib at the commit that
+built the notebook, unless it is there already, keeping the environment's torch (``--no-deps``, then the other
+dependencies under a torch constraint); with an NVIDIA driver, also numba-cuda's ``cu13`` or ``cu12`` extra for the
+CUDA version the driver supports.
 """
 
 import ctypes
@@ -48,9 +48,7 @@ def driver_cuda_version() -> tuple[int, int] | None:
 
 def gpu_extra(cuda: tuple[int, int] | None) -> str | None:
     """lessonlib's extra for a driver's CUDA version: ``gpu`` (cu13), ``gpu-cu12``, or None."""
-    if cuda is None or cuda[0] < 12:
-        return None
-    return "gpu" if cuda[0] >= 13 else "gpu-cu12"
+    return None if cuda is None or cuda[0] < 12 else "gpu" if cuda[0] >= 13 else "gpu-cu12"
 
 
 def _version(name: str) -> str | None:

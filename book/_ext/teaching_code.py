@@ -1,16 +1,14 @@
 """``teaching-code``: ``literalinclude`` of a library function as taught, with two more flags.
 
-``:no-docstring:`` drops the docstring (the API reference keeps it); ``:no-checks:`` drops, from the
-top of the body, the statements that only validate input: calls to ``_check...``/``_require...``
-helpers or to ``_checks.<anything>`` (as statements, or bound as in ``X = _checks.points("X", X)``),
-and ``if``/``for`` blocks that only check or raise. The rest is the library's source, line for
-line: what is tested is what is shown.
+``:no-docstring:`` drops the docstring (the API reference keeps it); ``:no-checks:`` drops, from the top of the body,
+the statements that only validate input: calls to ``_check...``/``_require...`` helpers or to ``_checks.<anything>``
+(as statements, or bound as in ``X = _checks.points("X", X)``), and ``if``/``for`` blocks that only check or raise.
+The rest is the library's source, line for line: what is tested is what is shown.
 
-A listing must run as shown. With ``:pyobject:`` the build fails, naming the page, the object and
-the name, when the shown code reads a name that only a removed check defined (a check may re-bind
-an argument, never define a new name), when a removed check replaced an argument's default None
-that the shown code then reads untested, when it reads a name that neither the listing, its module
-nor the builtins define, or when the object is not in the file.
+A listing must run as shown. With ``:pyobject:`` the build fails, naming the page, the object and the name, when the
+shown code reads a name that only a removed check defined (a check may re-bind an argument, never define a new name),
+when a removed check replaced an argument's default None that the shown code then reads untested, when it reads a
+name that neither the listing, its module nor the builtins define, or when the object is not in the file.
 """
 
 from __future__ import annotations
@@ -114,18 +112,15 @@ def bound_names(node: ast.AST) -> set[str]:
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
             names.add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, ast.MatchAs,
+                            ast.MatchStar)) and n.name:
             names.add(n.name)
         elif isinstance(n, ast.arg):
             names.add(n.arg)
         elif isinstance(n, ast.alias):
             names.add((n.asname or n.name).split(".")[0])
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            names.add(n.name)
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             names.update(n.names)
-        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
-            names.add(n.name)
         elif isinstance(n, ast.MatchMapping) and n.rest:
             names.add(n.rest)
     return names

@@ -1,13 +1,12 @@
-"""Code the reader sees fits the column and runs as shown: two build checks, each a warning (an error
-under ``-W``) naming the page and its line.
+"""Code the reader sees fits the column and runs as shown: two build checks, each a warning (an error under ``-W``)
+naming the page and its line.
 
-1. No line of a visible notebook cell (a code cell not tagged ``remove-input`` or ``remove-cell``;
-   ``hide-*`` cells are a click away, so they count) or of a ``teaching-code`` listing is longer
-   than :data:`MAX_LINE`, what a code block shows at 1280 px with ``book/_static/lessonlib.css``.
-   Outputs are measured on the built site by the browser test.
-2. A reader who copies the visible cells of a page in order meets no ``NameError``: a visible cell
-   reads names bound by itself or an earlier visible cell, builtins, or names no cell binds, never
-   one that only hidden cells bind.
+1. No line of a visible notebook cell (a code cell not tagged ``remove-input`` or ``remove-cell``; ``hide-*`` cells
+   are a click away, so they count) or of a ``teaching-code`` listing is longer than :data:`MAX_LINE`, what a code
+   block shows at 1280 px with ``book/_static/lessonlib.css``. Outputs are measured on the built site by the browser
+   test.
+2. A reader who copies the visible cells of a page in order meets no ``NameError``: a visible cell reads names bound
+   by itself or an earlier visible cell, builtins, or names no cell binds, never one that only hidden cells bind.
 """
 
 from __future__ import annotations

@@ -66,10 +66,6 @@ def benchmarks_frame():
     """``BENCHMARKS`` as a DataFrame: what each shows, its function, its chapter and its command."""
     import pandas as pd
 
-    return pd.DataFrame({
-        "table": [b.table for b in BENCHMARKS],
-        "function": [f"lessonlib.bench.{b.function}" for b in BENCHMARKS],
-        "chapter": [b.chapter for b in BENCHMARKS],
-        "command": [f"python -m lessonlib.bench {b.command}" if b.command else "" for b in BENCHMARKS],
-    })
-
+    return pd.DataFrame([{"table": b.table, "function": f"lessonlib.bench.{b.function}", "chapter": b.chapter,
+                          "command": f"python -m lessonlib.bench {b.command}" if b.command else ""}
+                         for b in BENCHMARKS])

@@ -54,4 +54,3 @@ def mnist_data(rows: int):
         (x, _), _ = mnist_like(n_train=rows, n_valid=1)
         source = "synthetic data with MNIST's shapes"
     return x[:rows], lecture_weights(), source
-

@@ -1,10 +1,8 @@
-"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR`` (``make gpu-check``): installs
-nothing, fetches nothing, writes every result into OUTDIR (the README's GPU section lists them).
-
-It imports only what a GPU machine's Python holds (torch, numba-cuda, numpy, scipy, scikit-learn,
-pandas, matplotlib, pytest, PyYAML; ``tests/test_bench_check.py`` blocks the rest). Its time limit
-and log are the caller's: ``make gpu-check`` runs it under ``timeout`` (SIGINT, so the traceback
-says where it was) and ``tee``.
+"""The GPU check, ``PYTHONPATH=. python3 -m lessonlib.bench.check OUTDIR`` (``make gpu-check``): installs nothing,
+fetches nothing, writes every result into OUTDIR (the README's GPU section lists them). It imports only what a GPU
+machine's Python holds (torch, numba-cuda, numpy, scipy, scikit-learn, pandas, matplotlib, pytest, PyYAML;
+``tests/test_bench_check.py`` blocks the rest). Its time limit and log are the caller's: ``make gpu-check`` runs it
+under ``timeout`` (SIGINT, so the traceback says where it was) and ``tee``.
 """
 
 from __future__ import annotations

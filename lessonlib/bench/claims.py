@@ -1,7 +1,6 @@
-"""The GPU rows the book times, the lecture's GPU claims and their verdicts, and the tables of both.
-
-Each lecture figure (:mod:`lessonlib.lecture`) is put beside the row that times the same operation.
-One judge serves a GPU build's own times and a reference file's (:mod:`lessonlib.bench.reference`).
+"""The GPU rows the book times, the lecture's GPU claims and their verdicts, and the tables of both. Each lecture
+figure (:mod:`lessonlib.lecture`) is put beside the row that times the same operation; one judge serves a GPU build's
+own times and a reference file's (:mod:`lessonlib.bench.reference`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,9 @@ from ..timing import Timing, format_ratio, format_seconds
 
 AS_LECTURED_KERNEL = "as lectured: naive kernel, result copied back"
 AS_LECTURED_TORCH = "as lectured: torch (m1c @ m2c).cpu()"
-HOST_MEMORY = ("Host memory: x and w are ordinary pageable arrays, as in the lecture; the rows "
-               "marked 'pinned' copy from or into page-locked host arrays (cuda.pinned_array). "
-               "Every Numba device array is allocated before timing (Numba has no caching "
-               "allocator); torch's rows use torch's caching allocator.")
+HOST_MEMORY = ("Host memory: x and w are ordinary pageable arrays, as in the lecture; the rows marked 'pinned' copy "
+               "from or into page-locked host arrays (cuda.pinned_array). Every Numba device array is allocated "
+               "before timing (Numba has no caching allocator); torch's rows use torch's caching allocator.")
 
 # Every GPU row of the MNIST-shaped product, in table order: row name -> what it times.
 GPU_MATMUL_ROWS = {

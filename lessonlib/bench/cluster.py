@@ -143,9 +143,6 @@ def cluster_comparison(sizes: dict | None = None, *, cases=None, devices=None,
     return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------- the goals
-
-
 def cluster_goals(table, crossover=None):
     """The clustering chapter's performance goals, judged on the CPU rows of ``table``
     (:func:`cluster_comparison`); ``crossover`` (:func:`lessonlib.bench.lsh.lsh_crossover`) adds the LSH

@@ -1,9 +1,7 @@
-"""The GPU reference file: every GPU figure of the book, measured once on a named GPU.
-
-The GPU check (:mod:`lessonlib.bench.check`) writes it through :func:`write_reference`, its one
-writer. Here: its format, ``FORMAT_SPEC``, checked with the standard library alone (the check runs
-on a GPU machine's Python as it is), and the tables and texts through which a chapter built
-anywhere else shows it, each labelled ``LABEL`` with the reference's device and date.
+"""The GPU reference file: every GPU figure of the book, measured once on a named GPU, written by the GPU check
+(:mod:`lessonlib.bench.check`) through :func:`write_reference`, its one writer. Here: its format, ``FORMAT_SPEC``,
+checked with the standard library alone (the check runs on a GPU machine's Python as it is), and the tables and texts
+through which a chapter built anywhere else shows it, each labelled ``LABEL`` with the reference's device and date.
 """
 
 from __future__ import annotations
@@ -247,4 +245,3 @@ def ladder_series(cpu_per_row: dict, rows: int, *, gpu: dict | None = None,
         series[short_label(_checked("reference", reference)).replace(LABEL, "reference")] = one(
             *matmul_reference_times(reference))
     return series
-

@@ -40,11 +40,9 @@ def require_gpu() -> None:
     elif not hardware.numba_cuda_available():
         problems.append("Numba's CUDA target is unavailable (is the gpu extra installed?)")
     if problems:
-        raise RuntimeError(
-            f"{REQUIRE_GPU_ENV}=1 but {'; '.join(problems)}. torch {torch.__version__} is built for CUDA "
-            f"{torch.version.cuda or 'none (a CPU build)'}; NVIDIA driver: {hardware.driver_version()}. "
-            "torch 2.13's CUDA 13.0 build needs driver R580 or newer."
-        )
+        raise RuntimeError(f"{REQUIRE_GPU_ENV}=1 but {'; '.join(problems)}. torch {torch.__version__} is built for "
+                           f"CUDA {torch.version.cuda or 'none (a CPU build)'}; NVIDIA driver: "
+                           f"{hardware.driver_version()}. torch 2.13's CUDA 13.0 build needs driver R580 or newer.")
 
 
 def setup(seed: int = SEED) -> dict[str, str]:

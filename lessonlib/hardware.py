@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import warnings
 from importlib import metadata
@@ -114,9 +116,6 @@ def nvidia_smi(*fields: str) -> tuple[bool, str]:
     """Ask ``nvidia-smi`` for ``fields`` (``"name"``, ``"driver_version"`` ...), one GPU a part: ``(True,
     output)``, or ``(False, why not)``.
     """
-    import shutil
-    import subprocess
-
     fields = _checks.sequence("fields", fields, item=_checks.text)
     smi = shutil.which("nvidia-smi")
     if smi is None:

@@ -1,8 +1,7 @@
-"""The lecture's own figures, in one table: every time or ratio the lecture (or its notebook) reports,
-each with what was timed (operation, rows, dtype, the copy back or not), its value and its source
-(the transcript, or the course notebook at ``REVISION``); where the two differ, the entry says which
-the book shows and why. Every chart, table, verdict and sentence of the book that quotes the lecture
-reads it; ``tests/test_lecture.py`` fails when a figure is typed anywhere else.
+"""The lecture's own figures, in one table: every time or ratio the lecture (or its notebook) reports, with what was
+timed (operation, rows, dtype, the copy back or not), its value and its source (the transcript, or the course notebook
+at ``REVISION``); where the two differ, which the book shows and why. Every chart, table, verdict and sentence of the
+book quoting the lecture reads it; ``tests/test_lecture.py`` fails when a figure is typed anywhere else.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ code, in a separate process on the real CUDA target; it needs the wheels of ``RE
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -155,9 +157,6 @@ def parse_ptxas(log: str) -> PtxasInfo:
 
 def find_ptxas() -> Path:
     """The ``ptxas`` of the ``nvidia-cuda-nvcc`` wheel (or on ``PATH``); else FileNotFoundError."""
-    import importlib.util
-    import shutil
-
     spec = importlib.util.find_spec("nvidia")
     for base in (spec.submodule_search_locations or []) if spec else []:
         for rel in ("cu13/bin/ptxas", "cuda_nvcc/bin/ptxas"):  # CUDA 13 wheels; CUDA 12 wheels
@@ -298,10 +297,9 @@ def _compile_cached(specs, archs, timeout):
     results = {key: json.loads(f.read_text()) for key, f in files.items() if f.is_file()}
     todo = [s for s in specs if any((s.label, a) not in results for a in archs)]
     if todo:
-        env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-        env[COMPILE_ONLY_ENV] = "1"
         root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = {**{k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}, COMPILE_ONLY_ENV: "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         job = {"specs": [asdict(s) for s in todo], "archs": list(archs), "ptxas": str(ptxas)}
         proc = subprocess.run([sys.executable, "-m", "lessonlib.ptx"], input=json.dumps(job), capture_output=True,
                               text=True, timeout=timeout, env=env, cwd=root)

@@ -170,8 +170,7 @@ def _check_page_times(app: Sphinx, env) -> None:
     if not ran:
         return
     over = [f"{doc} {t:.0f} s" for doc, t in ran.items() if t > target]
-    logger.info("page times (target %g s each): %s", target,
-                ", ".join(f"{doc} {t:.1f} s" for doc, t in ran.items()))
+    logger.info("page times (target %g s each): %s", target, ", ".join(f"{doc} {t:.1f} s" for doc, t in ran.items()))
     logger.info("pages over the %g s target: %s", target, ", ".join(over) if over else "none")
     for doc, t in ran.items():
         if t > limit:
@@ -241,8 +240,7 @@ def _offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict
     nb = nbformat.read(executed, as_version=4)
     if not any(cell.cell_type == "code" for cell in nb.cells):
         return  # a page of prose: its source download is enough
-    # When a page comes from the execution cache, myst-nb 1.4 writes the notebook
-    # without its outputs (it merges them into a copy). Take them from the cache.
+    # myst-nb 1.4 writes a page from the execution cache without its outputs (it merges them into a copy): take them
     try:
         _, nb = get_cache(app.config.nb_execution_cache_path).merge_match_into_notebook(nb)
     except KeyError:
@@ -321,8 +319,7 @@ def _add_colab_button(app: Sphinx, pagename: str, templatename: str, context: di
     repository = app.config.lessonlib_colab_repository
     if not repository or not context.get("ipynb_source") or "header_buttons" not in context:
         return
-    # The theme's own launch menu (a rocket), holding one plain link; its logo is the theme's copy,
-    # so nothing is fetched when the page loads.
+    # the theme's own launch menu (a rocket) with one plain link; its logo is the theme's copy: nothing fetched on load
     url = colab_url(repository, app.config.lessonlib_notebooks_branch, pagename)
     context["header_buttons"].append({
         "type": "group", "tooltip": "Run this page's notebook on a GPU", "icon": "fas fa-rocket",

@@ -4,8 +4,7 @@ no ``from __future__`` import, which would stay on).
 
 In a checkout of the book it does nothing. Elsewhere (Colab, a course server) it installs lessonlib at the commit that
 built the notebook, unless it is there already, keeping the environment's torch (``--no-deps``, then the other
-dependencies under a torch constraint); with an NVIDIA driver, also numba-cuda's ``cu13`` or ``cu12`` extra for the
-CUDA version the driver supports.
+dependencies under a torch constraint); with an NVIDIA driver, also numba-cuda's ``cu13`` or ``cu12`` extra.
 """
 
 import ctypes
@@ -118,9 +117,8 @@ def prepare(source: str | None, commit: str | None = None) -> str:
     if source is None:
         raise RuntimeError("lessonlib is not installed, and this notebook was built with no repository to "
                            "install it from: pip install lessonlib from a checkout of the book")
-    cuda = driver_cuda_version()
+    cuda, torch = driver_cuda_version(), _version("torch")
     extra = gpu_extra(cuda)
-    torch = _version("torch")
     _pip("--no-deps", "--force-reinstall", source)
     importlib.invalidate_caches()
     needed = dependencies(metadata.requires("lessonlib") or [], extra, keep_torch=torch is not None)

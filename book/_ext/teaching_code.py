@@ -237,11 +237,9 @@ class TeachingCode(LiteralInclude):
             for block in node.findall(nodes.literal_block) if not isinstance(node, nodes.literal_block) else [node]:
                 source = block.astext()
                 if obj:
-                    problems = listing_problems(source, docstring=docstring, checks=checks,
-                                                module_source=module_source)
+                    problems = listing_problems(source, docstring=docstring, checks=checks, module_source=module_source)
                     if problems:
-                        raise ExtensionError(f"{where}, object {obj!r} would not run as shown: "
-                                             + "; ".join(problems))
+                        raise ExtensionError(f"{where}, object {obj!r} would not run as shown: " + "; ".join(problems))
                 text = strip_code(source, docstring=docstring, checks=checks)
                 # what visible_code.py names when a line is too wide for the column
                 block["teaching_code"] = self.arguments[0] + (f", object {obj!r}" if obj else "")

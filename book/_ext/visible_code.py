@@ -20,8 +20,8 @@ from teaching_code import bound_names  # book/_ext is on the path: a local exten
 
 logger = logging.getLogger(__name__)
 
-#: The longest line, in characters, of code a reader sees. At 1280 px the
-#: stylesheet gives a code block 716 px of text at 13 px, 91 characters: three to spare.
+#: The longest line of code a reader sees: at 1280 px the stylesheet gives a code block 716 px of 13 px text, 91
+#: characters; three to spare.
 MAX_LINE = 88
 
 HIDDEN = {"remove-input", "remove-cell"}
@@ -46,8 +46,7 @@ def names(source: str) -> tuple[set[str], set[str]]:
         tree = ast.parse(code)
     except SyntaxError:  # not Python (a cell magic's language): nothing to say
         return set(), set()
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return bound_names(tree), read
+    return bound_names(tree), {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def hidden_only_reads(cells: list) -> list[tuple[int, list[str]]]:
@@ -69,10 +68,7 @@ def hidden_only_reads(cells: list) -> list[tuple[int, list[str]]]:
 def _first_line(lines: list[str], start: int, source: str) -> int:
     """The 1-based line of the page where a cell's code starts (its fence is line ``start + 1``)."""
     body = source.splitlines()
-    for j in range(start + 1, len(lines)):
-        if lines[j:j + len(body)] == body:
-            return j + 1
-    return start + 1
+    return next((j + 1 for j in range(start + 1, len(lines)) if lines[j:j + len(body)] == body), start + 1)
 
 
 def page_problems(text: str, limit: int = MAX_LINE) -> list[tuple[int, str]]:

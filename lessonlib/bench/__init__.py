@@ -57,8 +57,7 @@ BENCHMARKS = (
     Benchmark("LSH's tensor query at the chosen setting", "lsh.lsh_query_time", "clustering"),
     Benchmark("LSH against brute force, by number of points", "lsh.lsh_crossover", "clustering", "cluster"),
     Benchmark("DBSCAN with exact and LSH neighbours", "lsh.dbscan_lsh", "clustering"),
-    Benchmark("Every GPU figure, for the reference file (the GPU check writes it)", "gpu.gpu_report",
-              "benchmarks"),
+    Benchmark("Every GPU figure, for the reference file (the GPU check writes it)", "gpu.gpu_report", "benchmarks"),
 )
 
 

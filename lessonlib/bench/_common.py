@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import _checks, hardware
+from .._deps import require
 
 
 def progress(items, *, desc: str, unit: str, show: bool):
@@ -14,8 +15,6 @@ def progress(items, *, desc: str, unit: str, show: bool):
     _checks.boolean("progress", show)
     if not show:
         return items
-    from .._deps import require
-
     return require("tqdm", "bench", "a benchmark's progress bar").tqdm(items, desc=desc, unit=unit)
 
 

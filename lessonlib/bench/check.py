@@ -187,10 +187,8 @@ def summary(ref: dict) -> dict:
     rows = [*KERNELS.values(), "torch @ on the GPU"]
     cpu = {r.get("case"): r.get("median (s)") for r in ref["cluster"] if r["device"] == "cpu"}
     return {
-        "reference": label,
-        "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},
-        "mnist_floor_s": floor,
-        "mnist_over_floor": {r: mm["gpu"][r]["median_s"] / floor for r in rows},
+        "reference": label, "pct_of_cublas": {r: 100 * sq[r] / sq["cuBLAS (TF32 off)"] for r in KERNELS.values()},
+        "mnist_floor_s": floor, "mnist_over_floor": {r: mm["gpu"][r]["median_s"] / floor for r in rows},
         "claims": {v.claim.text: str(v) for v in gpu_claims(ref)},
         "cluster": [{"case": r.get("case"), "implementation": r["implementation"], "GPU (s)": r.get("median (s)"),
                      "scikit-learn CPU (s)": cpu.get(r.get("case"))}

@@ -39,15 +39,12 @@ MATMUL_CPU_ROWS = ("matmul_loops", "matmul_broadcast", "matmul_einsum", "matmul"
 MEANSHIFT_LOOP = "CPU, loop (as lectured)"
 MEANSHIFT_CPU_ROWS = {
     MEANSHIFT_LOOP: "meanshift(data, bw=8, kernel=tri): the notebook's loop version, one point at a time",
-    "CPU, batched, bs = 500": "meanshift_batched(data, bs=500) on the CPU",
-}
+    "CPU, batched, bs = 500": "meanshift_batched(data, bs=500) on the CPU"}
 GPU_MEANSHIFT_BATCHES = (5, 64, 256, 500, 1024, 1250)
 MEANSHIFT_ALL = "GPU, all at once"
-GPU_MEANSHIFT_ROWS = {
-    **{f"GPU, bs = {bs}": f"meanshift_batched(data, bs={bs}).cpu(), data already on the GPU"
-       for bs in GPU_MEANSHIFT_BATCHES},
-    MEANSHIFT_ALL: "meanshift_batched(data, bs=len(data)).cpu(): every point in one batch",
-}
+GPU_MEANSHIFT_ROWS = {**{f"GPU, bs = {bs}": f"meanshift_batched(data, bs={bs}).cpu(), data already on the GPU"
+                         for bs in GPU_MEANSHIFT_BATCHES},
+                      MEANSHIFT_ALL: "meanshift_batched(data, bs=len(data)).cpu(): every point in one batch"}
 SQUARE_ROWS = (*KERNELS.values(), "cuBLAS (TF32 off)")
 
 # Each row that times what the lecture timed -> the lecture's figure (lessonlib.lecture.FIGURES).

@@ -8,16 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import _checks, hardware
+from .. import _checks, book, hardware
+from ..timing import format_rate, format_ratio, table_formats
 
 DESCRIPTION = "Benchmarks: the timing tables the book shows, runnable from the command line."
 
 
 def _print_table(frame, caption: str = "", formats=None) -> None:
     """A table as the book shows it ("430 ms", "1.00×"), as text."""
-    from .. import book
-    from ..timing import table_formats
-
     print(book.table(frame, caption=caption, formats={**table_formats(frame.columns), **(formats or {})},
                      hide_index=True, units=True))
 
@@ -65,7 +63,6 @@ def _claims_main(args) -> int:
 
 
 def _meanshift_main(args) -> int:
-    from ..timing import format_ratio
     from .meanshift import meanshift_comparison
 
     table = meanshift_comparison(args.sizes, repeat=args.repeat, batched_max=args.batched_max,
@@ -79,7 +76,6 @@ def _meanshift_main(args) -> int:
 
 
 def _matmul_main(args) -> int:
-    from ..timing import format_rate
     from ._common import mnist_data
     from .matmul import matmul_ladder, square_gflops
 

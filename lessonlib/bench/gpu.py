@@ -14,7 +14,7 @@ import torch
 from .. import _checks, hardware, kernels
 from ..kernels import KERNELS, TPB
 from ..meanshift import meanshift_batched
-from ..timing import Timing, bench, format_seconds, provenance
+from ..timing import Timing, bench, format_seconds, provenance, timed
 from ._common import jsonable, mnist_data, require_gpu, summary
 from ._common import progress as progress_bar
 from .claims import (AS_LECTURED_KERNEL, AS_LECTURED_TORCH, GPU_MATMUL_ROWS, GPU_MEANSHIFT_BATCHES,
@@ -140,9 +140,8 @@ def gpu_report(rows: int = 50_000, *, command: str = "python3 -m lessonlib.bench
              "clustering": lambda: cluster_comparison(devices=["cuda"])}
     done = {}
     for name in progress_bar(list(parts), desc="GPU report", unit="part", show=progress):
-        began = time.perf_counter()
-        done[name] = parts[name]()
-        on_part(name, time.perf_counter() - began)
+        done[name], seconds = timed(parts[name])
+        on_part(name, seconds)
     cpu, gpu, ms_cpu, ms_gpu, bandwidth, square, cluster_rows = done.values()
     versions = hardware.report()
     report = {

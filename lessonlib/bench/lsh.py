@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from .. import _checks, cluster, lsh
-from ..timing import Timing, bench
+from .._deps import require
+from ..timing import Timing, bench, timed
 from ._common import progress as progress_bar
 from .memory import timed_with_memory
 
@@ -87,9 +86,7 @@ def lsh_crossover(sizes=(10_000, 30_000, 100_000, 300_000, 1_000_000), *,
         X = X_all[:n]
         _, exact = lsh.exact_knn(X, Q, 10)
         t_brute, rss_brute, _ = timed_with_memory(lambda: lsh.exact_knn(X, Q, 10), repeat=repeat)  # noqa: B023
-        start = time.perf_counter()
-        index = lsh.build(X, **params)
-        build = time.perf_counter() - start
+        index, build = timed(lsh.build, X, **params)
         _, found, scanned = lsh.query(index, Q, 10)
         t_lsh, rss_lsh, _ = timed_with_memory(lambda: lsh.query(index, Q, 10), repeat=repeat)  # noqa: B023
         rows.append({"n": n, "brute force (s)": t_brute.min, "LSH query (s)": t_lsh.min,
@@ -109,8 +106,6 @@ def dbscan_lsh(X: torch.Tensor, *, eps: float = 0.05, min_samples: int = 10, tab
     ``tables`` (0: exact), ``pairs found (%)``, ``ARI vs exact``, ``noise points``, ``time (s)``.
     """
     import pandas as pd
-
-    from .._deps import require
 
     ari = require("sklearn.metrics", "bench", "comparing labels (adjusted Rand index)").adjusted_rand_score
     X = _checks.points("X", X, convert=False)

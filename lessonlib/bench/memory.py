@@ -43,6 +43,5 @@ def timed_with_memory(fn, *, repeat: int = 3, max_time: float = 30.0) -> tuple[T
     start = peak_rss_reset()
     t = bench(fn, repeat=repeat, max_time=max_time)
     peak = peak_rss()
-    # the kernel's per-CPU RSS counters are summed approximately: a run that held nothing new can read a few
-    # KiB below its start
+    # per-CPU RSS counters are summed approximately: a run that held nothing new can read a few KiB below its start
     return t, peak, max(0.0, peak - start)

@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from .. import _checks
+from .. import _checks, book
 from .claims import (GPU_MATMUL_ROWS, GPU_MEANSHIFT_ROWS, LADDER_CPU, LADDER_GPU, MATMUL_CPU_ROWS,
                      MEANSHIFT_CPU_ROWS, SQUARE_ROWS, Verdict, claims_frame, lecture_ladder, matmul_claims,
                      matmul_times, meanshift_claims, rows_frame)
@@ -195,8 +195,6 @@ def reference_table(ref: dict, part: str = "matmul"):
     (the square product's GFLOP/s and the copy bandwidth) or "claims" (the lecture's GPU claims).
     """
     import pandas as pd
-
-    from .. import book
 
     ref = _checked("ref", ref)
     part = _checks.choice("part", part, PARTS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import numpy as np
 import torch
@@ -93,6 +93,18 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
     return grid_x * grid_y
 
 
+def _checks_first(cached):
+    """Over ``lru_cache``: unhashable arguments skip the cache, so the factory's own checks refuse them by name."""
+    @wraps(cached)
+    def call(*args, **kwargs):
+        try:
+            hash((args, *kwargs.items()))
+        except TypeError:
+            return cached.__wrapped__(*args, **kwargs)
+        return cached(*args, **kwargs)
+    return call
+
+
 @cuda.jit
 def matmul_cuda_naive(a, b, c):
     """One thread per output cell, as lectured: a float64 sum, and ``x`` on the rows."""
@@ -127,6 +139,7 @@ def matmul_cuda_coalesced(a, b, c):
         c[i, j] = tmp
 
 
+@_checks_first
 @lru_cache(maxsize=None)
 def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     """The shared-memory tiled kernel for ``tpb × tpb`` blocks, compiled once per (tpb, dtype).
@@ -171,6 +184,7 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     return matmul_cuda_tiled
 
 
+@_checks_first
 @lru_cache(maxsize=None)
 def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
     """The register-blocked kernel: each thread computes a ``tm × tm`` block of outputs.
@@ -249,7 +263,7 @@ MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per t
 
 def _check_compile_args(tpb, dtype) -> None:
     _checks.integer("tpb", tpb, low=1, high=32)
-    if dtype not in (np.float32, np.float64):
+    if not isinstance(dtype, (type, np.dtype)) or dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
 
 

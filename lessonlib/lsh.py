@@ -99,8 +99,9 @@ class LSHIndex:
         K = _checks.integer("LSHIndex.n_hashes", self.n_hashes, low=1, high=MAX_HASHES)
         _checks.positive("LSHIndex.width", self.width)
         floats = (torch.float32, torch.float64)
-        for name, shape, kinds in (("proj", (d, L * K), floats), ("shift", (L * K,), floats), ("mix", (K,), (torch.int64,)),
-                                   ("keys", (L, n), (torch.int64,)), ("order", (L, n), (torch.int64,))):
+        ints = (torch.int64,)
+        for name, shape, kinds in (("proj", (d, L * K), floats), ("shift", (L * K,), floats), ("mix", (K,), ints),
+                                   ("keys", (L, n), ints), ("order", (L, n), ints)):
             t = _checks.tensor(f"LSHIndex.{name}", getattr(self, name), convert=False)
             if tuple(t.shape) != shape or t.dtype not in kinds or t.device != self.data.device or \
                     (name == "shift" and t.dtype != self.proj.dtype) or not bool(torch.isfinite(t).all()):

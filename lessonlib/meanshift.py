@@ -33,7 +33,7 @@ MAX_POINTS = 10**7  # the most points sample, make_clusters and true_labels make
 
 
 def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """``n_samples`` points (global RNG, at most ``MAX_POINTS``) from a 2-D normal at ``centroid``, variance 5 per axis."""
+    """``n_samples`` points (global RNG; at most ``MAX_POINTS``) from a 2-D normal at ``centroid``, variance 5."""
     centroid = _checks.tensor("centroid", centroid)
     if centroid.shape != (2,) or centroid.dtype not in (torch.float32, torch.float64) or \
             not bool(torch.isfinite(centroid).all()):
@@ -47,11 +47,11 @@ def _check_sizes(n_clusters, n_samples) -> None:
     _checks.integer("n_clusters", n_clusters, low=1, high=MAX_POINTS)
     _checks.integer("n_samples", n_samples, low=1, high=MAX_POINTS)
     if n_clusters * n_samples > MAX_POINTS:
-        raise ValueError(f"n_clusters × n_samples must be at most {MAX_POINTS:,} points, got {n_clusters * n_samples:,}")
+        raise ValueError(f"n_clusters × n_samples must be at most {MAX_POINTS:,}, got {n_clusters * n_samples:,}")
 
 
 def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
-    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` 2-D points (``MAX_POINTS`` in all); global RNG state kept.
+    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` 2-D points (``MAX_POINTS`` at most); RNG state kept.
 
     Returns
     -------
@@ -134,7 +134,7 @@ def tri(d: torch.Tensor, i: float) -> torch.Tensor:
 def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
     """The p-norm over the last axis, ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``.
 
-    Any shape; NaN and infinity in ``v`` pass through, as in float arithmetic (not checked: the loops call it per point).
+    Any shape; NaN and infinity in ``v`` pass through, as in float arithmetic (the loops call it per point).
     """
     v = _checks.tensor("v", v)
     if v.ndim == 0 or v.shape[-1] == 0:

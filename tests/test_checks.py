@@ -499,7 +499,8 @@ if not hardware.has_cuda():  # with a GPU these run the GPU check and its measur
     ]
 # what a function documents for input it cannot refuse up front: a missing file, an argument line argparse
 # refuses (SystemExit), no GPU (RuntimeError, where the GPU is checked after the arguments)
-RAISES = {data.load_mnist: FileNotFoundError, kernels.torch_cuda_matmul: RuntimeError, data.main: SystemExit, cli.main: SystemExit, check.main: SystemExit,
+RAISES = {data.load_mnist: FileNotFoundError, data.main: SystemExit, cli.main: SystemExit, check.main: SystemExit,
+          kernels.torch_cuda_matmul: RuntimeError,
           **dict.fromkeys((gpu.device_bandwidth, gpu.gpu_matmul_timings, gpu.gpu_square_gflops,
                            gpu.gpu_meanshift_timings, gpu.gpu_report), RuntimeError)}
 

@@ -144,8 +144,8 @@ def matmul_cuda_coalesced(a, b, c):
 def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     """The shared-memory tiled kernel for ``tpb × tpb`` blocks, compiled once per (tpb, dtype).
 
-    ``tpb`` is also the tile's side; ``dtype`` is the type of the inputs, the tiles
-    and the sum. Launch the result as
+    ``tpb`` is also the tile's side (at most 128 to compile, 32 to launch); ``dtype``
+    is the type of the inputs, the tiles and the sum. Launch the result as
     ``kernel[(ceil(n / tpb), ceil(m / tpb)), (tpb, tpb)](a, b, c)``.
     """
     _check_compile_args(tpb, dtype)

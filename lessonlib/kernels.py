@@ -81,8 +81,8 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
     _checks.callable_("kernel", kernel)
     for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
         _checks.integer(name, v, low=1, high=MAX_LAUNCH)
-    if tpb is not None:
-        _checks.integer("tpb", tpb, low=1, high=32)  # whole blocks, as on a GPU: block index * tpb + thread index
+    if tpb is not None:  # whole blocks, as on a GPU: block index * tpb + thread index
+        _checks.integer("tpb", tpb, low=1, high=32)
         bx, by = blocks_per_grid(grid_x, grid_y, tpb)
         grid_x, grid_y = bx * tpb, by * tpb
     if grid_x * grid_y > MAX_LAUNCH:

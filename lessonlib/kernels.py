@@ -79,18 +79,24 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
     At most ``MAX_LAUNCH`` calls: each is a Python function call.
     """
     _checks.callable_("kernel", kernel)
-    for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
-        _checks.integer(name, v, low=1, high=MAX_LAUNCH)
+    _check_launch(grid_x, grid_y, tpb)
     if tpb is not None:  # whole blocks, as on a GPU: block index * tpb + thread index
-        _checks.integer("tpb", tpb, low=1, high=32)
         bx, by = blocks_per_grid(grid_x, grid_y, tpb)
         grid_x, grid_y = bx * tpb, by * tpb
-    if grid_x * grid_y > MAX_LAUNCH:
-        raise ValueError(f"grid_x × grid_y ({grid_x:,} × {grid_y:,} with tpb) must be at most {MAX_LAUNCH:,} calls")
     for i in range(grid_x):
         for j in range(grid_y):
             kernel((i, j), *args)
     return grid_x * grid_y
+
+
+def _check_launch(grid_x, grid_y, tpb) -> None:
+    for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
+        _checks.integer(name, v, low=1, high=MAX_LAUNCH)
+    if tpb is not None:
+        _checks.integer("tpb", tpb, low=1, high=32)
+        grid_x, grid_y = (b * tpb for b in blocks_per_grid(grid_x, grid_y, tpb))
+    if grid_x * grid_y > MAX_LAUNCH:
+        raise ValueError(f"grid_x × grid_y ({grid_x:,} × {grid_y:,} in whole blocks) must be at most {MAX_LAUNCH:,}")
 
 
 def _checks_first(cached):

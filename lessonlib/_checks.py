@@ -258,3 +258,10 @@ def choice(name: str, value, options) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {listed}; got {value!r}")
     return value
+
+
+def axes(name: str, value):
+    """``value``, None or a matplotlib Axes to draw on; else a ``TypeError``."""
+    if value is not None:
+        instance(name, value, __import__("matplotlib.axes", fromlist=["Axes"]).Axes, "None or a matplotlib Axes")
+    return value

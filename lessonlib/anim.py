@@ -72,6 +72,7 @@ def animate(fig, update: Callable, frames, interval: int = 200, *, alt: str = "A
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     _checks.callable_("update", update)
     n = _frame_count(frames)
+    _checks.integer("max_frames", max_frames, low=1)
     if n > max_frames:
         raise ValueError(f"{n} frames exceeds max_frames={max_frames}; every frame is embedded "
                          "in the page, so use fewer frames (or raise max_frames deliberately)")

@@ -160,8 +160,8 @@ def _unary(name: str, f: Callable, fprime: Callable, domain: Callable | None = N
         dual = isinstance(x, Dual)
         a = x.a if dual else _checks.real("x", x)
         if domain is not None and not domain(a):
-            raise ValueError(f"{name} of a dual number needs {why}, got real part {a}" if dual
-                             else f"{name} needs {why}, got {x}")
+            raise ValueError(f"x: {name} of a dual number needs {why}, got real part {a}" if dual
+                             else f"x: {name} needs {why}, got {x}")
         return Dual(f(a), fprime(a) * x.b) if dual else f(x)  # f(a + bε) = f(a) + f'(a) b ε
 
     g.__name__ = g.__qualname__ = name

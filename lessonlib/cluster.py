@@ -406,7 +406,7 @@ def _check_edges(n: int, i, j, names=("i", "j")):
         raise ValueError(f"{a} and {b} must be edges on one device: same length, "
                          f"got {len(i)} and {len(j)}")
     if len(i) and (min(int(i.min()), int(j.min())) < 0 or max(int(i.max()), int(j.max())) >= n):
-        raise ValueError(f"{a} and {b} must hold node indices in [0, {n})")
+        raise ValueError(f"{a} and {b} must hold node indices in [0, n) = [0, {n})")
     return i.long(), j.long()
 
 
@@ -415,9 +415,9 @@ def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
 
     ``i`` and ``j``, int64 of shape (n_edges,), are the edges ``i[e] -- j[e]``,
     one direction each. By label propagation: across each edge the larger root
-    hooks under the smaller, then pointer jumping flattens the trees.
+    hooks under the smaller, then pointer jumping flattens the trees. At most 10^8 nodes.
     """
-    _checks.integer("n", n, low=0)
+    _checks.integer("n", n, low=0, high=10**8)
     i, j = _check_edges(n, i, j)
     lab = torch.arange(n, device=i.device)
     while len(i):

@@ -39,11 +39,11 @@ def all_captions() -> list[str]:
 
 
 class MiniCLIP(nn.Module):
-    """A small CLIP: a CNN for images, averaged word embeddings for text, one space of ``dim``."""
+    """A small CLIP: a CNN for images, averaged word embeddings for text, one space of ``dim`` (2 to 4,096)."""
 
     def __init__(self, dim: int = 32):
         super().__init__()
-        _checks.integer("dim", dim, low=2)
+        _checks.integer("dim", dim, low=2, high=4096)
         self.tokenizer = Tokenizer(["a", *SIZES, *COLOURS, *SHAPES])  # every word a caption can use
         self.image_encoder = nn.Sequential(
             nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
@@ -60,8 +60,9 @@ class MiniCLIP(nn.Module):
         images = _checks.tensor("images", images)
         if images.ndim != 4 or images.shape[1] != 3 or 0 in images.shape:
             raise ValueError(f"images must have shape (n, 3, H, W), none of them 0, got {tuple(images.shape)}")
-        if not images.is_floating_point():
-            raise ValueError(f"images must be floating point, values in [0, 1], got {images.dtype}")
+        if not images.is_floating_point() or not bool(torch.isfinite(images).all()):
+            raise ValueError(f"images must be finite floating point, values in [0, 1], got {images.dtype}"
+                             + (" with NaN or infinity" if images.is_floating_point() else ""))
         weight = self.image_encoder[0].weight
         return F.normalize(self.image_encoder(images.to(weight.dtype)), dim=-1)
 
@@ -81,10 +82,15 @@ def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
     if image_emb.shape != text_emb.shape:
         raise ValueError(f"image_emb and text_emb must both be (n, dim), got {tuple(image_emb.shape)} and "
                          f"{tuple(text_emb.shape)}")
+    _checks.same_kind(image_emb, text_emb, ("image_emb", "text_emb"))
+    for name, t in (("image_emb", image_emb), ("text_emb", text_emb)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} has NaN or infinite values")
     if not isinstance(logit_scale, torch.Tensor):
         logit_scale = torch.tensor(_checks.real("logit_scale", logit_scale), dtype=image_emb.dtype)
-    elif logit_scale.numel() != 1 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
-        raise ValueError(f"logit_scale must be one finite float, got shape {tuple(logit_scale.shape)} "
+    elif logit_scale.ndim != 0 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
+        raise ValueError(f"logit_scale must be one finite float (a number or a 0-d tensor), got shape "
+                         f"{tuple(logit_scale.shape)} "
                          f"{logit_scale.dtype}")
     if same is None:  # clip_loss puts the identity in its place
         return image_emb, text_emb, logit_scale, None
@@ -104,6 +110,7 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor,
 
     ``same``, an (n, n) boolean matrix, marks pairs with identical captions:
     those count as correct for each other (a small data set repeats captions).
+    ``logit_scale`` is a 0-d tensor or a number.
     """
     image_emb, text_emb, logit_scale, same = _check_clip_loss_args(image_emb, text_emb, logit_scale, same)
     if same is None:  # all captions differ: each image matches only its own
@@ -120,12 +127,13 @@ def train_miniclip(n_train: int = 4000, *, epochs: int = 10, bs: int = 100, dim:
                    lr: float = 3e-3, seed: int = 0):
     """Train a :class:`MiniCLIP` on the shapes data set.
 
-    Returns the model, in eval mode, and the loss after every batch.
+    Returns the model, in eval mode, and the loss after every batch. At most 100,000 images,
+    10,000 epochs and ``dim`` 4,096.
     """
-    _checks.integer("n_train", n_train, low=2)
-    _checks.integer("epochs", epochs, low=1)
+    _checks.integer("n_train", n_train, low=2, high=100_000)
+    _checks.integer("epochs", epochs, low=1, high=10_000)
     _checks.integer("bs", bs, low=2, high=n_train)  # a larger batch would never be drawn
-    _checks.integer("dim", dim, low=2)
+    _checks.integer("dim", dim, low=2, high=4096)
     _checks.positive("lr", lr)
     _checks.seed("seed", seed)
     torch.manual_seed(seed)
@@ -180,14 +188,14 @@ def _check_invert_args(encoder, target, steps, lr, init, prior, original):
 
     def image(name, t):
         t = _checks.tensor(name, t)
-        if t.ndim != 3 or t.shape[0] != 3 or 0 in t.shape or not t.is_floating_point() \
+        if t.ndim != 3 or t.shape[0] != 3 or 0 in t.shape or t.dtype not in (torch.float32, torch.float64) \
                 or not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must have shape (3, H, W) and hold finite floats in [0, 1], "
+            raise ValueError(f"{name} must have shape (3, H, W) and hold finite float32 or float64 in [0, 1], "
                              f"got {tuple(t.shape)} {t.dtype}")
         return t
 
     init = image("init", init)
-    _checks.integer("steps", steps, low=1)
+    _checks.integer("steps", steps, low=1, high=100_000)
     _checks.positive("lr", lr)
     if prior is not None:
         _checks.real("prior", prior, low=0)
@@ -214,11 +222,11 @@ def invert(encoder, target: torch.Tensor, *, steps: int = 300, lr: float = 0.1,
         Images (n, 3, H, W) to embeddings (n, dim), e.g. ``model.encode_image``.
     target : torch.Tensor of shape (dim,)
     steps, lr : int and float, default 300 and 0.1
-        Adam's steps, and its step size on the pixels' logits.
+        Adam's steps (at most 100,000), and its step size on the pixels' logits.
     init, original : torch.Tensor of shape (3, H, W)
         The starting image, values in (0, 1), and optionally the one to measure distances to.
     prior : float, optional
-        Weight of a total-variation penalty.
+        Weight of a total-variation penalty; None or 0 for none.
 
     Returns
     -------
@@ -258,6 +266,7 @@ def _check_interrogate_args(image_embedding, word_lists, model, template):
             or not bool(torch.isfinite(image_embedding).all()):
         raise ValueError(f"image_embedding must be a finite 1-D float embedding, shape ({dim},), "
                          f"got shape {tuple(image_embedding.shape)} {image_embedding.dtype}")
+    image_embedding = image_embedding.to(model.text_projection[-1].weight.dtype)  # any float dtype
     if not isinstance(word_lists, dict):
         raise TypeError(f"word_lists must be a dict of lists of words, got {type(word_lists).__name__}")
     if not word_lists:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ TPB = 16  # threads per block, along each of the two block dimensions
 TM = 8  # the register-blocked kernel: each thread computes a TM × TM block of outputs
 MAX_GRID_Y = 65_535  # CUDA's limit on blocks along a grid's y (and z) dimension; x allows 2**31 - 1
 MAX_GRID_X = 2**31 - 1
+MAX_LAUNCH = 10**6  # launch_kernel's most calls, a plain Python loop
 # The ladder, in order, each rung changing one thing: kernel name -> the label of its row in every table.
 KERNELS = {
     "naive": "naive kernel",
@@ -73,11 +74,12 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
         Passed to every call.
     tpb : int, optional
         Cover the grid with whole ``tpb × tpb`` blocks, as a GPU does, so positions
-        past the output are launched too.
+        past the output are launched too; at most 32.
+
+    At most ``MAX_LAUNCH`` calls: each is a Python function call.
     """
     _checks.callable_("kernel", kernel)
-    for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
-        _checks.integer(name, v, low=1)
+    _check_launch(grid_x, grid_y, tpb)
     if tpb is not None:  # whole blocks, as on a GPU: block index * tpb + thread index
         bx, by = blocks_per_grid(grid_x, grid_y, tpb)
         grid_x, grid_y = bx * tpb, by * tpb
@@ -85,6 +87,28 @@ def launch_kernel(kernel, grid_x: int, grid_y: int, *args,
         for j in range(grid_y):
             kernel((i, j), *args)
     return grid_x * grid_y
+
+
+def _check_launch(grid_x, grid_y, tpb) -> None:
+    for name, v in (("grid_x", grid_x), ("grid_y", grid_y)):
+        _checks.integer(name, v, low=1, high=MAX_LAUNCH)
+    if tpb is not None:
+        _checks.integer("tpb", tpb, low=1, high=32)
+        grid_x, grid_y = (b * tpb for b in blocks_per_grid(grid_x, grid_y, tpb))
+    if grid_x * grid_y > MAX_LAUNCH:
+        raise ValueError(f"grid_x × grid_y ({grid_x:,} × {grid_y:,} in whole blocks) must be at most {MAX_LAUNCH:,}")
+
+
+def _checks_first(cached):
+    """Over ``lru_cache``: unhashable arguments skip the cache, so the factory's own checks refuse them by name."""
+    @wraps(cached)
+    def call(*args, **kwargs):
+        try:
+            hash((args, *kwargs.items()))
+        except TypeError:
+            return cached.__wrapped__(*args, **kwargs)
+        return cached(*args, **kwargs)
+    return call
 
 
 @cuda.jit
@@ -121,14 +145,16 @@ def matmul_cuda_coalesced(a, b, c):
         c[i, j] = tmp
 
 
+@_checks_first
 @lru_cache(maxsize=None)
 def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     """The shared-memory tiled kernel for ``tpb × tpb`` blocks, compiled once per (tpb, dtype).
 
-    ``tpb`` is also the tile's side; ``dtype`` is the type of the inputs, the tiles
-    and the sum. Launch the result as
+    ``tpb`` is also the tile's side (at most 128 to compile, 32 to launch); ``dtype``
+    is the type of the inputs, the tiles and the sum. Launch the result as
     ``kernel[(ceil(n / tpb), ceil(m / tpb)), (tpb, tpb)](a, b, c)``.
     """
+    _check_compile_args(tpb, dtype)
 
     @cuda.jit
     def matmul_cuda_tiled(a, b, c):
@@ -164,14 +190,17 @@ def tiled_kernel(tpb: int = TPB, dtype=np.float32):
     return matmul_cuda_tiled
 
 
+@_checks_first
 @lru_cache(maxsize=None)
 def blocked_kernel(tpb: int = TPB, tm: int = TM, dtype=np.float32):
     """The register-blocked kernel: each thread computes a ``tm × tm`` block of outputs.
 
     ``tpb`` is the block's side and the K slice's width, ``tm²`` the sums each
     thread keeps in registers, ``dtype`` the type of inputs and sums. Launch the
-    result as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``.
+    result as ``kernel[(ceil(n / (tpb·tm)), ceil(m / (tpb·tm))), (tpb, tpb)](a, b, c)``; ``tm`` at most 16.
     """
+    _check_compile_args(tpb, dtype)
+    _checks.integer("tm", tm, low=1, high=16)
     bm = tpb * tm  # the side of the block's output tile
     # The innermost loop indexes shared memory with unsigned integers: a signed index
     # may count from the end (a[-1]), and checking for that on every load made the
@@ -238,6 +267,12 @@ _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 MAX_BLOCKED_TPB = 16  # ptxas gives the blocked kernel about 128 registers per thread: 256 threads fit, 1024 do not
 
 
+def _check_compile_args(tpb, dtype) -> None:
+    _checks.integer("tpb", tpb, low=1, high=128)  # compiled past a launch's 32: lessonlib.ptx plants such kernels
+    if not isinstance(dtype, (type, np.dtype)) or dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+
+
 def _check_kernel_args(kernel, tpb) -> None:
     _checks.choice("kernel", kernel, KERNELS)
     _checks.integer("tpb", tpb, low=1, high=32)  # a block holds at most 32 × 32 = 1024 threads
@@ -250,8 +285,7 @@ def get_kernel(kernel: str = "naive", tpb: int = TPB, dtype=np.float32):
     :func:`cuda_matmul`.
     """
     _check_kernel_args(kernel, tpb)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+    _check_compile_args(tpb, dtype)
     if kernel == "blocked" and tpb > MAX_BLOCKED_TPB:
         raise ValueError(f"tpb must be at most {MAX_BLOCKED_TPB} for the blocked kernel, got {tpb}:"
                          f" {tpb}×{tpb} threads, each holding {TM}×{TM} sums in registers, need "
@@ -272,6 +306,7 @@ def launch_config(kernel: str, m: int, n: int, tpb: int = TPB) -> tuple[tuple[in
     enforces it), so a launch that would need more is refused here.
     """
     _check_kernel_args(kernel, tpb)
+    m, n = _checks.integer("m", m, low=1), _checks.integer("n", n, low=1)
     if kernel in ("naive", "naive_fp32"):
         grid, along_y = blocks_per_grid(m, n, tpb), "n (columns)"
     else:
@@ -348,8 +383,10 @@ def plot_launch_grid(n_rows: int, n_cols: int, tpb: int = TPB, ax=None):
     from matplotlib.patches import Rectangle
 
     bx, by = blocks_per_grid(n_rows, n_cols, tpb)
+    _checks.axes("ax", ax)
     if bx * by * tpb * tpb > 20_000:
-        raise ValueError(f"{bx}×{by} blocks of {tpb}×{tpb} threads are too many to draw; use a smaller grid")
+        raise ValueError(f"n_rows={n_rows}, n_cols={n_cols}, tpb={tpb}: {bx}×{by} blocks of {tpb}×{tpb} threads "
+                         "are too many to draw (at most 20,000 threads); use a smaller grid")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6 * bx / max(by, 1) * 0.9 + 0.5))
     rows, cols = bx * tpb, by * tpb
@@ -420,11 +457,9 @@ def warp_addresses(mapping: str, k: int, m: int, n_k: int, n: int, *, tpb: int =
 
 def memory_sectors(offsets, *, itemsize: int = 4, sector_bytes: int = 32) -> int:
     """How many ``sector_bytes``-byte sectors the element ``offsets`` (aligned start) fall in."""
-    if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__iter__"):
-        raise TypeError(f"offsets must be a sequence of ints, got {type(offsets).__name__}")
+    offs = _checks.sequence("offsets", offsets, item=lambda n, v: _checks.integer(n, v, low=0), empty=True)
     _checks.integer("itemsize", itemsize, low=1)
     _checks.integer("sector_bytes", sector_bytes, low=1)
-    offs = [_checks.integer("offsets entries", o, low=0) for o in offsets]
     return len({o * itemsize // sector_bytes for o in offs})
 
 
@@ -486,11 +521,11 @@ def tile_loads(m: int, n_k: int, n: int, *, tpb: int = TPB, block: tuple = (0, 0
     """The cells of ``a`` and ``b`` one block of :func:`tiled_kernel` loads, step by step along k.
 
     For an ``(m × n_k) @ (n_k × n)`` product and ``block = (blockIdx.x,
-    blockIdx.y)``. Returns one ``{"a": set of (row, col), "b": set of (row, col)}``
+    blockIdx.y)``, sizes at most 4,096. Returns one ``{"a": set of (row, col), "b": set of (row, col)}``
     per step, the cells actually read.
     """
     for name, v in (("m", m), ("n_k", n_k), ("n", n)):
-        _checks.integer(name, v, low=1)
+        _checks.integer(name, v, low=1, high=4096)
     _checks.integer("tpb", tpb, low=1, high=32)
     if not isinstance(block, tuple) or len(block) != 2:
         raise TypeError(f"block must be a tuple (blockIdx.x, blockIdx.y), got {block!r}")
@@ -522,6 +557,10 @@ def plot_tile_loads(m: int = 32, n_k: int = 40, n: int = 32, *, tpb: int = TPB, 
     steps = tile_loads(m, n_k, n, tpb=tpb, block=block)
     if len(steps) > 8:
         raise ValueError(f"n_k ({n_k}) needs {len(steps)} steps of tpb ({tpb}); draw at most 8")
+    if max(m, n) > 512:
+        raise ValueError(f"m and n must be at most 512 to draw, got m={m}, n={n}")
+    if block[0] * tpb >= n or block[1] * tpb >= m:
+        raise ValueError(f"block {block} of tpb={tpb} lies outside the {m}×{n} output: it would load nothing")
     colours = ["#3b528b", "#21918c", "#5ec962", "#fde725", "#440154", "#31688e", "#35b779", "#b5de2b"]
     cmap = ListedColormap(["#eeeeee", *colours[:len(steps)]])
     fig, axes = plt.subplots(2, 2, figsize=(7.2, 7.2 * (n_k + m) / (n_k + n) + 0.3),
@@ -558,6 +597,9 @@ def plot_tile_loads(m: int = 32, n_k: int = 40, n: int = 32, *, tpb: int = TPB, 
     return fig
 
 
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
 def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measured: dict | None = None, ax=None,
                   device: str = "a GPU"):
     """Draw the roofline: the speed a product can reach, against its FLOPs per byte moved.
@@ -565,7 +607,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     Parameters
     ----------
     products : dict of str to dict
-        Product name to :func:`lessonlib.ptx.roofline`'s result (``bytes`` and ``flops`` are used).
+        Product name to :func:`lessonlib.ptx.roofline`'s result (``bytes`` and ``flops`` are used); at most four.
     bandwidth : float
         Bytes per second.
     flops_peak : float
@@ -583,8 +625,10 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     import matplotlib.pyplot as plt
 
     _checks.text("device", device)
-    if not isinstance(products, dict) or not products:
-        raise TypeError(f"products must be a non-empty dict of name to roofline, got {type(products).__name__}")
+    _checks.axes("ax", ax)
+    _checks.mapping("products", products, empty=False, of="name to roofline")
+    if len(products) > len(_COLOURS):
+        raise ValueError(f"products must name at most {len(_COLOURS)} products (one colour each), got {len(products)}")
     for name, r in products.items():
         if not isinstance(r, dict) or "bytes" not in r or "flops" not in r:
             raise ValueError(f"products[{name!r}] must be a dict with 'bytes' and 'flops', got {r!r}")
@@ -604,7 +648,7 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
             fontsize=9)
     ax.text(hi / 1.3, flops_peak / 1.2 / 1e9, f"float32 arithmetic: {flops_peak / 1e12:.0f} TFLOP/s", ha="right",
             va="top", fontsize=9)
-    for (name, r), colour in zip(products.items(), ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")):
+    for (name, r), colour in zip(products.items(), _COLOURS):
         x = intensity[name]
         best = min(flops_peak, bandwidth * x)
         ax.plot([x], [best / 1e9], "o", color=colour, markersize=8, label=f"{name}: the roof allows")
@@ -621,6 +665,9 @@ def plot_roofline(products: dict, *, bandwidth: float, flops_peak: float, measur
     return ax
 
 
+_LADDER_COLOURS = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c")
+
+
 def plot_ladder(rungs, series: dict, *, ax=None):
     """Draw a ladder of timings as log-scale horizontal bars: a group per rung, a colour per source.
 
@@ -630,7 +677,7 @@ def plot_ladder(rungs, series: dict, *, ax=None):
         The rungs, top to bottom.
     series : dict of str to dict of str to float
         Source (``"lecture (2022)"``, ``"this build"``, ...) to ``{rung: seconds}``;
-        a source may lack rungs.
+        a source may lack rungs; at most four sources.
     ax : matplotlib Axes, optional
 
     Returns
@@ -640,15 +687,19 @@ def plot_ladder(rungs, series: dict, *, ax=None):
     import matplotlib.pyplot as plt
 
     rungs = _checks.sequence("rungs", rungs, item=_checks.text)
-    if not isinstance(series, dict) or not series:
-        raise TypeError(f"series must be a non-empty dict of source to {{rung: seconds}}, got {type(series).__name__}")
+    if len(set(rungs)) < len(rungs):
+        raise ValueError(f"rungs must not repeat a rung, got {rungs}")
+    _checks.mapping("series", series, empty=False, of="source to {rung: seconds}")
+    if len(series) > len(_LADDER_COLOURS):
+        raise ValueError(f"series must hold at most {len(_LADDER_COLOURS)} sources (a colour each), got {len(series)}")
+    _checks.axes("ax", ax)
     for source, times in series.items():
         _checks.text("series keys", source)
         _checks.seconds(f"series[{source!r}]", times, among=rungs)
     if ax is None:
         _, ax = plt.subplots(figsize=(9.5, 0.55 * len(rungs) * max(len(series), 1) / 1.5 + 1.2))
     height = 0.8 / len(series)
-    for s, ((source, times), colour) in enumerate(zip(series.items(), ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c"))):
+    for s, ((source, times), colour) in enumerate(zip(series.items(), _LADDER_COLOURS)):
         ys = [r + s * height for r, rung in enumerate(rungs) if rung in times]
         vals = [times[rung] for rung in rungs if rung in times]
         ax.barh(ys, vals, height=height * 0.92, color=colour, label=source)

@@ -21,6 +21,7 @@ from numba import njit, prange
 from . import _checks
 
 _PRIME = 2**31 - 1  # bucket keys are taken modulo this prime, so products fit in int64
+MAX_TABLES, MAX_HASHES = 1024, 64
 
 
 def hash_codes(X: torch.Tensor, proj: torch.Tensor, shift: torch.Tensor, *,
@@ -92,6 +93,21 @@ class LSHIndex:
     keys: torch.Tensor  # (n_tables, n), sorted
     order: torch.Tensor  # (n_tables, n)
 
+    def __post_init__(self):  # every field, by name: a record made by hand is checked as build's is
+        n, d = _checks.points("LSHIndex.data", self.data, convert=False).shape
+        L = _checks.integer("LSHIndex.n_tables", self.n_tables, low=1, high=MAX_TABLES)
+        K = _checks.integer("LSHIndex.n_hashes", self.n_hashes, low=1, high=MAX_HASHES)
+        _checks.positive("LSHIndex.width", self.width)
+        floats = (torch.float32, torch.float64)
+        ints = (torch.int64,)
+        for name, shape, kinds in (("proj", (d, L * K), floats), ("shift", (L * K,), floats), ("mix", (K,), ints),
+                                   ("keys", (L, n), ints), ("order", (L, n), ints)):
+            t = _checks.tensor(f"LSHIndex.{name}", getattr(self, name), convert=False)
+            if tuple(t.shape) != shape or t.dtype not in kinds or t.device != self.data.device or \
+                    (name == "shift" and t.dtype != self.proj.dtype) or not bool(torch.isfinite(t).all()):
+                raise ValueError(f"LSHIndex.{name} must be a finite {' or '.join(map(str, kinds))} tensor of shape "
+                                 f"{shape} on {self.data.device}, got {t.dtype} {tuple(t.shape)} on {t.device}")
+
 
 def keys(index: LSHIndex, Q: torch.Tensor) -> torch.Tensor:
     """The bucket key of every row of ``Q`` (n_queries, n_features) in every table of ``index``.
@@ -119,16 +135,16 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
     n_tables : int, default 8
-        More tables: more chances for a true neighbour, more points scanned.
+        More tables: more chances for a true neighbour, more points scanned; at most ``MAX_TABLES``.
     n_hashes : int, default 4
-        Hashes per table: smaller buckets, fewer far points.
+        Hashes per table: smaller buckets, fewer far points; at most ``MAX_HASHES``.
     width : float, default 1.0
         Length of the pieces, in the data's units: wider, higher recall, more points scanned.
     seed : int, default 0
     """
     X = _checks.points("X", X, convert=True)
-    _checks.integer("n_tables", n_tables, low=1)
-    _checks.integer("n_hashes", n_hashes, low=1)
+    _checks.integer("n_tables", n_tables, low=1, high=MAX_TABLES)
+    _checks.integer("n_hashes", n_hashes, low=1, high=MAX_HASHES)
     _checks.positive("width", width)
     _checks.seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same index on every device
@@ -140,7 +156,8 @@ def build(X: torch.Tensor, *, n_tables: int = 8, n_hashes: int = 4, width: float
         proj.append(torch.randn(n_hashes, X.shape[1], generator=gen, dtype=dtype))  # 2-stable: Gaussian
         shift.append(torch.rand(n_hashes, generator=gen, dtype=dtype) * width)
     proj, shift, mix = torch.cat(proj).T.to(X.device), torch.cat(shift).to(X.device), mix.to(X.device)
-    index = LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, None, None)  # no tables yet
+    none = torch.zeros(n_tables, len(X), dtype=torch.long, device=X.device)
+    index = LSHIndex(X, proj, shift, mix, float(width), n_tables, n_hashes, none, none)  # no tables yet
     sorted_keys, order = torch.sort(keys(index, X), dim=1, stable=True)
     return replace(index, keys=sorted_keys, order=order)
 
@@ -294,11 +311,13 @@ def radius_pairs(index: LSHIndex, *, eps: float, chunk: int = 1024):
 def exact_knn(X: torch.Tensor, Q: torch.Tensor, k: int = 10, *, chunk: int = 1024):
     """Exact ``k`` nearest rows of ``X`` for each row of ``Q``: ``cdist`` and ``topk`` in chunks.
 
-    A chunk holds at most ``chunk`` queries and 2^25 distances. Returns ``dist``
+    A chunk holds at most ``chunk`` queries and 2^25 distances; ``X`` is float32 or float64. Returns ``dist``
     (n_queries, k), nearest first, and ``idx``, the rows of ``X``, as ``kneighbors`` does.
     """
     X = _checks.points("X", X, convert=True)
     Q = _checks.points("Q", Q, dims=X.shape[1], convert=True, like="X")
+    if X.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"X must be float32 or float64 (cdist's types), got {X.dtype}")
     _checks.integer("k", k, low=1, high=len(X))  # k neighbours need k points
     _checks.integer("chunk", chunk, low=1)
     chunk = max(1, min(chunk, (1 << 25) // len(X)))  # at most 2^25 distances (128 MiB in float32) at a time
@@ -313,7 +332,8 @@ def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
     for name, t in (("found", found), ("exact", exact)):
         if t.ndim != 2 or t.is_floating_point() or t.dtype == torch.bool or t.is_complex():
             raise ValueError(f"{name} must be a 2-D integer tensor (n_queries, k), got {getattr(t, 'shape', t)!r}")
-    if found.shape[0] != exact.shape[0] or exact.shape[1] == 0:
-        raise ValueError(f"found {tuple(found.shape)} and exact {tuple(exact.shape)} must have the same queries, k >= 1")
+    if found.shape[0] != exact.shape[0] or exact.shape[1] == 0 or found.shape[0] == 0:
+        raise ValueError(f"found {tuple(found.shape)} and exact {tuple(exact.shape)} must have the same queries "
+                         "(at least one), k >= 1")
     hits = (found[:, :, None] == exact[:, None, :]).any(1)  # (m, k): is each true neighbour found?
     return float(hits.float().mean())

@@ -53,9 +53,11 @@ def matmul_njit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Returns
     -------
-    torch.Tensor of shape (ar, bc), on ``a``'s device (computed with NumPy on the CPU)
+    torch.Tensor of shape (ar, bc), on ``a``'s device (computed with NumPy on the CPU); float32 or float64 only
     """
     a, b = _checks.matmul_operands(a, b, convert=True)
+    if a.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"a and b must be float32 or float64 for Numba, got {a.dtype}")
     an, bn = a.detach().cpu().numpy(), b.detach().cpu().numpy()
     (ar, _), (_, bc) = an.shape, bn.shape
     c = np.zeros((ar, bc), dtype=an.dtype)
@@ -147,7 +149,7 @@ def dist_b(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n, m)
-        ``out[i, j] == ||a[i] - b[j]||``, as ``torch.cdist(a, b)``.
+        ``out[i, j] == ||a[i] - b[j]||``, as ``torch.cdist(a, b)``; NaN and infinity pass through, as in the rungs.
     """
     a, b = _checks.matrix("a", a, convert=True), _checks.matrix("b", b, convert=True)
     if a.shape[1] != b.shape[1]:
@@ -169,6 +171,7 @@ def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor of shape (n,)
+        NaN and infinity pass through, as in :func:`dist_b`.
     """
     x = _checks.tensor("x", x)
     if x.ndim != 1 or not x.is_floating_point():
@@ -178,6 +181,7 @@ def pairwise_dist(x: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     if x.shape[0] != X.shape[1]:
         raise ValueError(f"x.shape[0] ({x.shape[0]}) must equal X.shape[1] ({X.shape[1]}): "
                          f"x is {tuple(x.shape)}, X is {tuple(X.shape)}")
+    _checks.same_kind(x, X, ("x", "X"))
     return dist_b(x[None], X)[0]
 
 

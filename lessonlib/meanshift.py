@@ -29,18 +29,29 @@ def _check_distances(d, signed: bool = False) -> torch.Tensor:
     return d
 
 
+MAX_POINTS = 10**7  # the most points sample, make_clusters and true_labels make
+
+
 def sample(centroid: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """``n_samples`` points (global RNG) from a 2-D normal at ``centroid``, variance 5 per axis."""
+    """``n_samples`` points (global RNG; at most ``MAX_POINTS``) from a 2-D normal at ``centroid``, variance 5."""
     centroid = _checks.tensor("centroid", centroid)
-    if centroid.shape != (2,) or not centroid.is_floating_point() or not bool(torch.isfinite(centroid).all()):
-        raise ValueError(f"centroid must be a tensor of shape (2,), finite floats, got "
+    if centroid.shape != (2,) or centroid.dtype not in (torch.float32, torch.float64) or \
+            not bool(torch.isfinite(centroid).all()):
+        raise ValueError(f"centroid must be a tensor of shape (2,), finite float32 or float64, got "
                          f"{tuple(centroid.shape)} {centroid.dtype}")
-    _checks.integer("n_samples", n_samples, low=1)
+    _checks.integer("n_samples", n_samples, low=1, high=MAX_POINTS)
     return MultivariateNormal(centroid, 5 * torch.eye(2, dtype=centroid.dtype)).sample((n_samples,))
 
 
+def _check_sizes(n_clusters, n_samples) -> None:
+    _checks.integer("n_clusters", n_clusters, low=1, high=MAX_POINTS)
+    _checks.integer("n_samples", n_samples, low=1, high=MAX_POINTS)
+    if n_clusters * n_samples > MAX_POINTS:
+        raise ValueError(f"n_clusters × n_samples must be at most {MAX_POINTS:,}, got {n_clusters * n_samples:,}")
+
+
 def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
-    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` 2-D points; global RNG state kept.
+    """The lecture's data: ``n_clusters`` blobs of ``n_samples`` 2-D points (``MAX_POINTS`` at most); RNG state kept.
 
     Returns
     -------
@@ -48,8 +59,7 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
     data : torch.Tensor of shape (n_clusters * n_samples, 2)
         Cluster ``i`` is rows ``i*n_samples`` to ``(i+1)*n_samples``.
     """
-    _checks.integer("n_clusters", n_clusters, low=1)
-    _checks.integer("n_samples", n_samples, low=1)
+    _check_sizes(n_clusters, n_samples)
     seed = _checks.seed("seed", seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -60,8 +70,7 @@ def make_clusters(n_clusters: int = 6, n_samples: int = 250, seed: int = 42):
 
 def true_labels(n_clusters: int, n_samples: int) -> torch.Tensor:
     """The cluster each row of :func:`make_clusters`'s data came from."""
-    _checks.integer("n_clusters", n_clusters, low=1)
-    _checks.integer("n_samples", n_samples, low=1)
+    _check_sizes(n_clusters, n_samples)
     return torch.arange(n_clusters).repeat_interleave(n_samples)
 
 
@@ -76,6 +85,7 @@ def plot_data(centroids, data, n_samples: int, ax=None, *, size: float = 1):
     centroids = _checks.points("centroids", centroids, dims=2, like="data")
     _checks.integer("n_samples", n_samples, low=1)
     _checks.positive("size", size)
+    _checks.axes("ax", ax)
     if len(centroids) * n_samples > len(data):
         raise ValueError(f"data has {len(data)} points, fewer than {len(centroids)} centroids × n_samples "
                          f"({n_samples}): pass the data make_clusters made with these centroids")
@@ -90,7 +100,7 @@ def plot_data(centroids, data, n_samples: int, ax=None, *, size: float = 1):
 
 
 def plot_func(f, start: float = 0, stop: float = 10, steps: int = 100, ax=None):
-    """Plot ``f`` on ``steps`` points from ``start`` to ``stop``."""
+    """Plot ``f`` on ``steps`` points (at most a million) from ``start`` to ``stop``."""
     import matplotlib.pyplot as plt
 
     _checks.callable_("f", f)
@@ -98,7 +108,8 @@ def plot_func(f, start: float = 0, stop: float = 10, steps: int = 100, ax=None):
     _checks.real("stop", stop)
     if not stop > start:
         raise ValueError(f"stop ({stop}) must be greater than start ({start})")
-    _checks.integer("steps", steps, low=2)
+    _checks.integer("steps", steps, low=2, high=10**6)
+    _checks.axes("ax", ax)
     if ax is None:
         _, ax = plt.subplots()
     x = torch.linspace(start, stop, steps)
@@ -121,7 +132,10 @@ def tri(d: torch.Tensor, i: float) -> torch.Tensor:
 
 
 def norm(v: torch.Tensor, p: float = 2) -> torch.Tensor:
-    """The p-norm over the last axis, ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``."""
+    """The p-norm over the last axis, ``(Σ|v|^p)^(1/p)``; ``p=math.inf`` gives ``max |v|``.
+
+    Any shape; NaN and infinity in ``v`` pass through, as in float arithmetic (the loops call it per point).
+    """
     v = _checks.tensor("v", v)
     if v.ndim == 0 or v.shape[-1] == 0:
         raise ValueError(f"v must have a non-empty last axis, got shape {tuple(v.shape)}")
@@ -146,6 +160,9 @@ def one_update(X: torch.Tensor, kernel) -> None:
         X[i] = (weight[:, None] * X).sum(0) / weight.sum()
 
 
+MAX_ITERS = 10_000
+
+
 def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
               kernel=gaussian) -> torch.Tensor:
     """Mean shift, one point at a time: the lecture's loop version, O(iters · n²) in n Python steps.
@@ -155,6 +172,7 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
     data : torch.Tensor of shape (n_samples, n_features)
     bw : float, default 2.5
     iters : int, default 5
+        Steps, at most ``MAX_ITERS``.
     kernel : callable, default gaussian
         ``kernel(distances, bw) -> weights``: :func:`gaussian` or :func:`tri`.
 
@@ -165,7 +183,7 @@ def meanshift(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
-    _checks.integer("iters", iters, low=0)
+    _checks.integer("iters", iters, low=1, high=MAX_ITERS)
     _checks.callable_("kernel", kernel)
     X = data.clone()
     for _ in range(iters):
@@ -193,7 +211,7 @@ def meanshift_batched(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
     """
     data = _checks.points("data", data, convert=True)
     _checks.positive("bw", bw)
-    _checks.integer("iters", iters, low=0)
+    _checks.integer("iters", iters, low=1, high=MAX_ITERS)
     _checks.integer("bs", bs, low=1)
     _checks.callable_("kernel", kernel)
     n = len(data)
@@ -255,7 +273,7 @@ def meanshift_fast(data: torch.Tensor, *, bw: float = 2.5, iters: int = 5,
     """
     data = _checks.points("data", data, dims=2, convert=True)
     _checks.positive("bw", bw)
-    _checks.integer("iters", iters, low=0)
+    _checks.integer("iters", iters, low=1, high=MAX_ITERS)
     _checks.positive("cutoff", cutoff)
     _checks.positive("cell", cell)
     _checks.integer("max_cells", max_cells, low=1)
@@ -347,6 +365,8 @@ def broadcast_layout(*shapes):
         if not isinstance(shape, (tuple, list, torch.Size)):
             raise TypeError(f"shapes[{k}] must be a tuple of ints, got {type(shape).__name__}")
         clean.append(tuple(_checks.integer(f"shapes[{k}][{a}]", v, low=0) for a, v in enumerate(shape)))
+        if not shape:
+            raise ValueError(f"shapes[{k}] must hold at least one axis, got {shape!r}")
     rank = max(len(s) for s in clean)
     rows = [(None,) * (rank - len(s)) + s for s in clean]
     result, clash = [], []
@@ -367,7 +387,7 @@ def plot_broadcast(*arrays, names=None, ax=None):
     Parameters
     ----------
     *arrays : torch.Tensor or numpy.ndarray
-        Two or more arrays; only their shapes are drawn.
+        Two or more arrays of at least one axis; only their shapes are drawn (any values, empty ones too).
     names : sequence of str, optional
         A label for each array, e.g. ``["weight[:, None]", "X"]``.
     ax : matplotlib Axes, optional
@@ -376,12 +396,18 @@ def plot_broadcast(*arrays, names=None, ax=None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
+    if len(arrays) < 2:
+        raise ValueError(f"arrays: plot_broadcast needs at least two arrays, got {len(arrays)}")
     for k, a in enumerate(arrays):
         if not hasattr(a, "shape"):
             raise TypeError(f"arrays[{k}] must be a tensor or an array, got {type(a).__name__}")
-    names = [f"array {k}" for k in range(len(arrays))] if names is None else list(names)
-    if len(names) != len(arrays) or not all(isinstance(n, str) for n in names):
+        if len(a.shape) == 0:
+            raise ValueError(f"arrays[{k}] must have at least one axis to draw, got shape {tuple(a.shape)}")
+    names = [f"array {k}" for k in range(len(arrays))] if names is None else _checks.sequence(
+        "names", names, item=_checks.text)
+    if len(names) != len(arrays):
         raise ValueError(f"names must hold one str per array ({len(arrays)}), got {names!r}")
+    _checks.axes("ax", ax)
     rows, result, stretched, clash = broadcast_layout(*(tuple(a.shape) for a in arrays))
     rank = len(clash)
     target = [max((r[a] for r in rows if r[a] is not None), default=1) for a in range(rank)]
@@ -427,8 +453,9 @@ def step_parts(X: torch.Tensor, x: torch.Tensor, kernel):
     """
     X = _checks.points("X", X, convert=True)
     x = _checks.tensor("x", x)
-    if x.shape != (X.shape[1],) or not x.is_floating_point():
-        raise ValueError(f"x must be one point of shape ({X.shape[1]},) of floats, got {tuple(x.shape)} {x.dtype}")
+    if x.shape != (X.shape[1],) or not x.is_floating_point() or not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x must be one point of shape ({X.shape[1]},) of finite floats, got {tuple(x.shape)} "
+                         f"{x.dtype}")
     _checks.callable_("kernel", kernel)
     weight = kernel(norm(x - X))
     return weight, X.mean(0), (weight[:, None] * X).sum(0) / weight.sum()
@@ -453,6 +480,7 @@ def plot_step(X: torch.Tensor, x: torch.Tensor, kernel, *, window: float | None 
     X, x = _checks.points("X", X, dims=2, convert=True), _checks.tensor("x", x)
     if window is not None:
         _checks.positive("window", window)
+    _checks.axes("ax", ax)
     weight, mean, new_x = step_parts(X, x, kernel)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))

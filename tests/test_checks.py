@@ -26,7 +26,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lessonlib import (_checks, book, calculus, cluster, data, hardware, inverse, kernels, lecture, lsh, matmul,
+from lessonlib import (_checks, anim, book, calculus, cluster, data, hardware, inverse, kernels, lecture, lsh, matmul,
                        meanshift, ptx, timing)
 from lessonlib import bench as bench_registry
 from lessonlib.bench import check, claims, cli, gpu, memory, reference
@@ -179,6 +179,28 @@ def dual(a, b):
     return calculus.Dual(a, b)
 
 
+def small_cuda_matmul(a, b, kernel, tpb):
+    """``cuda_matmul`` on tiny inputs, without Numba's warning about small grids."""
+    with kernels.small_grids():
+        return kernels.cuda_matmul(a, b, kernel=kernel, tpb=tpb)
+
+
+def broadcast_layout(shapes):
+    """Junk as the second of two shapes (``*shapes``)."""
+    return meanshift.broadcast_layout((3, 1), shapes)
+
+
+def plot_broadcast(arrays, names, ax):
+    """Junk as the second of two arrays (``*arrays``), or as ``names`` or ``ax``."""
+    return meanshift.plot_broadcast(torch.rand(3, 1), arrays, names=names, ax=ax)
+
+
+def _figure():
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(1, 1))
+
+
 _E = torch.nn.functional.normalize(torch.rand(3, 4, generator=torch.Generator().manual_seed(1)), dim=1)
 
 # the sweep of issue 15's modules: (function, valid keyword arguments, the arguments to replace with junk)
@@ -257,6 +279,46 @@ CASES += [
     (lsh.exact_knn, lambda: {"X": _pts(20, 3), "Q": _pts(3, 3), "k": 2, "chunk": 2}, ["X", "Q", "k", "chunk"]),
     (lsh.recall, lambda: {"found": torch.zeros(3, 2, dtype=torch.long), "exact": torch.ones(3, 2, dtype=torch.long)},
      ["found", "exact"]),
+    (lsh.LSHIndex, lambda: {f.name: getattr(_INDEX, f.name) for f in dataclasses.fields(lsh.LSHIndex)},
+     [f.name for f in dataclasses.fields(lsh.LSHIndex)]),
+    (anim.animate, lambda: {"fig": _figure(), "update": lambda i: None, "frames": 2, "interval": 200, "alt": "a",
+                            "caption": "c", "dpi": 20, "max_frames": 60, "max_mb": 1.0, "default_mode": "loop"},
+     ["fig", "update", "frames", "interval", "alt", "caption", "dpi", "max_frames", "max_mb", "default_mode"]),
+    (inverse.plot_two_towers, lambda: {"model": _MODEL, "images": torch.rand(2, 3, 16, 16),
+                                       "captions": ["a small red circle", "a large blue square"]},
+     ["model", "images", "captions"]),
+    (matmul.plot_ikj_box, lambda: {"a": torch.rand(2, 3), "b": torch.rand(3, 2)}, ["a", "b"]),
+    *[(f, lambda: {"x": 0.5}, ["x"]) for f in (calculus.sin, calculus.cos, calculus.exp, calculus.log, calculus.sqrt,
+                                                calculus.tanh)],
+    (kernels.tiled_kernel, lambda: {"tpb": 4, "dtype": np.float32}, ["tpb", "dtype"]),
+    (kernels.blocked_kernel, lambda: {"tpb": 4, "tm": 2, "dtype": np.float32}, ["tpb", "tm", "dtype"]),
+    (small_cuda_matmul, lambda: {"a": torch.rand(3, 4), "b": torch.rand(4, 2), "kernel": "naive", "tpb": 4},
+     ["a", "b", "kernel", "tpb"]),
+    (kernels.torch_cuda_matmul, lambda: {"a": torch.rand(2, 3), "b": torch.rand(3, 2)}, ["a", "b"]),
+    (kernels.launch_kernel, lambda: {"kernel": lambda g: None, "grid_x": 2, "grid_y": 3, "tpb": 2},
+     ["kernel", "grid_x", "grid_y", "tpb"]),
+    (kernels.memory_sectors, lambda: {"offsets": [0, 7, 8], "itemsize": 4, "sector_bytes": 32},
+     ["offsets", "itemsize", "sector_bytes"]),
+    (kernels.warp_cells, lambda: {"mapping": "lecture", "tpb": 16, "warp": 1, "block": (0, 0)},
+     ["mapping", "tpb", "warp", "block"]),
+    (kernels.warp_addresses, lambda: {"mapping": "lecture", "k": 1, "m": 32, "n_k": 32, "n": 32, "tpb": 16, "warp": 0},
+     ["mapping", "k", "m", "n_k", "n", "tpb", "warp"]),
+    (kernels.plot_launch_grid, lambda: {"n_rows": 5, "n_cols": 10, "tpb": 4, "ax": _axes()},
+     ["n_rows", "n_cols", "tpb", "ax"]),
+    (kernels.plot_roofline, lambda: {"products": {"p": {"bytes": 1e6, "flops": 2e6}}, "bandwidth": 4.8e12,
+                                     "flops_peak": 67e12, "measured": {"p": 0.01}, "ax": _axes(), "device": "H100"},
+     ["products", "bandwidth", "flops_peak", "measured", "ax", "device"]),
+    (kernels.plot_ladder, lambda: {"rungs": ["loops", "@"], "series": {"lecture": {"loops": 4000.0, "@": 0.015},
+                                                                      "here": {"@": 0.01}}, "ax": _axes()},
+     ["rungs", "series", "ax"]),
+    (meanshift.true_labels, lambda: {"n_clusters": 2, "n_samples": 3}, ["n_clusters", "n_samples"]),
+    (meanshift.norm, lambda: {"v": torch.rand(4), "p": 2.0}, ["v", "p"]),
+    (meanshift.plot_func, lambda: {"f": torch.sin, "start": 0.0, "stop": 1.0, "steps": 10, "ax": _axes()},
+     ["f", "start", "stop", "steps", "ax"]),
+    (meanshift.step_parts, lambda: {"X": _pts(), "x": _pts()[0], "kernel": partial(meanshift.gaussian, bw=2.5)},
+     ["X", "x", "kernel"]),
+    (broadcast_layout, lambda: {"shapes": (4,)}, ["shapes"]),
+    (plot_broadcast, lambda: {"arrays": torch.rand(4), "names": ["a", "b"], "ax": _axes()}, ["arrays", "names", "ax"]),
     (bench_matmul.matmul_ladder, lambda: {"x": torch.rand(2, 3), "w": torch.rand(3, 2), "slow_rows": 1}, ["x", "w"]),
     (data.cluster_data, lambda: {"what": "dbscan", "n": 10, "seed": 0}, ["what", "n", "seed"]),
 ]
@@ -438,6 +500,7 @@ if not hardware.has_cuda():  # with a GPU these run the GPU check and its measur
 # what a function documents for input it cannot refuse up front: a missing file, an argument line argparse
 # refuses (SystemExit), no GPU (RuntimeError, where the GPU is checked after the arguments)
 RAISES = {data.load_mnist: FileNotFoundError, data.main: SystemExit, cli.main: SystemExit, check.main: SystemExit,
+          kernels.torch_cuda_matmul: RuntimeError,
           **dict.fromkeys((gpu.device_bandwidth, gpu.gpu_matmul_timings, gpu.gpu_square_gflops,
                            gpu.gpu_meanshift_timings, gpu.gpu_report), RuntimeError)}
 
@@ -567,7 +630,72 @@ REFUSED = [
     (lambda: ptx.resource_table({}), ValueError, "compiled must not be empty"),
     (lambda: hardware.nvidia_smi(), ValueError, "fields must not be empty"),
     (lambda: gpu.roofline_measured({}, {}, mnist="m", square_name="s"), ValueError, "timings is missing the keys"),
+    # the lesson modules
+    (lambda: kernels.plot_tile_loads(m=10**9), ValueError, r"m must be an int in \[1, 4096\]"),
+    (lambda: kernels.plot_tile_loads(48, 56, 48, block=(10, 10)), ValueError, r"block \(10, 10\) .* lies outside"),
+    (lambda: kernels.plot_launch_grid(10**6, 10), ValueError, "n_rows=1000000, .* too many to draw"),
+    (lambda: kernels.plot_roofline({f"p{i}": {"bytes": 1.0, "flops": 2.0} for i in range(5)}, bandwidth=1.0,
+                                   flops_peak=1.0), ValueError, "products must name at most 4"),
+    (lambda: kernels.plot_ladder(["a"], {f"s{i}": {"a": 1.0} for i in range(5)}), ValueError,
+     "series must hold at most 4"),
+    (lambda: kernels.plot_ladder(["a", "a"], {"s": {"a": 1.0}}), ValueError, "rungs must not repeat"),
+    (lambda: kernels.plot_ladder(["a"], {"s": {"a": 1.0}}, ax="x"), TypeError, "ax must be None or a matplotlib Axes"),
+    (lambda: kernels.launch_config("tiled", 0, 5), ValueError, "m must be an int >= 1"),
+    (lambda: kernels.launch_kernel(abs, 10**9, 1), ValueError, r"grid_x must be an int in \[1, 1000000\]"),
+    (lambda: kernels.tiled_kernel(8, {}), ValueError, "dtype must be numpy.float32 or numpy.float64"),
+    (lambda: kernels.memory_sectors({}), TypeError, "offsets must be a sequence"),
+    (lambda: meanshift.plot_step(_pts(), torch.tensor([math.nan, 1.0]), partial(meanshift.gaussian, bw=2.5)),
+     ValueError, "x must be one point .* of finite floats"),
+    (lambda: meanshift.plot_step(_pts(), torch.tensor([math.inf, 1.0]), partial(meanshift.gaussian, bw=2.5)),
+     ValueError, "x must be one point .* of finite floats"),
+    (lambda: meanshift.plot_broadcast(torch.rand(3, 1), torch.rand(4), names="wX"), TypeError,
+     "names must be a sequence"),
+    (lambda: meanshift.plot_broadcast(torch.rand(3, 1), torch.rand(4), names=3), TypeError, "names must be a sequence"),
+    (lambda: meanshift.broadcast_layout((3, 1), ()), ValueError, r"shapes\[1\] must hold at least one axis"),
+    (lambda: meanshift.meanshift(_pts(), iters=0), ValueError, r"iters must be an int in \[1, 10000\]"),
+    (lambda: meanshift.meanshift_fast(_pts(), iters=10**9), ValueError, r"iters must be an int in \[1, 10000\]"),
+    (lambda: meanshift.make_clusters(n_samples=10**9), ValueError, "n_samples must be an int in"),
+    (lambda: meanshift.sample(torch.zeros(2, dtype=torch.float16), 3), ValueError, "centroid must be .* float32"),
+    (lambda: meanshift.plot_func(torch.sin, steps=10**9), ValueError, "steps must be an int in"),
+    (lambda: cluster.components(10**9, torch.tensor([0]), torch.tensor([1])), ValueError, "n must be an int in"),
+    (lambda: cluster.components(0, torch.tensor([0]), torch.tensor([1])), ValueError, r"\[0, n\) = \[0, 0\)"),
+    (lambda: calculus.log(-1.0), ValueError, "x: log needs a positive argument"),
+    (lambda: calculus.sqrt(calculus.Dual(0.0, 1.0)), ValueError, "x: sqrt of a dual number"),
+    (lambda: inverse.plot_two_towers(_MODEL, torch.full((2, 3, 16, 16), math.nan), ["a red circle", "a blue square"]),
+     ValueError, "images must be finite"),
+    (lambda: _MODEL.encode_image(torch.full((1, 3, 16, 16), math.nan)), ValueError, "images must be finite"),
+    (lambda: inverse.retrieval_accuracy(_MODEL, torch.full((1, 3, 16, 16), math.inf), ["a red circle"]), ValueError,
+     "images must be finite"),
+    (lambda: inverse.clip_loss(_E.half(), _E, torch.tensor(1.0)), ValueError, "image_emb and text_emb must share"),
+    (lambda: inverse.clip_loss(_E * math.nan, _E, torch.tensor(1.0)), ValueError, "image_emb has NaN"),
+    (lambda: inverse.invert(_MODEL.encode_image, _E[0], steps=10**9, init=torch.rand(3, 16, 16)), ValueError,
+     r"steps must be an int in \[1, 100000\]"),
+    (lambda: inverse.invert(_MODEL.encode_image, _E[0], init=torch.rand(3, 16, 16).half()), ValueError,
+     "init must .* float32 or float64"),
+    (lambda: inverse.train_miniclip(epochs=10**9), ValueError, r"epochs must be an int in \[1, 10000\]"),
+    (lambda: inverse.MiniCLIP(dim=10**9), ValueError, r"dim must be an int in \[2, 4096\]"),
+    (lambda: lsh.recall(torch.zeros(0, 2, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long)), ValueError,
+     "at least one"),
+    (lambda: lsh.build(_pts(20, 3), n_tables=10**9), ValueError, r"n_tables must be an int in \[1, 1024\]"),
+    (lambda: lsh.exact_knn(_pts(20, 3).half(), _pts(3, 3), 2), ValueError, "X must be float32 or float64"),
+    (lambda: dataclasses.replace(_INDEX, proj=None), TypeError, "LSHIndex.proj must be a torch.Tensor"),
+    (lambda: dataclasses.replace(_INDEX, width=math.nan), ValueError, "LSHIndex.width must be finite"),
+    (lambda: dataclasses.replace(_INDEX, keys=_INDEX.keys[:, :3]), ValueError, "LSHIndex.keys must be"),
+    (lambda: matmul.matmul_njit(torch.rand(2, 3).half(), torch.rand(3, 2).half()), ValueError,
+     "float32 or float64 for Numba"),
+    (lambda: matmul.pairwise_dist(torch.rand(3).half(), torch.rand(4, 3)), ValueError, "x and X must share a dtype"),
 ]
+
+
+def test_reasonable_input_the_sweep_tried_is_drawn():
+    """Sizes the warp picture never allocates for, and a point given as a list."""
+    import matplotlib.pyplot as plt
+
+    fig = kernels.plot_warp_reads(m=10**9, n_k=10**9, n=10**9)
+    ax = meanshift.plot_step(_pts(), [1.0, 2.0], partial(meanshift.gaussian, bw=2.5))
+    assert len(fig.axes) == 2 and len(ax.collections) == 1
+    plt.close(fig)
+    plt.close(ax.figure)
 
 
 @pytest.mark.parametrize("call, error, match", REFUSED)
@@ -578,7 +706,7 @@ def test_each_input_the_sweep_found_is_refused_by_name(call, error, match):
 
 def test_the_case_list_covers_every_public_function_and_class():
     """Every public function and class that takes arguments is in CASES (itself or through a wrapper), but the
-    raw kernels (documented as checking nothing) and the lesson modules' names still listed in NOT_YET."""
+    raw kernels (documented as checking nothing)."""
     import functools
     import importlib
     import pkgutil
@@ -598,23 +726,14 @@ def test_the_case_list_covers_every_public_function_and_class():
                     obj, functools._lru_cache_wrapper):
                 if inspect.signature(obj).parameters and obj not in covered:
                     missing.add(f"{module.__name__.removeprefix('lessonlib.')}.{name}")
-    assert missing <= NOT_YET, f"public functions with no case in CASES: {sorted(missing - NOT_YET)}"
-    assert missing == NOT_YET, f"covered now, remove from NOT_YET: {sorted(NOT_YET - missing)}"
+    assert not missing, f"public functions with no case in CASES: {sorted(missing)}"
 
 
 # a function in CASES through a wrapper that calls it
 WRAPPED = {hardware.nvidia_smi: nvidia_smi, inverse.Tokenizer: tokenize, inverse.MiniCLIP: encode_image,
-           calculus.diff: diff_at, calculus.Dual: dual}
+           calculus.diff: diff_at, calculus.Dual: dual, kernels.cuda_matmul: small_cuda_matmul,
+           meanshift.broadcast_layout: broadcast_layout, meanshift.plot_broadcast: plot_broadcast}
 RAW_KERNELS = {kernels.matmul_kernel}  # a kernel in plain Python: like a CUDA kernel, it checks nothing
-# the lesson modules' public functions with no case yet (the next round of the bad-input sweep adds them)
-NOT_YET = {"anim.animate", "inverse.plot_two_towers", "lsh.LSHIndex", "matmul.plot_ikj_box",
-           *(f"calculus.{f}" for f in ("cos", "exp", "log", "sin", "sqrt", "tanh")),
-           *(f"kernels.{f}" for f in ("blocked_kernel", "cuda_matmul", "launch_kernel", "memory_sectors",
-                                      "plot_ladder", "plot_launch_grid", "plot_roofline", "plot_tile_loads",
-                                      "plot_warp_reads", "tile_loads", "tiled_kernel", "torch_cuda_matmul",
-                                      "warp_addresses", "warp_cells")),
-           *(f"meanshift.{f}" for f in ("broadcast_layout", "norm", "plot_broadcast", "plot_data", "plot_func",
-                                        "plot_step", "step_parts", "true_labels"))}
 
 
 # ---------------------------------------------------------------- one validation layer

@@ -134,8 +134,8 @@ def test_components_of_a_graph_without_edges_and_with_lists():
     ((3, torch.tensor([0.0]), torch.tensor([1.0])), ValueError, "i must be a 1-D tensor of integer node indices"),
     ((3, torch.tensor([[0]]), torch.tensor([1])), ValueError, "i must be a 1-D tensor"),
     ((3, torch.tensor([0, 1]), torch.tensor([1])), ValueError, "i and j must be edges on one device: same length"),
-    ((3, torch.tensor([0]), torch.tensor([3])), ValueError, r"node indices in \[0, 3\)"),
-    ((3, torch.tensor([-1]), torch.tensor([0])), ValueError, r"node indices in \[0, 3\)"),
+    ((3, torch.tensor([0]), torch.tensor([3])), ValueError, r"node indices in \[0, n\) = \[0, 3\)"),
+    ((3, torch.tensor([-1]), torch.tensor([0])), ValueError, r"node indices in \[0, n\) = \[0, 3\)"),
 ])
 def test_components_refuses_bad_input(args, error, match):
     with pytest.raises(error, match=match):
@@ -305,7 +305,7 @@ def test_kmeans_empty_cluster_keeps_its_centroid(method):
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.zeros(2, 2, dtype=torch.long),) * 2),
          r"pairs\[0\] must be a 1-D tensor of integer node indices"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 30]), torch.tensor([0, 1]))),
-         r"node indices in \[0, 30\)"),
+         r"node indices in \[0, n\) = \[0, 30\)"),
         (lambda X: dbscan(X, eps=0.5, pairs=(torch.tensor([0, 1]), torch.tensor([1, 0]))), "every self-pair"),
         (lambda X: radius_pairs(X, eps=0.5, block=0), "block must be an int >= 1"),
         (lambda X: kmeans(X, 2, method="numba"), "method must be 'auto', 'tensor' or 'fused', got 'numba'"),

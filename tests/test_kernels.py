@@ -205,7 +205,7 @@ def test_launch_kernel_validates():
         launch_kernel(None, 2, 2)
     with pytest.raises(TypeError, match="grid_x must be an int, got 2.0"):
         launch_kernel(matmul_kernel, 2.0, 2)
-    with pytest.raises(ValueError, match="grid_x must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"grid_x must be an int in \[1, 1000000\]"):
         launch_kernel(matmul_kernel, 0, 2)
 
 
@@ -405,7 +405,7 @@ def test_the_pictures_draw_what_the_arithmetic_says():
 
 
 @pytest.mark.parametrize("call,error,message", [
-    (lambda k: k.plot_roofline({}, bandwidth=1.0, flops_peak=1.0), TypeError, "products"),
+    (lambda k: k.plot_roofline({}, bandwidth=1.0, flops_peak=1.0), ValueError, "products must not be empty"),
     (lambda k: k.plot_roofline({"p": {"bytes": 1}}, bandwidth=1.0, flops_peak=1.0), ValueError, "flops"),
     (lambda k: k.plot_roofline({"p": {"bytes": 1, "flops": 2}}, bandwidth=-1.0, flops_peak=1.0), ValueError,
      "bandwidth"),
@@ -414,7 +414,7 @@ def test_the_pictures_draw_what_the_arithmetic_says():
     (lambda k: k.plot_ladder("loops", {"a": {}}), TypeError, "rungs"),
     (lambda k: k.plot_ladder(["loops"], {"a": {"loops": 0.0}}), ValueError, "series"),
     (lambda k: k.plot_ladder(["loops"], {"a": {"@": 1.0}}), ValueError, "'@'"),
-    (lambda k: k.plot_ladder(["loops"], {}), TypeError, "series"),
+    (lambda k: k.plot_ladder(["loops"], {}), ValueError, "series must not be empty"),
     (lambda k: k.tile_loads(1, 0, 1), ValueError, "n_k"),
     (lambda k: k.plot_tile_loads(32, 16 * 9, 32), ValueError, "n_k"),
     (lambda k: k.plot_warp_reads(50, 0, 10), ValueError, "n_k"),

@@ -127,8 +127,8 @@ def test_build_is_reproducible_and_seed_matters():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda X: lsh.build(X, n_tables=0), "n_tables must be an int >= 1, got 0"),
-        (lambda X: lsh.build(X, n_hashes=-2), "n_hashes must be an int >= 1, got -2"),
+        (lambda X: lsh.build(X, n_tables=0), "n_tables must be an int in \\[1, 1024\\], got 0"),
+        (lambda X: lsh.build(X, n_hashes=-2), "n_hashes must be an int in \\[1, 64\\], got -2"),
         (lambda X: lsh.build(X, width=0.0), "width must be a positive number, got 0.0"),
         (lambda X: lsh.build(X[0]), r"X must be 2-D \(n_samples, n_features\), got shape \(3,\)"),
         (lambda X: lsh.build(X[:0]), r"X is empty"),

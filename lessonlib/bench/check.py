@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -205,6 +206,8 @@ def run(out, *, rows: int = 50_000, test_files=None) -> int:
     if test_files is not None:
         _checks.sequence("test_files", test_files, item=_checks.text)
     out.mkdir(parents=True, exist_ok=True)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background: the time limit's SIGINT
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # must still stop it and say where
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     record = {"command": f"{COMMAND} {out}", "started": started, "files": list(FILES), "steps": {}}
     print(f"{record['command']}  (started {started}; installs nothing, fetches nothing)", flush=True)

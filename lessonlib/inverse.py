@@ -90,8 +90,7 @@ def _check_clip_loss_args(image_emb, text_emb, logit_scale, same):
         logit_scale = torch.tensor(_checks.real("logit_scale", logit_scale), dtype=image_emb.dtype)
     elif logit_scale.ndim != 0 or not logit_scale.is_floating_point() or not bool(torch.isfinite(logit_scale).all()):
         raise ValueError(f"logit_scale must be one finite float (a number or a 0-d tensor), got shape "
-                         f"{tuple(logit_scale.shape)} "
-                         f"{logit_scale.dtype}")
+                         f"{tuple(logit_scale.shape)} {logit_scale.dtype}")
     if same is None:  # clip_loss puts the identity in its place
         return image_emb, text_emb, logit_scale, None
     n = len(image_emb)
